@@ -1,0 +1,128 @@
+"""`pypeline run` (embedded or against running workers) and `pypeline worker`."""
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from typing import Any
+
+import click
+from rich.live import Live
+from rich.table import Table
+
+from pypeline.commands.common import (
+    broker_option,
+    build_runtime,
+    console,
+    database_option,
+    echo_json,
+    err_console,
+    handle_errors,
+    parse_json_arg,
+)
+from pypeline.errors import RunTimeoutError
+from pypeline.runtime import Runtime
+from pypeline.services import invoke as invoke_service
+from pypeline.services import runs as run_service
+
+__all__ = ["run", "worker"]
+
+_COLOURS = {"SUCCESS": "green", "FAILED": "red", "RUNNING": "yellow", "RETRYING": "magenta", "SKIPPED": "dim",
+            "CANCELLED": "dim red", "QUEUED": "cyan", "PENDING": "white"}
+
+
+def _progress_table(rt: Runtime, run_id: str) -> Table:
+    table = Table(title=f"run {run_id}", show_edge=False)
+    table.add_column("node")
+    table.add_column("status")
+    for node, status in rt.store.node_statuses(run_id).items():
+        table.add_row(node, f"[{_COLOURS.get(status, 'white')}]{status}[/]")
+    return table
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("pipeline")
+@click.option("--payload", default=None, help="chain_payload as JSON, or @file.json.")
+@broker_option
+@database_option
+@click.option("--timeout", default=300.0, show_default=True, type=float, help="Seconds to wait for the run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole run record as JSON.")
+@click.option("-c", "--concurrency", default=2, show_default=True, help="Embedded worker threads.")
+@handle_errors
+def run(file: str, pipeline: str, payload: str | None, broker: str | None, database: str | None, timeout: float,
+        as_json: bool, concurrency: int) -> None:
+    """Run PIPELINE from FILE and wait for it; embedded worker unless a broker is given."""
+    rt = build_runtime(file, broker, database)
+    data = parse_json_arg(payload)
+    embedded = broker is None and rt.settings.is_embedded and "PYPELINE_BROKER_URL" not in _env_keys()
+    worker_ctx = rt.embedded_worker(concurrency=concurrency) if embedded else nullcontext()
+    with worker_ctx:
+        run_id = invoke_service.invoke(rt, pipeline, data, origin="cli")
+        record = _wait_with_progress(rt, run_id, timeout, show=not as_json)
+    _report(record, as_json)
+
+
+def _env_keys() -> set[str]:
+    import os
+
+    return {k for k, v in os.environ.items() if v}
+
+
+def _wait_with_progress(rt: Runtime, run_id: str, timeout: float, *, show: bool) -> dict[str, Any]:
+    live = Live(_progress_table(rt, run_id), console=err_console, refresh_per_second=8, transient=False) \
+        if show and err_console.is_terminal else nullcontext()
+    try:
+        with live as display:
+            tick = (lambda: display.update(_progress_table(rt, run_id))) if display is not None else None
+            rt.wait(run_id, timeout, on_tick=tick)
+    except RunTimeoutError as exc:
+        err_console.print(f"[bold red]timeout:[/] {exc}")
+        sys.exit(3)
+    return run_service.get_run(rt, run_id)
+
+
+def _report(record: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(record)
+    else:
+        for node in record["nodes"]:
+            colour = _COLOURS.get(node["status"], "white")
+            took = f"{node['duration']:.3f}s" if node["duration"] is not None else "-"
+            label = node["node"] + (f"[{node['instance']}]" if node["instance"] else "")
+            err_console.print(f"  [{colour}]{node['status']:<9}[/] {label} ({took})", highlight=False)
+        status = record["status"]
+        colour = _COLOURS.get(status, "white")
+        err_console.print(f"run {record['id']} [{colour}]{status}[/]", highlight=False)
+        if record.get("error"):
+            err_console.print(f"  failed node {record['failed_node']}: {record['error']}", highlight=False)
+        echo_json(record["result"])
+    if record["status"] != "SUCCESS":
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@broker_option
+@database_option
+@click.option("-c", "--concurrency", default=None, type=int, help="Worker processes/threads.")
+@click.option("-Q", "--queues", default=None, help="Comma-separated queues (default: every queue the config names).")
+@click.option("--service", default=None, help="Register only this serviceConfig entry's handlers (WORKER_NAME).")
+@click.option("-P", "--pool", default=None, help="Celery pool: prefork (default), threads, solo.")
+@click.option("-l", "--loglevel", default="INFO", show_default=True)
+@click.option("-n", "--hostname", default=None, help="Worker node name.")
+@handle_errors
+def worker(file: str, broker: str | None, database: str | None, concurrency: int | None, queues: str | None,
+           service: str | None, pool: str | None, loglevel: str, hostname: str | None) -> None:
+    """Start a Celery worker for FILE's tasks, consuming every queue the config names unless -Q is given."""
+    rt = build_runtime(file, broker, database, service=service)
+    rt.store  # migrate before forking pool processes  # noqa: B018
+    queue_list = queues or ",".join(rt.config.queues())
+    argv = ["worker", "-Q", queue_list, "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+    if concurrency:
+        argv += ["-c", str(concurrency)]
+    if pool:
+        argv += ["-P", pool]
+    if hostname:
+        argv += ["-n", hostname]
+    console.print(f"pypeline worker: {len(rt.task_names)} task(s), queues {queue_list}", highlight=False)
+    rt.celery.worker_main(argv)

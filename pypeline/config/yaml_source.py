@@ -1,0 +1,240 @@
+"""Safe YAML parsing that keeps the line/column of every key path and interpolates `${VAR}` values."""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from pypeline.errors import ConfigIssue
+
+__all__ = ["PypelineYamlLoader", "SourceMap", "ParseResult", "parse_yaml", "join_path", "index_path", "parent_path"]
+
+#: A whole scalar `${VAR}` or `${VAR:default}`; the default may itself contain ':'.
+ENV_PATTERN = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<default>.*))?\}$", re.DOTALL)
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+Position = tuple[int, int]
+
+_FAILED = object()  # marker: a node could not be constructed (an issue was recorded)
+
+
+class PypelineYamlLoader(yaml.SafeLoader):
+    """A private SafeLoader subclass: composing with it never touches the global `yaml.SafeLoader`."""
+
+
+def join_path(path: str, key: object) -> str:
+    """Dotted key path of `key` inside the mapping at `path`."""
+    return f"{path}.{key}" if path else str(key)
+
+
+def index_path(path: str, index: int) -> str:
+    """Key path of item `index` of the list at `path`."""
+    return f"{path}[{index}]"
+
+
+def parent_path(path: str) -> str:
+    """The path one level up (`a.b[2]` -> `a.b`, `a.b` -> `a`, `a` -> ``)."""
+    cut = max(path.rfind("."), path.rfind("["))
+    return path[:cut] if cut > 0 else ""
+
+
+@dataclass
+class SourceMap:
+    """Where each key path sits in the file: key positions, value positions, and paths whose value failed."""
+
+    filename: str
+    keys: dict[str, Position] = field(default_factory=dict)
+    values: dict[str, Position] = field(default_factory=dict)
+    #: Paths whose value could not be built (an issue was already reported there).
+    failed: set[str] = field(default_factory=set)
+
+    def locate(self, path: str, *, key: bool = False) -> Position | None:
+        """1-based (line, column) of a path's key or value, falling back to the nearest known ancestor."""
+        current = path
+        prefer_key = key
+        while True:
+            if prefer_key and current in self.keys:
+                return self.keys[current]
+            if current in self.values:
+                return self.values[current]
+            if current in self.keys:
+                return self.keys[current]
+            if not current:
+                return None
+            # a missing key is best shown at its parent's key line (`load:` rather than the mapping below it)
+            current = parent_path(current)
+            prefer_key = True
+
+    def issue(self, message: str, path: str, *, key: bool = False) -> ConfigIssue:
+        """A ConfigIssue for `path`, located in this file."""
+        pos = self.locate(path, key=key)
+        line, column = pos if pos else (None, None)
+        return ConfigIssue(message=message, path=path, file=self.filename, line=line, column=column)
+
+
+@dataclass
+class ParseResult:
+    """The plain Python tree of a YAML text, its SourceMap and the issues met while building it."""
+
+    data: Any
+    source: SourceMap
+    issues: list[ConfigIssue]
+
+
+def _pos(mark: yaml.Mark | None) -> Position | None:
+    return (mark.line + 1, mark.column + 1) if mark is not None else None
+
+
+class _TreeBuilder:
+    """Builds Python values from a composed node tree, recording marks and env-interpolating scalars."""
+
+    def __init__(self, loader: PypelineYamlLoader, source: SourceMap, env: Mapping[str, str]) -> None:
+        self.loader = loader
+        self.source = source
+        self.env = env
+        self.issues: list[ConfigIssue] = []
+        self._stack: set[int] = set()
+
+    def _error(self, message: str, path: str, mark: yaml.Mark | None, *, failed: bool = True) -> None:
+        pos = _pos(mark)
+        line, column = pos if pos else (None, None)
+        self.issues.append(ConfigIssue(message, path, self.source.filename, line, column))
+        if failed:
+            self.source.failed.add(path)
+
+    def build(self, node: Node, path: str) -> Any:
+        """Python value of `node` found at key path `path`."""
+        pos = _pos(node.start_mark)
+        if pos is not None:
+            self.source.values[path] = pos
+        if id(node) in self._stack:
+            self._error("recursive YAML alias: a value may not contain itself", path, node.start_mark)
+            return None
+        self._stack.add(id(node))
+        try:
+            if isinstance(node, ScalarNode):
+                return self._scalar(node, path)
+            if isinstance(node, MappingNode) and node.tag == _MAP_TAG:
+                return self._mapping(node, path)
+            if isinstance(node, SequenceNode) and node.tag == _SEQ_TAG:
+                return [self.build(item, index_path(path, i)) for i, item in enumerate(node.value)]
+            value = self._construct(node, path)  # !!set, !!omap...: plain safe_load result, no inner marks
+            return None if value is _FAILED else value
+        finally:
+            self._stack.discard(id(node))
+
+    def _construct(self, node: Node, path: str) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            self._error(f"invalid YAML value: {exc.problem or exc}", path, exc.problem_mark or node.start_mark)
+        except (yaml.YAMLError, TypeError, ValueError) as exc:
+            self._error(f"invalid YAML value: {exc}", path, node.start_mark)
+        return _FAILED
+
+    def _scalar(self, node: ScalarNode, path: str) -> Any:
+        value = self._construct(node, path)
+        if value is _FAILED:
+            return None
+        if not isinstance(value, str):
+            return value
+        match = ENV_PATTERN.match(value.strip())
+        if match is None:
+            return value
+        name, default = match.group("name"), match.group("default")
+        text = self.env.get(name, default)
+        if text is None:
+            self._error(f"environment variable {name} is not set and has no default", path, node.start_mark)
+            return None
+        if node.style is not None:  # quoted: the value stays a string
+            return text
+        # plain: resolve like an unquoted YAML scalar, so `maxTtl: ${TTL:60}` is the integer 60
+        tag = self.loader.resolve(ScalarNode, text, (True, False))
+        value = self._construct(ScalarNode(tag, text, node.start_mark, node.end_mark), path)
+        return None if value is _FAILED else value
+
+    def _mapping(self, node: MappingNode, path: str) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        merges: list[tuple[Node, Node]] = []
+        own: list[tuple[Node, Node]] = []
+        for key_node, value_node in node.value:
+            (merges if key_node.tag == _MERGE_TAG else own).append((key_node, value_node))
+        for key_node, value_node in merges:
+            self._merge_into(result, value_node, path)
+        seen: dict[Any, Position | None] = {}
+        for key_node, value_node in own:
+            if not isinstance(key_node, ScalarNode):
+                self._error("complex mapping keys (lists or mappings used as keys) are not supported",
+                            path, key_node.start_mark, failed=False)
+                continue
+            key = self._construct(key_node, join_path(path, key_node.value))
+            if key is _FAILED:
+                continue
+            key_path = join_path(path, key)
+            if key in seen:
+                first = seen[key]
+                where = f" (first defined on line {first[0]})" if first else ""
+                # the first value stays and is still validated, so no 'failed' mark here
+                self._error(f"duplicate key '{key}'{where}", key_path, key_node.start_mark, failed=False)
+                continue
+            seen[key] = _pos(key_node.start_mark)
+            key_pos = _pos(key_node.start_mark)
+            if key_pos is not None:
+                self.source.keys[key_path] = key_pos
+            result[key] = self.build(value_node, key_path)
+        return result
+
+    def _merge_into(self, result: dict[Any, Any], value_node: Node, path: str) -> None:
+        """Apply a `<<:` merge; with a list of mappings the earlier ones win, as in PyYAML."""
+        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+        own_position = self.source.values.get(path)
+        for source in reversed(sources):
+            merged = self.build(source, path)
+            if own_position is not None:
+                self.source.values[path] = own_position
+            if isinstance(merged, dict):
+                result.update(merged)
+            elif merged is not None:
+                self._error("a '<<' merge key needs a mapping or a list of mappings", path, source.start_mark,
+                            failed=False)
+
+
+def _syntax_issue(exc: yaml.YAMLError, filename: str) -> ConfigIssue:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        text = ": ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
+        pos = _pos(mark)
+        line, column = pos if pos else (None, None)
+        return ConfigIssue(f"invalid YAML: {text}", "", filename, line, column)
+    return ConfigIssue(f"invalid YAML: {exc}", "", filename, None, None)
+
+
+def parse_yaml(text: str, filename: str = "<string>", env: Mapping[str, str] | None = None) -> ParseResult:
+    """Parse one YAML document with safe_load semantics into Python values plus a SourceMap; never raises."""
+    source = SourceMap(filename)
+    loader = PypelineYamlLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            return ParseResult(None, source, [_syntax_issue(exc, filename)])
+        except RecursionError:
+            return ParseResult(None, source, [ConfigIssue("invalid YAML: nested too deeply", "", filename)])
+        if root is None:
+            return ParseResult(None, source, [])
+        builder = _TreeBuilder(loader, source, os.environ if env is None else env)
+        try:
+            data = builder.build(root, "")
+        except RecursionError:
+            return ParseResult(None, source, [ConfigIssue("invalid YAML: nested too deeply", "", filename)])
+        return ParseResult(data, source, builder.issues)
+    finally:
+        loader.dispose()

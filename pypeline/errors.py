@@ -1,0 +1,102 @@
+"""The one exception root of Pypeline and its families."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "PypelineError",
+    "ConfigIssue",
+    "ConfigError",
+    "NotFoundError",
+    "InvalidInputError",
+    "InvalidTransitionError",
+    "StoreError",
+    "NodeExecutionError",
+    "RunTimeoutError",
+    "AuthError",
+]
+
+
+class PypelineError(Exception):
+    """Root of every error Pypeline raises on purpose."""
+
+    #: Stable machine-readable code, used by the API's JSON errors.
+    code: str = "pypeline_error"
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem found in a config file, with where it is and what was expected."""
+
+    message: str
+    path: str = ""  # dotted key path, e.g. "pipelines.demo.config.dagAdjacency.a"
+    file: str = "<string>"
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        key = f" [{self.path}]" if self.path else ""
+        return f"{where}:{key} {self.message}"
+
+
+@dataclass
+class ConfigError(PypelineError):
+    """A config file is invalid; carries every issue found in one pass."""
+
+    issues: list[ConfigIssue] = field(default_factory=list)
+    code = "invalid_config"
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        n = len(self.issues)
+        head = f"{n} error{'s' if n != 1 else ''} in config"
+        return head + ":\n" + "\n".join(f"  {i}" for i in self.issues)
+
+
+class NotFoundError(PypelineError, LookupError):
+    """A named pipeline, run, schedule, batch or key does not exist."""
+
+    code = "not_found"
+
+
+class InvalidInputError(PypelineError, ValueError):
+    """Input from a user (payload, schedule, key, argument) is invalid; nothing was changed."""
+
+    code = "invalid_input"
+
+
+class InvalidTransitionError(PypelineError):
+    """A status change not allowed by the run/node state machine."""
+
+    code = "invalid_transition"
+
+
+class StoreError(PypelineError):
+    """The run store could not be reached or refused an operation."""
+
+    code = "store_error"
+
+
+class NodeExecutionError(PypelineError):
+    """A node's handler failed in a way Pypeline itself detected (bad payload, bad result)."""
+
+    code = "node_error"
+
+
+class RunTimeoutError(PypelineError, TimeoutError):
+    """Waiting for a run to finish took longer than allowed."""
+
+    code = "timeout"
+
+
+class AuthError(PypelineError):
+    """Missing, unknown or insufficient API credentials."""
+
+    code = "unauthorized"

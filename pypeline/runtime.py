@@ -1,0 +1,179 @@
+"""The composition root: config + settings + Celery app + run store + engines, shared by every entry point."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from celery.signals import worker_process_init
+
+from pypeline.config import load_config
+from pypeline.config.model import PipelineConfig, PypelineConfig
+from pypeline.dag import PipelineDag
+from pypeline.engines.base import Engine
+from pypeline.engines.eventdriven import EventDrivenEngine
+from pypeline.errors import PypelineError, RunTimeoutError
+from pypeline.settings import Settings, get_settings
+from pypeline.status import Status
+from pypeline.store.db import dispose_engines
+from pypeline.store.repository import RunStore
+from pypeline.tasks.app import create_celery_app
+from pypeline.tasks.chained import NodeRunner
+from pypeline.tasks.registry import register_handlers
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+
+@worker_process_init.connect(weak=False)
+def _reset_after_fork(**_: Any) -> None:
+    """A forked pool process must not reuse the parent's database connections."""
+    dispose_engines()
+
+
+class Runtime:
+    """Everything a worker, the CLI, beat or the API needs, built once per process."""
+
+    def __init__(
+        self,
+        config: PypelineConfig | None,
+        settings: Settings | None = None,
+        *,
+        service: str | None = None,
+        register: bool = True,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self._config = config
+        self.celery: Celery = create_celery_app(self.settings)
+        self.celery.pypeline = self  # type: ignore[attr-defined]  # how ChainedTask finds its runner
+        self._dags: dict[str, PipelineDag] = {}
+        self.engines: dict[str, Engine] = {"event": EventDrivenEngine(self)}
+        self._add_optional_engines()
+        self.task_names: list[str] = []
+        if config is not None and register:
+            self.task_names = register_handlers(self.celery, config, service or self.settings.service)
+
+    def _add_optional_engines(self) -> None:
+        try:
+            from pypeline.engines.dyrygent import DyrygentEngine
+        except ImportError:  # celery-dyrygent is an optional extra
+            return
+        self.engines["dyrygent"] = DyrygentEngine(self)
+
+    @classmethod
+    def from_path(cls, path: str, settings: Settings | None = None, **kwargs: Any) -> Runtime:
+        """Load and validate a config file, then build the runtime for it."""
+        return cls(load_config(path), settings, **kwargs)
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> Runtime:
+        """Build from `PYPELINE_CONFIG` (no config: an app with no user tasks)."""
+        settings = get_settings()
+        config = load_config(settings.config_path) if settings.config_path else None
+        return cls(config, settings, **kwargs)
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def config(self) -> PypelineConfig:
+        """The loaded config; an error if this runtime has none."""
+        if self._config is None:
+            raise PypelineError("no config loaded: pass a FILE or set PYPELINE_CONFIG")
+        return self._config
+
+    @cached_property
+    def store(self) -> RunStore:
+        """The run store (migrated on first use)."""
+        return RunStore(self.settings.resolved_database_url)
+
+    def dag(self, pipeline_id: str) -> PipelineDag:
+        """The DAG of a pipeline, built once."""
+        dag = self._dags.get(pipeline_id)
+        if dag is None:
+            dag = self._dags[pipeline_id] = PipelineDag(self.config.pipeline(pipeline_id))
+        return dag
+
+    def engine_for(self, pipeline: PipelineConfig) -> Engine:
+        """The engine a pipeline asks for."""
+        try:
+            return self.engines[pipeline.engine]
+        except KeyError:
+            raise PypelineError(f"engine {pipeline.engine!r} is not available (install celery-pypeline[workers])") \
+                from None
+
+    def engine_named(self, name: str) -> Engine:
+        """An engine by name."""
+        try:
+            return self.engines[name]
+        except KeyError:
+            raise PypelineError(f"engine {name!r} is not available") from None
+
+    def runner(self, engine: str) -> NodeRunner:
+        """The node runner of an engine (used by ChainedTask in workers)."""
+        runner = self.engine_named(engine).runner
+        if runner is None:
+            raise PypelineError(f"engine {engine!r} does not run node messages")
+        return runner
+
+    # ------------------------------------------------------------------ run completion
+    @cached_property
+    def _pubsub_results(self) -> bool:
+        return self.celery.conf.result_backend.startswith(("redis://", "rediss://"))
+
+    def notify_run_finished(self, run_id: str, status: Status) -> None:
+        """Wake waiters on the run through the result backend's pub/sub (the store stays the truth)."""
+        if not self._pubsub_results:
+            return
+        try:
+            self.celery.backend.store_result(run_id, {"run_id": run_id, "status": status.value}, "SUCCESS")
+        except Exception:  # noqa: BLE001 - a lost wake-up only costs the waiter a poll interval
+            log.warning("could not publish completion of run %s", run_id, exc_info=True)
+
+    def wait(
+        self,
+        run_id: str,
+        timeout: float | None = None,
+        *,
+        poll: float = 0.05,
+        on_tick: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Block until the run is terminal; returns its record, or raises RunTimeoutError."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        result = self.celery.AsyncResult(run_id) if self._pubsub_results else None
+        while True:
+            if on_tick is not None:
+                on_tick()
+            if self.store.run_status(run_id).is_terminal:
+                return self.store.get_run(run_id)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise RunTimeoutError(f"run {run_id} did not finish within {timeout} s")
+            step = 0.5 if on_tick is None else 0.2
+            step = step if left is None else max(min(step, left), 0.001)
+            if result is not None:
+                try:
+                    result.get(timeout=step, interval=poll, propagate=False, disable_sync_subtasks=False)
+                    if not self.store.run_status(run_id).is_terminal:
+                        time.sleep(poll)  # stale signal from an earlier attempt of a rerun
+                except CeleryTimeoutError:
+                    pass
+            else:
+                time.sleep(min(poll, step))
+
+    # ------------------------------------------------------------------ embedded worker
+    @contextmanager
+    def embedded_worker(
+        self, concurrency: int = 2, queues: list[str] | None = None, loglevel: str = "WARNING"
+    ) -> Iterator[Any]:
+        """Run a real Celery worker in this process (threads pool) for the duration of the block."""
+        from celery.contrib.testing.worker import start_worker
+
+        queue_names = queues or list(self.config.queues())
+        with start_worker(self.celery, concurrency=concurrency, pool="threads", perform_ping_check=False,
+                          loglevel=loglevel, queues=queue_names, shutdown_timeout=30) as worker:
+            yield worker

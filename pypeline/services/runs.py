@@ -1,0 +1,91 @@
+"""Read and control runs: show, list, wait, cancel, retry from failure, pause, resume, events."""
+from __future__ import annotations
+
+from typing import Any
+
+from pypeline.errors import InvalidInputError
+from pypeline.runtime import Runtime
+
+__all__ = ["get_run", "list_runs", "wait_for_run", "cancel_run", "retry_run", "pause_run", "resume_run",
+           "emit_event", "run_events"]
+
+
+def get_run(runtime: Runtime, run_id: str) -> dict[str, Any]:
+    """A run record with its node runs."""
+    run = runtime.store.get_run(run_id)
+    run["nodes"] = runtime.store.node_runs(run_id)
+    return run
+
+
+def list_runs(
+    runtime: Runtime,
+    *,
+    pipeline_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of runs (newest first) and the total count matching the filters."""
+    if not 1 <= limit <= 500:
+        raise InvalidInputError("limit must be between 1 and 500")
+    if offset < 0:
+        raise InvalidInputError("offset must be >= 0")
+    if status is not None:
+        from pypeline.status import Status
+
+        try:
+            Status(status.upper())
+        except ValueError:
+            raise InvalidInputError(f"unknown status {status!r}; one of {[s.value for s in Status]}") from None
+    return runtime.store.list_runs(pipeline_id=pipeline_id, status=status, limit=limit, offset=offset)
+
+
+def wait_for_run(runtime: Runtime, run_id: str, timeout: float | None = None) -> dict[str, Any]:
+    """Block until the run finishes; returns it with node runs."""
+    runtime.wait(run_id, timeout)
+    return get_run(runtime, run_id)
+
+
+def _engine_of(runtime: Runtime, run_id: str) -> Any:
+    return runtime.engine_named(runtime.store.get_run(run_id)["engine"])
+
+
+def cancel_run(runtime: Runtime, run_id: str) -> dict[str, Any]:
+    """Cancel a run: pending nodes never start, running ones are revoked; the run ends CANCELLED."""
+    _engine_of(runtime, run_id).cancel(run_id)
+    runtime.store.add_event(run_id, "cancelled")
+    return runtime.store.get_run(run_id)
+
+
+def retry_run(runtime: Runtime, run_id: str) -> dict[str, Any]:
+    """New attempt of a failed or cancelled run, re-executing only unfinished nodes."""
+    _engine_of(runtime, run_id).rerun(run_id)
+    runtime.store.add_event(run_id, "retried")
+    return runtime.store.get_run(run_id)
+
+
+def pause_run(runtime: Runtime, run_id: str) -> dict[str, Any]:
+    """Pause a running run."""
+    _engine_of(runtime, run_id).pause(run_id)
+    runtime.store.add_event(run_id, "paused")
+    return runtime.store.get_run(run_id)
+
+
+def resume_run(runtime: Runtime, run_id: str) -> dict[str, Any]:
+    """Resume a paused run."""
+    _engine_of(runtime, run_id).resume(run_id)
+    runtime.store.add_event(run_id, "resumed")
+    return runtime.store.get_run(run_id)
+
+
+def emit_event(runtime: Runtime, run_id: str, name: str, data: Any = None, node: str | None = None) -> int:
+    """Record a custom named event on a run."""
+    if not name or len(name) > 200:
+        raise InvalidInputError("event name must be 1-200 characters")
+    return runtime.store.add_event(run_id, name, data, node=node)
+
+
+def run_events(runtime: Runtime, run_id: str) -> list[dict[str, Any]]:
+    """Events of a run, oldest first."""
+    runtime.store.get_run(run_id)
+    return runtime.store.events(run_id)

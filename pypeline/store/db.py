@@ -1,0 +1,89 @@
+"""SQLAlchemy engine creation (SQLite WAL + busy timeout, PostgreSQL) and Alembic upgrades."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
+
+from pypeline.errors import StoreError
+
+__all__ = ["make_engine", "migrate", "dispose_engines", "MIGRATIONS_DIR"]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: Milliseconds SQLite waits on a locked database before failing (WAL + busy timeout, see README).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_engines: dict[str, Engine] = {}
+_migrated: set[str] = set()
+_lock = threading.Lock()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        # Take the write lock up front: a deferred transaction that later writes can fail with
+        # SQLITE_BUSY without the busy handler ever being consulted.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """A shared, process-wide engine for `url` (SQLite files get WAL and a busy timeout)."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is not None:
+            return engine
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+            if ":memory:" in url or url.rstrip("/") == "sqlite:":
+                kwargs["poolclass"] = StaticPool
+            engine = create_engine(url, **kwargs)
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Drop pooled connections inherited across fork (call in each new worker process)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+
+
+def migrate(url: str) -> None:
+    """Bring the database at `url` up to the newest schema with Alembic (idempotent, once per process)."""
+    if url in _migrated:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Serialise concurrent first starts (worker, beat, API) on one database.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")
+    except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear store error
+        raise StoreError(f"could not migrate the run store at {engine.url!r}: {exc}") from exc
+    _migrated.add(url)

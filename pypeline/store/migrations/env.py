@@ -1,0 +1,27 @@
+"""Alembic environment: runs on the connection handed in by pypeline.store.db.migrate (or a URL)."""
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from pypeline.store.models import Base
+
+target_metadata = Base.metadata
+
+
+def run_migrations() -> None:
+    """Run migrations online on the given connection, or on a fresh engine from the URL."""
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+    with engine.begin() as conn:
+        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations()

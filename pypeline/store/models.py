@@ -1,0 +1,91 @@
+"""SQLAlchemy 2 models of the run store: pipeline runs, node runs and run events."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "PipelineRun", "NodeRun", "RunEvent", "utcnow"]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current UTC time (every timestamp in the store is UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every Pypeline table (one metadata for Alembic)."""
+
+
+class PipelineRun(Base):
+    """One execution of a pipeline (the original's `execution_id`)."""
+
+    __tablename__ = "pypeline_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pipeline_id: Mapped[str] = mapped_column(String(200), index=True)
+    engine: Mapped[str] = mapped_column(String(32), default="event")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    payload: Mapped[Any] = mapped_column(JSON, nullable=True)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    #: Leaf node names; the run's result is their results keyed by node name.
+    leaves: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failed_node: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    nodes_total: Mapped[int] = mapped_column(Integer, default=0)
+    #: Nodes not yet terminal; the run is finalised when this reaches 0.
+    nodes_left: Mapped[int] = mapped_column(Integer, default=0)
+    #: Free-form origin ("cli", "api", "schedule:<id>", "batch:<id>").
+    origin: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class NodeRun(Base):
+    """One node (or one split instance of a node) within a run."""
+
+    __tablename__ = "pypeline_node_runs"
+    __table_args__ = (
+        UniqueConstraint("run_id", "node", "instance", name="uq_node_run"),
+        Index("ix_node_runs_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pypeline_runs.id", ondelete="CASCADE"))
+    node: Mapped[str] = mapped_column(String(200))
+    #: "" for a plain node; the split path (e.g. "3" or "3.1") for a dynamic instance.
+    instance: Mapped[str] = mapped_column(String(200), default="")
+    handler: Mapped[str] = mapped_column(String(300))
+    queue: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    #: Upstream nodes not yet finished; the node is dispatched when this reaches 0.
+    remaining: Mapped[int] = mapped_column(Integer, default=0)
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    result_summary: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class RunEvent(Base):
+    """A named event recorded on a run (custom node events, control actions)."""
+
+    __tablename__ = "pypeline_run_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pypeline_runs.id", ondelete="CASCADE"), index=True)
+    node: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    name: Mapped[str] = mapped_column(String(200))
+    data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

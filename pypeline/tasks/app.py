@@ -1,0 +1,60 @@
+"""A Celery app with Pypeline's production defaults (JSON only, acks_late, no lost tasks)."""
+from __future__ import annotations
+
+from celery import Celery
+
+from pypeline.settings import EMBEDDED_BROKER, Settings
+
+__all__ = ["create_celery_app", "embedded_transport_options"]
+
+
+def embedded_transport_options(settings: Settings) -> dict[str, object]:
+    """Transport options of the embedded filesystem broker (folders created on demand)."""
+    base = (settings.home / "broker").resolve()
+    for sub in ("messages", "processed", "control"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(base / "messages"),
+        "data_folder_out": str(base / "messages"),
+        "processed_folder": str(base / "processed"),
+        "store_processed": False,
+        "control_folder": str(base / "control"),
+        "polling_interval": settings.embedded_poll_interval,
+    }
+
+
+def create_celery_app(settings: Settings, main: str = "pypeline") -> Celery:
+    """A configured Celery app; `embedded://` maps to kombu's filesystem transport under settings.home."""
+    broker = settings.broker_url
+    transport_options: dict[str, object] = {}
+    if broker.startswith(EMBEDDED_BROKER):
+        broker = "filesystem://"
+        transport_options = embedded_transport_options(settings)
+        settings.home.mkdir(parents=True, exist_ok=True)
+    app = Celery(main, broker=broker, backend=settings.resolved_result_backend, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=settings.prefetch_multiplier,
+        result_expires=settings.result_expires,
+        result_extended=False,
+        task_track_started=False,
+        task_soft_time_limit=settings.task_timeout,
+        task_time_limit=settings.task_timeout + 10,
+        task_default_queue="celery",
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+        timezone="UTC",
+    )
+    if broker.startswith(("redis://", "rediss://")):
+        # Unacked messages come back after this long if a worker dies: longer than any node may run.
+        app.conf.broker_transport_options = {"visibility_timeout": max(3600, settings.task_timeout * 2)}
+    return app

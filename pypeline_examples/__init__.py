@@ -1,0 +1,1 @@
+"""Example handlers used by sermos.yaml.example and the tests."""
