@@ -102,12 +102,12 @@ def describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def did_you_mean(word: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str:
+def did_you_mean(word: str, candidates: list[str] | tuple[str, ...] | set[str], *, cutoff: float = 0.6) -> str:
     """'; did you mean 'x'?' for the closest candidate, or '' when nothing is close."""
-    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=cutoff)
     if not matches:
         lowered = {c.lower(): c for c in candidates}
-        matches = difflib.get_close_matches(word.lower(), sorted(lowered), n=1, cutoff=0.6)
+        matches = difflib.get_close_matches(word.lower(), sorted(lowered), n=1, cutoff=cutoff)
         matches = [lowered[m] for m in matches]
     return f"; did you mean '{matches[0]}'?" if matches else ""
 
@@ -166,7 +166,9 @@ def _kind_ok(value: Any, kind: Kind) -> bool:
 def check_value(value: Any, spec: Field, path: str, name: str, rep: Reporter) -> tuple[bool, Any]:
     """Check one value against its Field; returns (ok, normalised value) and reports what was expected."""
     if not _kind_ok(value, spec.kind):
-        rep.error(path, f"'{name}' must be {_expected(spec)}, got {describe(value)}")
+        # a block list/mapping starts on the line after its key: point at the key instead
+        at_key = isinstance(value, (list, dict))
+        rep.error(path, f"'{name}' must be {_expected(spec)}, got {describe(value)}", key=at_key)
         return False, None
     if spec.kind == "cron":
         value = str(value).strip()

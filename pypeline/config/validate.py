@@ -161,6 +161,8 @@ class _Validator:
         cpath = join_path(path, "config")
         config = check_mapping(entry["config"], schema.PIPELINE_CONFIG, cpath, self.rep) or {}
         meta = check_mapping(config.get("metadata"), schema.METADATA, join_path(cpath, "metadata"), self.rep) or {}
+        if "taskDefinitions" not in config:
+            return None  # missing or not a mapping: graph checks would only repeat that
         defs = self._task_definitions(config.get("taskDefinitions") or {}, join_path(cpath, "taskDefinitions"))
         graph, edges = self._graph(config.get("dagAdjacency") or {}, join_path(cpath, "dagAdjacency"), defs)
         nodes = self._nodes(defs, meta, graph, join_path(cpath, "taskDefinitions"))
@@ -388,7 +390,7 @@ class _Validator:
         if task is not None:
             if task not in declared:
                 self.error(join_path(path, "task"), f"task '{task}' is not declared in serviceConfig.registeredTasks"
-                                                    f"{did_you_mean(task, declared)}")
+                                                    f"{did_you_mean(task, declared, cutoff=0.9)}")
                 return False
             self.handler_uses.append((join_path(path, "task"), task, False))
             return True

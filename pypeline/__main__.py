@@ -1,0 +1,4 @@
+"""`python -m pypeline` runs the CLI."""
+from pypeline.cli import main
+
+main()
