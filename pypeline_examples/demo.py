@@ -1,9 +1,10 @@
 """Handlers of the demo pipelines in sermos.yaml.example: plain functions that take `event`."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
-__all__ = ["fetch", "clean", "enrich", "load", "report", "heartbeat", "flaky", "always_fails", "summarize"]
+__all__ = ["fetch", "clean", "enrich", "load", "report", "heartbeat", "flaky", "always_fails", "summarize", "slow"]
 
 _flaky_calls: dict[str, int] = {}
 
@@ -59,3 +60,10 @@ def flaky(event: dict[str, Any]) -> str:
 def always_fails(event: dict[str, Any]) -> None:
     """Fail every time (to show FAILED runs and SKIPPED descendants)."""
     raise ValueError(f"node {event.get('node')} always fails")
+
+
+def slow(event: dict[str, Any]) -> dict[str, Any]:
+    """Sleep `chain_payload.sleep` seconds (default 2), then report the attempt that finished."""
+    payload = event.get("chain_payload") or {}
+    time.sleep(float(payload.get("sleep", 2)))
+    return {"slept": payload.get("sleep", 2), "attempt": event.get("attempt")}

@@ -51,5 +51,6 @@ def load_config(path: str | os.PathLike[str], *, check_handlers: bool = True) ->
     except UnicodeDecodeError as exc:
         raise ConfigError([ConfigIssue(f"config file is not valid UTF-8: {exc}", file=filename)]) from None
     except OSError as exc:
-        raise ConfigError([ConfigIssue(f"config file could not be read: {exc.strerror or exc}", file=filename)]) from None
+        message = f"config file could not be read: {exc.strerror or exc}"
+        raise ConfigError([ConfigIssue(message, file=filename)]) from None
     return load_config_text(text, filename, check_handlers=check_handlers)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -17,6 +18,7 @@ __all__ = [
     "check_mapping",
     "check_value",
     "describe",
+    "closest",
     "did_you_mean",
     "HANDLER_PATTERN",
     "TOP",
@@ -102,14 +104,21 @@ def describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def did_you_mean(word: str, candidates: list[str] | tuple[str, ...] | set[str], *, cutoff: float = 0.6) -> str:
+def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The candidate closest to `word` (case-sensitive first, then ignoring case), or None."""
+    pool = sorted(candidates)
+    matches = difflib.get_close_matches(word, pool, n=1, cutoff=cutoff)
+    if matches:
+        return matches[0]
+    lowered = {c.lower(): c for c in pool}
+    matches = difflib.get_close_matches(word.lower(), sorted(lowered), n=1, cutoff=cutoff)
+    return lowered[matches[0]] if matches else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str:
     """'; did you mean 'x'?' for the closest candidate, or '' when nothing is close."""
-    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=cutoff)
-    if not matches:
-        lowered = {c.lower(): c for c in candidates}
-        matches = difflib.get_close_matches(word.lower(), sorted(lowered), n=1, cutoff=cutoff)
-        matches = [lowered[m] for m in matches]
-    return f"; did you mean '{matches[0]}'?" if matches else ""
+    match = closest(word, candidates, cutoff=cutoff)
+    return f"; did you mean '{match}'?" if match else ""
 
 
 def _expected(spec: Field) -> str:
@@ -204,6 +213,7 @@ def check_mapping(value: Any, table: Table, path: str, rep: Reporter) -> dict[st
         rep.error(path, f"{table.where} must be a mapping, got {describe(value)}")
         return None
     out: dict[str, Any] = {}
+    suggested: set[str] = set()  # a misspelt required key is reported once, as unknown, not also as missing
     for key, item in value.items():
         key_path = join_path(path, key)
         if key_path in rep.source.failed:
@@ -212,6 +222,9 @@ def check_mapping(value: Any, table: Table, path: str, rep: Reporter) -> dict[st
         if spec is None:
             if key in table.ignored:
                 continue
+            match = closest(str(key), table.fields)
+            if match is not None:
+                suggested.add(match)
             rep.error(key_path, f"unknown key '{key}' in {table.where}{_suggest(str(key), table)}", key=True)
             continue
         if item is None and not spec.required:
@@ -221,7 +234,7 @@ def check_mapping(value: Any, table: Table, path: str, rep: Reporter) -> dict[st
             out[key] = normalised
     for key, spec in table.fields.items():
         key_path = join_path(path, key)
-        if key in out or key_path in rep.source.failed:
+        if key in out or key_path in rep.source.failed or key in suggested:
             continue
         if spec.required:
             if key not in value:
@@ -234,7 +247,7 @@ def check_mapping(value: Any, table: Table, path: str, rep: Reporter) -> dict[st
 
 
 def _suggest(key: str, table: Table) -> str:
-    hint = did_you_mean(key, list(table.fields))
+    hint = did_you_mean(key, table.fields)
     if hint:
         return hint
     return "; expected one of: " + ", ".join(sorted(table.fields))
@@ -410,6 +423,8 @@ GENERATOR = Table(
         "endpointUrl": Field("str"),
         "region": Field("str"),
         "recursive": Field("bool"),
+        # accepted by pypeline.generators (skip .DS_Store, __pycache__ ...), so allowed here too
+        "skipCommonHidden": Field("bool"),
     },
 )
 

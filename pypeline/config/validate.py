@@ -490,9 +490,9 @@ class _Validator:
                 id=bid,
                 pipeline=pipeline,
                 generator=generator,
-                chunk_size=entry["chunkSize"] if "chunkSize" in entry else 100,
-                concurrency=entry["concurrency"] if "concurrency" in entry else 4,
-                payload_key=entry["payloadKey"] if "payloadKey" in entry else "keys",
+                chunk_size=entry.get("chunkSize", 100),
+                concurrency=entry.get("concurrency", 4),
+                payload_key=entry.get("payloadKey", "keys"),
             )
         return batches
 

@@ -167,7 +167,7 @@ class _TreeBuilder:
         own: list[tuple[Node, Node]] = []
         for key_node, value_node in node.value:
             (merges if key_node.tag == _MERGE_TAG else own).append((key_node, value_node))
-        for key_node, value_node in merges:
+        for _merge_key, value_node in merges:
             self._merge_into(result, value_node, path)
         seen: dict[Any, Position | None] = {}
         for key_node, value_node in own:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time, timezone
 from fnmatch import translate
 
 from pypeline.errors import InvalidInputError
@@ -12,9 +12,11 @@ from pypeline.generators.base import KeyInfo, check_count
 
 __all__ = ["KeyFilter", "parse_datetime"]
 
+_UTC = timezone.utc
+
 
 def parse_datetime(value: str | datetime | date, name: str = "modified_since") -> datetime:
-    """A UTC-aware datetime from an ISO-8601 string, a datetime or a date; naive values are taken as UTC."""
+    """A _UTC-aware datetime from an ISO-8601 string, a datetime or a date; naive values are taken as _UTC."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
@@ -27,8 +29,8 @@ def parse_datetime(value: str | datetime | date, name: str = "modified_since") -
     else:
         raise InvalidInputError(f"{name} must be an ISO-8601 string or a datetime, got {value!r}")
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=_UTC)
+    return parsed.astimezone(_UTC)
 
 
 def _globs(name: str, value: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pypeline.errors import InvalidInputError, NotFoundError
@@ -12,6 +12,8 @@ from pypeline.generators.base import AccessDeniedError, KeyGenerator, KeyInfo, S
 from pypeline.generators.filters import KeyFilter
 
 __all__ = ["LocalKeyGenerator"]
+
+_UTC = timezone.utc
 
 
 def _check_root(folder_path: str | os.PathLike[str]) -> str:
@@ -137,7 +139,7 @@ class LocalKeyGenerator(KeyGenerator):
                     continue  # removed since the directory was read
                 except PermissionError as exc:
                     raise AccessDeniedError(f"cannot stat {base + name!r}: permission denied") from exc
-                modified = datetime.fromtimestamp(st.st_mtime, UTC)
+                modified = datetime.fromtimestamp(st.st_mtime, _UTC)
                 if check_meta and not key_filter.match_meta(st.st_size, modified):
                     continue
                 yield KeyInfo(key, st.st_size, modified)

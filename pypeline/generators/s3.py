@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from pypeline.errors import InvalidInputError, NotFoundError, PypelineError
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from boto3.session import Session
 
 __all__ = ["S3KeyGenerator", "translate_s3_error"]
+
+_UTC = timezone.utc
 
 #: S3 error codes that mean "these credentials may not list this bucket".
 _DENIED_CODES = frozenset(
@@ -66,8 +68,8 @@ def translate_s3_error(exc: Exception, bucket: str, prefix: str = "") -> Pypelin
 
 def _utc(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.fromtimestamp(0, UTC)
+        return value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+    return datetime.fromtimestamp(0, _UTC)
 
 
 class S3KeyGenerator(KeyGenerator):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,8 @@ import pytest
 from pypeline.errors import InvalidInputError, NotFoundError, PypelineError
 from pypeline.generators import AccessDeniedError, KeyInfo, LocalKeyGenerator
 from pypeline.generators import local as local_mod
+
+UTC = timezone.utc
 
 #: key -> size in bytes; hidden ones must never show up by default.
 FILES = {
