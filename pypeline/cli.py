@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import sys
 
 import click
 
@@ -30,6 +32,10 @@ def cli(verbose: bool) -> None:
     """Pypeline: run sermos.yaml pipelines on Celery."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kombu.connection").setLevel(logging.ERROR)  # "No hostname was supplied" for embedded
+    # Like `celery -A`, let handlers in the current project folder import without installing it.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 for command in (validate, graph, run, worker, runs):

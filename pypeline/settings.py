@@ -59,11 +59,18 @@ class Settings:
     prefetch_multiplier: int = 1
     #: Seconds beat waits at most between looks at the schedule table (`PYPELINE_BEAT_MAX_INTERVAL`).
     beat_max_interval: float = 1.0
+    #: What beat does with slots missed while no beat ran: "once" fires them once, "skip" drops them
+    #: (`PYPELINE_BEAT_CATCH_UP`).
+    beat_catch_up: str = "once"
+    #: Seconds between ticks of the dyrygent workflow processor (`PYPELINE_DYRYGENT_TICK`; 0 = re-tick at once).
+    dyrygent_tick: float = 1.0
+    #: Seconds before Redis re-delivers an unacknowledged message (`PYPELINE_VISIBILITY_TIMEOUT`).
+    visibility_timeout: int = 3600
     #: Log level for workers and the CLI.
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         """Read settings from the environment."""
         home = Path(_env("PYPELINE_HOME", default=".pypeline") or ".pypeline")
         broker = _env("PYPELINE_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL", default=EMBEDDED_BROKER)
@@ -81,10 +88,13 @@ class Settings:
             embedded_poll_interval=_env_float("PYPELINE_EMBEDDED_POLL_INTERVAL", 0.01),
             prefetch_multiplier=_env_int("PYPELINE_PREFETCH", 1),
             beat_max_interval=_env_float("PYPELINE_BEAT_MAX_INTERVAL", 1.0),
+            beat_catch_up=_env("PYPELINE_BEAT_CATCH_UP", default="once") or "once",
+            dyrygent_tick=_env_float("PYPELINE_DYRYGENT_TICK", 1.0),
+            visibility_timeout=_env_int("PYPELINE_VISIBILITY_TIMEOUT", 3600),
             log_level=_env("PYPELINE_LOG_LEVEL", "LOG_LEVEL", default="INFO") or "INFO",
         )
 
-    def with_overrides(self, **changes: object) -> "Settings":
+    def with_overrides(self, **changes: object) -> Settings:
         """Copy with the given non-None fields replaced (CLI flags win over env)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

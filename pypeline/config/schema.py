@@ -20,6 +20,7 @@ __all__ = [
     "describe",
     "closest",
     "did_you_mean",
+    "snake_case",
     "HANDLER_PATTERN",
     "TOP",
     "SERVICE",
@@ -113,6 +114,11 @@ def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str
     lowered = {c.lower(): c for c in pool}
     matches = difflib.get_close_matches(word.lower(), sorted(lowered), n=1, cutoff=cutoff)
     return lowered[matches[0]] if matches else None
+
+
+def snake_case(key: str) -> str:
+    """`endpointUrl` -> `endpoint_url`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 def did_you_mean(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str:

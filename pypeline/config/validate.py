@@ -22,7 +22,7 @@ from pypeline.config.model import (
     ScheduleConfig,
     ServiceConfig,
 )
-from pypeline.config.schema import Reporter, check_mapping, check_value, describe, did_you_mean
+from pypeline.config.schema import Reporter, check_mapping, check_value, describe, did_you_mean, snake_case
 from pypeline.config.yaml_source import SourceMap, index_path, join_path
 from pypeline.errors import ConfigIssue
 
@@ -36,10 +36,6 @@ def validate_config(
     validator = _Validator(source)
     config = validator.run(data, check_handlers=check_handlers)
     return config, validator.rep.issues
-
-
-def _snake(key: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 class _Validator:
@@ -535,7 +531,7 @@ class _Validator:
             entry["modifiedSince"] = since
         if not ok:
             return None
-        options = {_snake(key): value for key, value in entry.items() if key != "type"}
+        options = {snake_case(key): value for key, value in entry.items() if key != "type"}
         return GeneratorConfig(type=kind, options=options)
 
     # ------------------------------------------------------------------------------------------- handlers

@@ -1,9 +1,10 @@
 """The event-driven engine: a finishing node atomically releases its ready successors and publishes them.
 
 No polling task and no whole-DAG message: each message carries one node's context (run id, node name,
-the invocation payload and, for a single-parent node, its parent's result). Fan-in nodes read their
-upstream results from the store. Completion is a guarded status transition, so a redelivered message
-of a finished node never releases its successors twice.
+instance, the invocation payload and, when known, its upstream result). Fan-in and join nodes read
+their upstream results from the store. Completion is a guarded status transition, so a redelivered
+message of a finished node never releases its successors twice. Split, filter and join rules live in
+`pypeline.engines.dataflow`; this module runs them.
 """
 from __future__ import annotations
 
@@ -11,22 +12,28 @@ import json
 import logging
 import random
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from billiard.exceptions import TimeLimitExceeded
 from celery.exceptions import Retry
+from celery.signals import task_failure
 
-from pypeline.config.model import PipelineConfig
+from pypeline.config.model import NodeConfig, PipelineConfig
 from pypeline.engines.base import Engine
+from pypeline.engines.dataflow import Dataflow, Inputs
 from pypeline.errors import NodeExecutionError
 from pypeline.status import Status
-from pypeline.store.repository import NodeSpec
+from pypeline.store.repository import CompletionOutcome, NodeSpec
 from pypeline.tasks.chained import CONTEXT_KEY, ChainedTask
+from pypeline.tasks.context import NodeContext, node_context
 from pypeline.tasks.event import node_event
 
 __all__ = ["EventDrivenEngine", "EventNodeRunner"]
 
 log = logging.getLogger(__name__)
+
+Pair = tuple[str, str]
 
 
 class EventDrivenEngine(Engine):
@@ -38,44 +45,49 @@ class EventDrivenEngine(Engine):
     def __init__(self, runtime: Any) -> None:
         super().__init__(runtime)
         self._runner = EventNodeRunner(self)
+        self._flows: dict[str, Dataflow] = {}
 
     @property
     def runner(self) -> EventNodeRunner:
         """The runner workers use for this engine's node messages."""
         return self._runner
 
+    def flow(self, pipeline_id: str) -> Dataflow:
+        """The (cached) split/join/filter structure of a pipeline; InvalidInputError when it is unsound."""
+        flow = self._flows.get(pipeline_id)
+        if flow is None:
+            flow = self._flows[pipeline_id] = Dataflow(self.rt.dag(pipeline_id))
+        return flow
+
     def start(self, pipeline: PipelineConfig, payload: Any, *, run_id: str, origin: str | None = None) -> str:
-        """Create the run and its node rows, then publish the root nodes."""
+        """Create the run and its top-level node rows, then publish the root nodes."""
         dag = self.rt.dag(pipeline.id)
-        specs = [NodeSpec(n, dag.node(n).handler, dag.node(n).queue, len(dag.predecessors(n))) for n in dag.nodes]
+        flow = self.flow(pipeline.id)  # checked before anything is written
+        specs = [NodeSpec(n, dag.node(n).handler, dag.node(n).queue, len(dag.predecessors(n))) for n in flow.top_level]
         roots = self.rt.store.create_run(run_id, pipeline.id, specs, leaves=dag.leaves, payload=payload,
                                          engine=self.name, origin=origin)
-        self.publish(pipeline, run_id, roots, payload)
+        self.dispatch(pipeline, run_id, [(r, "") for r in roots], payload)
         return run_id
 
-    def publish(
+    def dispatch(
         self,
         pipeline: PipelineConfig,
         run_id: str,
-        nodes: Sequence[str],
+        rows: Sequence[Pair],
         payload: Any,
-        *,
-        parent: str | None = None,
-        parent_result: Any = None,
-        instance: str = "",
+        inline: Mapping[Pair, dict[str, Any]] | None = None,
     ) -> None:
-        """Send one message per node; a node whose only upstream is `parent` gets its result inline."""
-        if not nodes:
+        """Send one message per (node, instance) row; `inline` gives upstream results known already."""
+        if not rows:
             return
         app = self.rt.celery
-        dag = self.rt.dag(pipeline.id)
         with app.producer_or_acquire() as producer:
-            for name in nodes:
+            for name, instance in rows:
                 node = pipeline.nodes[name]
                 ctx: dict[str, Any] = {"engine": self.name, "run_id": run_id, "pipeline_id": pipeline.id,
                                        "node": name, "instance": instance}
-                if parent is not None and dag.predecessors(name) == (parent,):
-                    ctx["upstream"] = {parent: parent_result}
+                if inline is not None and (name, instance) in inline:
+                    ctx["upstream"] = inline[(name, instance)]
                 app.send_task(
                     node.handler,
                     kwargs={"event": {"pipeline_id": pipeline.id, "execution_id": run_id, "chain_payload": payload},
@@ -88,6 +100,23 @@ class EventDrivenEngine(Engine):
                     producer=producer,
                 )
 
+    def publish(
+        self,
+        pipeline: PipelineConfig,
+        run_id: str,
+        nodes: Sequence[str],
+        payload: Any,
+        *,
+        parent: str | None = None,
+        parent_result: Any = None,
+        instance: str = "",
+    ) -> None:
+        """Publish nodes of one instance; a node whose only upstream is `parent` gets its result inline."""
+        dag = self.rt.dag(pipeline.id)
+        inline = {(n, instance): {parent: parent_result} for n in nodes
+                  if parent is not None and dag.predecessors(n) == (parent,)}
+        self.dispatch(pipeline, run_id, [(n, instance) for n in nodes], payload, inline)
+
     def pause(self, run_id: str) -> None:
         """Stop dispatching: running nodes finish, their successors wait for resume."""
         self.rt.store.pause_run(run_id)
@@ -95,20 +124,23 @@ class EventDrivenEngine(Engine):
     def resume(self, run_id: str) -> None:
         """Publish every node that became ready while paused."""
         run = self.rt.store.get_run(run_id)
-        pairs = self.rt.store.resume_run(run_id)
-        pipeline = self.rt.config.pipeline(run["pipeline_id"])
-        for inst in sorted({i for _, i in pairs}):
-            self.publish(pipeline, run_id, [n for n, i in pairs if i == inst], run["payload"], instance=inst)
-        if not pairs and self.rt.store.run_status(run_id).is_terminal:
-            self.rt.notify_run_finished(run_id, self.rt.store.run_status(run_id))
+        rows = self.rt.store.resume_run(run_id)
+        self.dispatch(self.rt.config.pipeline(run["pipeline_id"]), run_id, rows, run["payload"])
+        status = self.rt.store.run_status(run_id)
+        if not rows and status.is_terminal:
+            self.rt.notify_run_finished(run_id, status)
 
     def rerun(self, run_id: str) -> None:
-        """New attempt of a failed run: only failed/skipped/cancelled nodes run, upstream results are reused."""
-        run = self.rt.store.get_run(run_id)
+        """New attempt of a failed run: only failed/skipped/cancelled rows run, recorded results are reused."""
+        store = self.rt.store
+        run = store.get_run(run_id)
         pipeline = self.rt.config.pipeline(run["pipeline_id"])
-        dag = self.rt.dag(pipeline.id)
-        ready = self.rt.store.prepare_rerun(run_id, {n: dag.predecessors(n) for n in dag.nodes})
-        self.publish(pipeline, run_id, ready, run["payload"])
+        plan = self.flow(pipeline.id).rerun_plan(store.node_states(run_id))
+        ready = store.restart_run(run_id, plan)
+        self.dispatch(pipeline, run_id, ready, run["payload"])
+        status = store.run_status(run_id)
+        if status.is_terminal:
+            self.rt.notify_run_finished(run_id, status)
 
 
 class EventNodeRunner:
@@ -123,36 +155,59 @@ class EventNodeRunner:
         store = self.rt.store
         run_id, name, instance = ctx["run_id"], ctx["node"], ctx.get("instance", "")
         pipeline = self.rt.config.pipeline(ctx["pipeline_id"])
-        dag = self.rt.dag(pipeline.id)
+        flow = self.engine.flow(pipeline.id)
         node = pipeline.nodes[name]
         claim = store.claim_node(run_id, name, task.request.id or "", instance)
         if not claim.claimed:
             if claim.status is Status.SUCCESS:
-                self._recover_successors(pipeline, run_id, name, instance, event)
-            log.info("node %s of run %s not started: it is %s", name, run_id, claim.status)
+                self._recover_successors(pipeline, flow, run_id, name, instance, event)
+            log.info("node %s[%s] of run %s not started: it is %s", name, instance, run_id, claim.status)
             return None
-        upstream = ctx.get("upstream")
-        if upstream is None:
-            upstream = store.upstream_results(run_id, dag.predecessors(name), instance) if dag.predecessors(name) else {}
         payload = event.get("chain_payload")
-        node_evt = node_event(pipeline_id=pipeline.id, run_id=run_id, task_id=task.request.id, node=name,
-                              attempt=claim.attempts, chain_payload=payload, upstream=upstream, instance=instance)
-        try:
-            result = task.call(node_evt)
-            self._check_result(result)
-        except Retry:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a handler may raise anything; it is recorded, not lost
-            return self._handle_failure(task, pipeline, run_id, name, instance, exc)
-        outcome = store.complete_node(run_id, name, result, dag.successors(name), instance=instance)
-        if outcome.applied:
-            self.engine.publish(pipeline, run_id, outcome.ready, payload, parent=name, parent_result=result,
-                                instance=instance)
-            if outcome.run_status is not None:
-                self.rt.notify_run_finished(run_id, outcome.run_status)
+        with node_context(NodeContext(run_id, pipeline.id, name, instance, store)):
+            try:
+                inputs = self._inputs(flow, run_id, name, instance, ctx)
+                if inputs.dropped:
+                    return self._drop(pipeline, flow, run_id, name, instance, payload, "every upstream was dropped")
+                node_evt = node_event(pipeline_id=pipeline.id, run_id=run_id, task_id=task.request.id, node=name,
+                                      attempt=claim.attempts, chain_payload=payload, upstream=inputs.upstream,
+                                      instance=instance,
+                                      extra=None if inputs.groups is None else {"groups": inputs.groups})
+                result = task.call(node_evt)
+                if node.filter and result is None:
+                    return self._drop(pipeline, flow, run_id, name, instance, payload, "returned None")
+                result = self._check_result(node, result)
+            except Retry:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a handler may raise anything; it is recorded, not lost
+                return self._handle_failure(task, pipeline, flow, run_id, name, instance, payload, exc)
+        plan, inline = flow.success_plan(name, instance, result)
+        outcome = store.finish_node(run_id, name, Status.SUCCESS, instance=instance, result=result, plan=plan)
+        self._after(pipeline, run_id, outcome, payload, inline)
         return result
 
-    def _check_result(self, result: Any) -> None:
+    def _inputs(self, flow: Dataflow, run_id: str, name: str, instance: str, ctx: dict[str, Any]) -> Inputs:
+        if "upstream" in ctx:
+            return Inputs(upstream=ctx["upstream"])
+        preds = flow.dag.predecessors(name)
+        if not preds:
+            return Inputs()
+        store = self.rt.store
+        split = flow.closes.get(name)
+        if split is None:
+            return flow.resolve(name, instance, store.row_results(run_id, flow.pred_pairs(name, instance)))
+        split_result: list[Any] = []
+        if split in preds:
+            split_result = store.row_results(run_id, [(split, instance)])[(split, instance)][1] or []
+        rows = store.instance_results(run_id, [p for p in preds if p != split], instance)
+        return flow.resolve_join(name, instance, split_result, rows)
+
+    def _check_result(self, node: NodeConfig, result: Any) -> Any:
+        if node.split:
+            if isinstance(result, tuple):
+                result = list(result)
+            if not isinstance(result, list):
+                raise NodeExecutionError(f"split node '{node.name}' must return a list, got {type(result).__name__}")
         try:
             size = len(json.dumps(result))
         except (TypeError, ValueError) as exc:
@@ -160,9 +215,42 @@ class EventNodeRunner:
         limit = self.rt.settings.max_result_bytes
         if size > limit:
             raise NodeExecutionError(f"node result is {size} bytes of JSON, over the {limit}-byte limit")
+        return result
+
+    def _after(
+        self,
+        pipeline: PipelineConfig,
+        run_id: str,
+        outcome: CompletionOutcome,
+        payload: Any,
+        inline: Mapping[Pair, dict[str, Any]] | None = None,
+    ) -> None:
+        """Publish what a finished node made ready and wake waiters if the run ended."""
+        if not outcome.applied:
+            return
+        self.engine.dispatch(pipeline, run_id, outcome.dispatch, payload, inline)
+        if outcome.run_status is not None:
+            self.rt.notify_run_finished(run_id, outcome.run_status)
+
+    def _drop(
+        self, pipeline: PipelineConfig, flow: Dataflow, run_id: str, name: str, instance: str, payload: Any, why: str
+    ) -> None:
+        """Filter rule: the node produced nothing; nodes fed only by dropped nodes are skipped for this event."""
+        outcome = self.rt.store.finish_node(run_id, name, Status.SKIPPED, instance=instance,
+                                            summary=f"filtered out ({why})", plan=flow.drop_plan(name, instance))
+        self._after(pipeline, run_id, outcome, payload)
+        return None
 
     def _handle_failure(
-        self, task: ChainedTask, pipeline: PipelineConfig, run_id: str, name: str, instance: str, exc: Exception
+        self,
+        task: ChainedTask,
+        pipeline: PipelineConfig,
+        flow: Dataflow,
+        run_id: str,
+        name: str,
+        instance: str,
+        payload: Any,
+        exc: Exception,
     ) -> None:
         store = self.rt.store
         node = pipeline.nodes[name]
@@ -176,19 +264,65 @@ class EventNodeRunner:
                 log.warning("node %s of run %s failed (%s); retry %d/%d in %.1fs", name, run_id, error,
                             retries + 1, node.retry.max_retry, countdown)
                 raise task.retry(exc=exc, countdown=countdown, max_retries=node.retry.max_retry)
-        log.error("node %s of run %s failed after %d retries: %s\n%s", name, run_id, retries, error, tb)
-        outcome = store.fail_node(run_id, name, error, tb, self.rt.dag(pipeline.id).descendants(name),
-                                  instance=instance)
-        if outcome.run_status is not None:
-            self.rt.notify_run_finished(run_id, outcome.run_status)
+        log.error("node %s[%s] of run %s failed after %d retries: %s\n%s", name, instance, run_id, retries, error, tb)
+        self.fail(pipeline, flow, run_id, name, instance, payload, error, tb)
         return None
 
+    def fail(
+        self, pipeline: PipelineConfig, flow: Dataflow, run_id: str, name: str, instance: str, payload: Any,
+        error: str, tb: str,
+    ) -> None:
+        """Record a node's final failure: downstream rows are skipped, the run fails once nothing else runs."""
+        outcome = self.rt.store.fail_node(run_id, name, error, tb, (), instance=instance,
+                                          plan=flow.failure_plan(name, instance))
+        self._after(pipeline, run_id, outcome, payload)
+
+    def fail_interrupted(self, ctx: dict[str, Any], exc: BaseException, tb: str) -> None:
+        """A node's task died outside the handler's reach (hard time limit): fail it if it is still running."""
+        pipeline = self.rt.config.pipeline(ctx["pipeline_id"])
+        if isinstance(exc, TimeLimitExceeded):
+            error = f"TimeLimitExceeded: hard time limit ({exc.args[0] if exc.args else '?'} s) exceeded; " \
+                    "the worker process running the node was killed"
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+        payload = self.rt.store.get_run(ctx["run_id"])["payload"]
+        self.fail(pipeline, self.engine.flow(pipeline.id), ctx["run_id"], ctx["node"], ctx.get("instance", ""),
+                  payload, error, tb)
+
     def _recover_successors(
-        self, pipeline: PipelineConfig, run_id: str, name: str, instance: str, event: dict[str, Any]
+        self, pipeline: PipelineConfig, flow: Dataflow, run_id: str, name: str, instance: str, event: dict[str, Any]
     ) -> None:
         """A finished node's message came again: re-publish successors that were queued but may be lost."""
-        succ = self.rt.dag(pipeline.id).successors(name)
-        queued = self.rt.store.queued_among(run_id, succ, instance)
-        if queued:
-            log.warning("redelivered finished node %s of run %s: re-publishing queued %s", name, run_id, queued)
-            self.engine.publish(pipeline, run_id, queued, event.get("chain_payload"), instance=instance)
+        store = self.rt.store
+        if name in flow.splits:
+            entries = flow.splits[name].entries
+            rows = [(n, i) for n, i, status, _ in store.instance_results(run_id, entries, instance)
+                    if status == Status.QUEUED.value]
+        else:
+            rows = []
+            targets: dict[str, list[str]] = {}
+            for succ, inst in flow.targets(name, instance):
+                targets.setdefault(inst, []).append(succ)
+            for inst, nodes in targets.items():
+                rows.extend((n, inst) for n in store.queued_among(run_id, nodes, inst))
+        if rows:
+            log.warning("redelivered finished node %s of run %s: re-publishing queued %s", name, run_id, rows)
+            self.engine.dispatch(pipeline, run_id, rows, event.get("chain_payload"))
+
+
+@task_failure.connect(weak=False)
+def _node_task_failed(sender: Any = None, exception: BaseException | None = None, kwargs: Any = None,
+                      einfo: Any = None, **_: Any) -> None:
+    """Hard time limit (worker process killed): the worker's main process fails the node in the store."""
+    ctx = (kwargs or {}).get(CONTEXT_KEY) if isinstance(kwargs, dict) else None
+    if not isinstance(ctx, dict) or ctx.get("engine") != EventDrivenEngine.name or exception is None:
+        return
+    runtime = getattr(getattr(sender, "app", None), "pypeline", None)
+    if runtime is None:
+        return
+    try:
+        runner = runtime.runner(EventDrivenEngine.name)
+        runner.fail_interrupted(ctx, exception, str(getattr(einfo, "traceback", "") or ""))
+    except Exception:  # noqa: BLE001 - a signal handler must never take the worker down
+        log.exception("could not record the failure of node %s of run %s", ctx.get("node"), ctx.get("run_id"))
+

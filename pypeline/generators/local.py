@@ -1,14 +1,22 @@
 """LocalKeyGenerator: files under a local folder, recursive, streamed in lexicographic key order."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from pypeline.errors import InvalidInputError, NotFoundError
-from pypeline.generators.base import AccessDeniedError, KeyGenerator, KeyInfo, SourceError, check_count
+from pypeline.errors import InvalidInputError, NotFoundError, PypelineError
+from pypeline.generators.base import (
+    AccessDeniedError,
+    KeyGenerator,
+    KeyInfo,
+    SourceError,
+    _new_key_info,
+    check_count,
+)
 from pypeline.generators.filters import KeyFilter
 
 __all__ = ["LocalKeyGenerator"]
@@ -40,31 +48,79 @@ def _check_key_arg(name: str, value: str | None) -> None:
         raise InvalidInputError(f"{name} must be a string, got {value!r}")
 
 
-def _scan(path: str, hidden: frozenset[str]) -> list[str]:
-    """Sorted names of one directory's files and sub-directories; directories end with '/'."""
-    names: list[str] = []
+#: POSIX: walk with directory file descriptors (short `fstatat` lookups, no path rebuilding, rename-safe).
+_USE_FD = (
+    os.scandir in os.supports_fd
+    and os.stat in os.supports_dir_fd
+    and os.open in os.supports_dir_fd
+    and hasattr(os, "O_DIRECTORY")
+)
+_ROOT_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_CHILD_FLAGS = _ROOT_FLAGS | getattr(os, "O_NOFOLLOW", 0)  # never follow a directory symlink swapped in
+_S_IFMT, _S_IFREG = 0o170000, stat.S_IFREG
+
+#: A directory being walked: an open fd (POSIX) or its path ending with a separator (elsewhere).
+Handle = int | str
+
+
+def _os_error(exc: OSError, what: str, path: str) -> PypelineError:
+    if isinstance(exc, PermissionError):
+        return AccessDeniedError(f"cannot {what} {path!r}: permission denied")
+    return SourceError(f"cannot {what} {path!r}: {exc}")
+
+
+def _open_dir(name: str, parent: Handle | None, shown: str) -> Handle | None:
+    """A handle on a directory (the root when `parent` is None); None if it vanished or became a symlink."""
+    if not _USE_FD:
+        path = name if parent is None else f"{parent}{name}"
+        return path if path.endswith(os.sep) else path + os.sep
     try:
-        with os.scandir(path) as entries:
+        if parent is None:
+            return os.open(name, _ROOT_FLAGS)
+        return os.open(name, _CHILD_FLAGS, dir_fd=parent)  # type: ignore[arg-type]
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise _os_error(exc, "open directory", shown) from exc
+
+
+def _close(handle: Handle) -> None:
+    if isinstance(handle, int):
+        os.close(handle)
+
+
+def _scan(handle: Handle, shown: str, hidden: frozenset[str]) -> list[str]:
+    """Sorted names of one directory's entries; directories end with '/', other entries are file candidates."""
+    names: list[str] = []
+    append = names.append
+    try:
+        with os.scandir(handle) as entries:
             for entry in entries:
                 name = entry.name
                 if name in hidden:
                     continue
                 try:
-                    if entry.is_dir(follow_symlinks=False):  # symlinked directories are not followed
-                        names.append(name + "/")
-                    elif entry.is_file():  # regular files and symlinks to files
-                        names.append(name)
+                    append(name + "/" if entry.is_dir(follow_symlinks=False) else name)
                 except OSError:
-                    continue  # vanished or broken entry
+                    continue  # vanished entry
     except (FileNotFoundError, NotADirectoryError):
         return names  # removed while we walked
-    except PermissionError as exc:
-        raise AccessDeniedError(f"cannot read directory {path!r}: permission denied") from exc
     except OSError as exc:
-        raise SourceError(f"cannot read directory {path!r}: {exc}") from exc
+        raise _os_error(exc, "read directory", shown) from exc
     # A directory sorts as "name/", so depth-first order is exactly the lexicographic order of full keys.
     names.sort()
     return names
+
+
+def _key_wanted(key: str, prefix: str, start_after: str | None, key_filter: KeyFilter) -> bool:
+    """True when a file key matches the prefix, sorts after the cursor and passes the name filters."""
+    if prefix and not key.startswith(prefix):
+        return False
+    if start_after is not None and key <= start_after:
+        return False
+    return not key_filter.checks_key or key_filter.match_key(key)
 
 
 class LocalKeyGenerator(KeyGenerator):
@@ -108,43 +164,73 @@ class LocalKeyGenerator(KeyGenerator):
         hidden: frozenset[str],
         key_filter: KeyFilter,
     ) -> Iterator[KeyInfo]:
-        check_key = key_filter.checks_key
-        check_meta = key_filter.checks_meta
-        sep = os.sep
-        # Stack of (relative key prefix, directory path ending in a separator, iterator over its sorted names).
-        # Memory is the listings of the directories on the current path, never the whole tree.
-        stack = [("", root if root.endswith(sep) else root + sep, iter(_scan(root, hidden)))]
-        while stack:
-            rel, base, names = stack[-1]
-            for name in names:
-                if name[-1] == "/":
+        check_meta, match_meta = key_filter.checks_meta, key_filter.match_meta
+        # Only when something can reject a key by name do we pay for the three checks (see _key_wanted).
+        selective = bool(prefix) or start_after is not None or key_filter.checks_key
+        # Hot loop: everything it touches is a local name.
+        use_fd, stat_, fromtimestamp, utc = _USE_FD, os.stat, datetime.fromtimestamp, _UTC
+        ifmt, ifreg = _S_IFMT, _S_IFREG
+        # KeyInfo is a frozen slots dataclass; filling its slots directly is ~2x cheaper than its __init__.
+        new, set_key, set_size, set_modified = _new_key_info()
+        key_info = KeyInfo
+        shown_root = root.rstrip(os.sep) or root
+        handle = _open_dir(root, None, root)
+        if handle is None:
+            raise NotFoundError(f"directory {root!r} does not exist")
+        # Stack of (relative key prefix, directory handle, iterator over its sorted names): memory is the
+        # listings of the directories on the current path, never the whole tree.
+        stack: list[tuple[str, Handle, Iterator[str]]] = []
+        try:
+            stack.append(("", handle, iter(_scan(handle, root, hidden))))
+            while stack:
+                rel, handle, names = stack[-1]
+                for name in names:
+                    if name[-1] != "/":  # a file candidate
+                        key = rel + name
+                        if selective and not _key_wanted(key, prefix, start_after, key_filter):
+                            continue
+                        try:
+                            st = stat_(name, dir_fd=handle) if use_fd else stat_(handle + name)  # type: ignore[operator]
+                        except (FileNotFoundError, NotADirectoryError):
+                            continue  # removed since the directory was read, or a broken symlink
+                        except OSError as exc:
+                            if exc.errno == errno.ELOOP:
+                                continue  # symlink loop
+                            raise _os_error(exc, "stat", f"{shown_root}/{key}") from exc
+                        if st.st_mode & ifmt != ifreg:
+                            continue  # files only: no FIFOs, sockets, devices or symlinks to directories
+                        size = st.st_size
+                        modified = fromtimestamp(st.st_mtime, utc)
+                        if check_meta and not match_meta(size, modified):
+                            continue
+                        info = new(key_info)
+                        set_key(info, key)
+                        set_size(info, size)
+                        set_modified(info, modified)
+                        yield info
+                        continue
                     sub = rel + name
                     if not (prefix.startswith(sub) or (recursive and sub.startswith(prefix))):
                         continue  # cannot hold a key matching prefix (or too deep when not recursive)
                     if start_after is not None and sub <= start_after and not start_after.startswith(sub):
                         continue  # every key of this subtree sorts before the resume cursor
-                    path = base + name[:-1]
-                    stack.append((sub, path + sep, iter(_scan(path, hidden))))
+                    shown = f"{shown_root}/{sub[:-1]}"
+                    child = _open_dir(name[:-1], handle, shown)
+                    if child is None:
+                        continue
+                    try:
+                        listing = _scan(child, shown, hidden)
+                    except BaseException:
+                        _close(child)
+                        raise
+                    stack.append((sub, child, iter(listing)))
                     break
-                key = rel + name
-                if prefix and not key.startswith(prefix):
-                    continue
-                if start_after is not None and key <= start_after:
-                    continue
-                if check_key and not key_filter.match_key(key):
-                    continue
-                try:
-                    st = os.stat(base + name)
-                except FileNotFoundError:
-                    continue  # removed since the directory was read
-                except PermissionError as exc:
-                    raise AccessDeniedError(f"cannot stat {base + name!r}: permission denied") from exc
-                modified = datetime.fromtimestamp(st.st_mtime, _UTC)
-                if check_meta and not key_filter.match_meta(st.st_size, modified):
-                    continue
-                yield KeyInfo(key, st.st_size, modified)
-            else:
-                stack.pop()
+                else:
+                    stack.pop()
+                    _close(handle)
+        finally:
+            for _rel, handle, _names in stack:
+                _close(handle)
 
     def list_files(
         self,

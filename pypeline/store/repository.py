@@ -7,20 +7,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from pypeline.errors import InvalidTransitionError, NotFoundError
-from pypeline.status import TERMINAL, Status, allowed_sources, check_transition
+from pypeline.status import ACTIVE, TERMINAL, Status, allowed_sources, check_transition
 from pypeline.store.db import make_engine, migrate
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
 
-__all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "summarize"]
+__all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize"]
 
 _RUN = PipelineRun.__table__
 _NODE = NodeRun.__table__
 _EVENT = RunEvent.__table__
 #: Bound parameters per IN (...) clause; far below SQLite's and PostgreSQL's limits.
 _CHUNK = 500
+#: (node, instance): one row of a run.
+Pair = tuple[str, str]
 
 
 def summarize(value: Any, limit: int = 200) -> str:
@@ -62,10 +64,40 @@ class CompletionOutcome:
     """What finishing (or failing) a node changed."""
 
     applied: bool  # False when the node was already finished (a redelivered message)
-    ready: list[str] = field(default_factory=list)  # successors to publish now
+    ready: list[str] = field(default_factory=list)  # successors in the node's own instance to publish now
     requeue: list[str] = field(default_factory=list)  # successors queued but maybe never published
     run_status: Status | None = None  # set when this change finished the run
     skipped: list[str] = field(default_factory=list)
+    #: Every (node, instance) row made ready by this change, in any instance: publish all of them.
+    dispatch: list[Pair] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A split with a concurrency cap: once `instance` has no unfinished row, its next held instance starts."""
+
+    split: str
+    split_instance: str  # the row of the split node ("" at the top level)
+    instance: str  # the element instance whose rows may just have finished
+    entries: tuple[str, ...]  # the nodes an element instance starts with (held back by one gate unit)
+
+
+@dataclass
+class FinishPlan:
+    """Row changes that go with a node's terminal transition, applied in the same transaction."""
+
+    #: (node, instance) -> upstream completions to count off; rows reaching 0 become ready.
+    release: dict[Pair, int] = field(default_factory=dict)
+    #: Rows to mark SKIPPED (only if not started yet).
+    skip: list[Pair] = field(default_factory=list)
+    #: Error recorded on skipped rows: why they were skipped (None: filtered out, which a rerun keeps).
+    skip_error: str | None = None
+    #: New rows (the instances of a split); those with no upstream left are ready at once.
+    spawn: list[NodeSpec] = field(default_factory=list)
+    #: (node, instance) -> upstream completions to wait for, set now (a split join learns its fan-in size).
+    arm: dict[Pair, int] = field(default_factory=dict)
+    #: Concurrency caps to check after the change.
+    gates: list[Gate] = field(default_factory=list)
 
 
 class RunStore:
@@ -266,6 +298,34 @@ class RunStore:
                 out.update({n: r for n, r in rows})
         return out
 
+    def node_states(self, run_id: str) -> list[tuple[str, str, str, str | None]]:
+        """(node, instance, status, error) of every row of a run, in creation order (no results: cheap)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_NODE.c.node, _NODE.c.instance, _NODE.c.status, _NODE.c.error)
+                                .where(_NODE.c.run_id == run_id).order_by(_NODE.c.id)).all()
+        return [(n, i, s, e) for n, i, s, e in rows]
+
+    def row_results(self, run_id: str, pairs: Sequence[Pair]) -> dict[Pair, tuple[str, Any]]:
+        """(status, result) of the given rows, keyed by (node, instance); missing rows are left out."""
+        out: dict[Pair, tuple[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for inst, nodes in self._by_instance(pairs).items():
+                for batch in _chunks(nodes):
+                    rows = conn.execute(select(_NODE.c.node, _NODE.c.status, _NODE.c.result).where(
+                        _NODE.c.run_id == run_id, _NODE.c.instance == inst, _NODE.c.node.in_(batch)))
+                    out.update({(n, inst): (st, r) for n, st, r in rows})
+        return out
+
+    def instance_results(self, run_id: str, nodes: Sequence[str], parent: str) -> list[tuple[str, str, str, Any]]:
+        """(node, instance, status, result) of the split instances of `nodes` directly under instance `parent`."""
+        pattern = parent + ".%" if parent else "%"
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_NODE.c.node, _NODE.c.instance, _NODE.c.status, _NODE.c.result).where(
+                _NODE.c.run_id == run_id, _NODE.c.node.in_(list(nodes)), _NODE.c.instance != "",
+                _NODE.c.instance.like(pattern)).order_by(_NODE.c.id)).all()
+        depth = parent.count(".") + 2 if parent else 1
+        return [(n, i, st, r) for n, i, st, r in rows if i.count(".") + 1 == depth]
+
     # ----------------------------------------------------------------- node lifecycle
     def claim_node(self, run_id: str, node: str, task_id: str, instance: str = "") -> ClaimOutcome:
         """Mark a node RUNNING for this delivery; refused when it is finished, cancelled or not queued."""
@@ -298,17 +358,55 @@ class RunStore:
         skip: Sequence[str] = (),
     ) -> CompletionOutcome:
         """Record a node's success and, atomically, which successors became ready (all upstreams done)."""
+        plan = FinishPlan(release={(s, instance): 1 for s in successors if s not in set(skip)},
+                          skip=[(s, instance) for s in skip])
+        return self.finish_node(run_id, node, Status.SUCCESS, instance=instance, result=result, plan=plan)
+
+    def finish_node(
+        self,
+        run_id: str,
+        node: str,
+        status: Status,
+        *,
+        instance: str = "",
+        result: Any = None,
+        error: str | None = None,
+        tb: str | None = None,
+        summary: str | None = None,
+        plan: FinishPlan | None = None,
+    ) -> CompletionOutcome:
+        """Move a running node to SUCCESS, FAILED or SKIPPED (filtered out) and apply `plan` atomically."""
+        if status not in (Status.SUCCESS, Status.FAILED, Status.SKIPPED):
+            raise InvalidTransitionError(f"a running node cannot finish as {status}")
+        plan = plan or FinishPlan()
+        values: dict[str, Any] = {"result": result, "error": error,
+                                  "result_summary": summary if summary is not None else summarize(result)}
+        if status is Status.FAILED:
+            values.update(traceback=tb, result_summary=None)
         with self.engine.begin() as conn:
-            moved = self._move_nodes(conn, run_id, [node], Status.SUCCESS, instance=instance,
-                                     values={"result": result, "result_summary": summarize(result), "error": None})
+            moved = self._move_nodes(conn, run_id, [node], status, instance=instance,
+                                     only_from=(Status.RUNNING, Status.RETRYING), values=values)
             if not moved:
-                queued = self._queued_in(conn, run_id, successors, instance)
-                return CompletionOutcome(applied=False, requeue=queued)
-            skipped = self._move_nodes(conn, run_id, list(skip), Status.SKIPPED, instance=instance,
-                                       only_from=(Status.PENDING, Status.QUEUED)) if skip else []
-            ready = self._release(conn, run_id, [s for s in successors if s not in set(skip)], instance)
+                same = [n for n, i in plan.release if i == instance]
+                return CompletionOutcome(applied=False, requeue=self._queued_in(conn, run_id, same, instance))
+            if status is Status.FAILED:
+                conn.execute(update(_RUN).where(_RUN.c.id == run_id, _RUN.c.failed_node.is_(None))
+                             .values(failed_node=node, error=error))
+            skipped = self._skip_rows(conn, run_id, plan.skip, plan.skip_error)
+            running = conn.execute(select(_RUN.c.status).where(_RUN.c.id == run_id)).scalar_one() \
+                == Status.RUNNING.value
+            ready: list[Pair] = []
+            if plan.spawn:
+                ready += self._spawn(conn, run_id, plan.spawn, running)
+            if plan.arm:
+                ready += self._arm(conn, run_id, plan.arm, running)
+            if plan.release:
+                ready += self._release(conn, run_id, plan.release, running)
+            for gate in plan.gates:
+                ready += self._open_gate(conn, run_id, gate, running)
             run_status = self._count_down(conn, run_id, 1 + len(skipped))
-        return CompletionOutcome(applied=True, ready=ready, run_status=run_status, skipped=skipped)
+        return CompletionOutcome(applied=True, ready=[n for n, i in ready if i == instance], run_status=run_status,
+                                 skipped=[n for n, _ in skipped], dispatch=ready)
 
     def queued_among(self, run_id: str, nodes: Sequence[str], instance: str = "") -> list[str]:
         """Which of `nodes` are QUEUED (published, or about to be, but not started)."""
@@ -325,23 +423,98 @@ class RunStore:
                 _NODE.c.status == Status.QUEUED.value)))
         return out
 
-    def _release(self, conn: Connection, run_id: str, successors: Sequence[str], instance: str) -> list[str]:
-        """Count one finished upstream off each successor; queue those with none left (unless paused)."""
-        if not successors:
+    def _by_instance(self, pairs: Iterable[Pair]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for node, instance in pairs:
+            out.setdefault(instance, []).append(node)
+        return out
+
+    def _queue_ready(self, conn: Connection, run_id: str, pairs: Sequence[Pair], running: bool) -> list[Pair]:
+        """Move ready PENDING rows to QUEUED (not while the run is paused: resume() queues them)."""
+        if not running or not pairs:
             return []
-        zero: list[str] = []
-        for batch in _chunks(list(successors)):
-            rows = conn.execute(
-                update(_NODE).where(_NODE.c.run_id == run_id, _NODE.c.instance == instance, _NODE.c.node.in_(batch))
-                .values(remaining=_NODE.c.remaining - 1).returning(_NODE.c.node, _NODE.c.remaining, _NODE.c.status)
-            )
-            zero.extend(n for n, rem, st in rows if rem <= 0 and st == Status.PENDING.value)
-        if not zero:
+        out: list[Pair] = []
+        for inst, nodes in self._by_instance(pairs).items():
+            out.extend((n, inst) for n in self._move_nodes(conn, run_id, nodes, Status.QUEUED, instance=inst,
+                                                          only_from=(Status.PENDING,)))
+        return out
+
+    def _release(self, conn: Connection, run_id: str, counts: dict[Pair, int], running: bool) -> list[Pair]:
+        """Count finished upstreams off rows; queue those with none left."""
+        groups: dict[tuple[str, int], list[str]] = {}
+        for (node, inst), n in counts.items():
+            groups.setdefault((inst, n), []).append(node)
+        zero: list[Pair] = []
+        for (inst, n), nodes in groups.items():
+            for batch in _chunks(nodes):
+                rows = conn.execute(
+                    update(_NODE).where(_NODE.c.run_id == run_id, _NODE.c.instance == inst, _NODE.c.node.in_(batch))
+                    .values(remaining=_NODE.c.remaining - n).returning(_NODE.c.node, _NODE.c.remaining, _NODE.c.status)
+                )
+                zero.extend((node, inst) for node, rem, st in rows if rem <= 0 and st == Status.PENDING.value)
+        return self._queue_ready(conn, run_id, zero, running)
+
+    def _skip_rows(self, conn: Connection, run_id: str, pairs: Sequence[Pair], error: str | None) -> list[Pair]:
+        out: list[Pair] = []
+        for inst, nodes in self._by_instance(pairs).items():
+            out.extend((n, inst) for n in self._move_nodes(conn, run_id, nodes, Status.SKIPPED, instance=inst,
+                                                          only_from=(Status.PENDING, Status.QUEUED),
+                                                          values={"error": error}))
+        return out
+
+    def _spawn(self, conn: Connection, run_id: str, specs: Sequence[NodeSpec], running: bool) -> list[Pair]:
+        """Insert dynamic rows (split instances); rows with no upstream left start QUEUED."""
+        now = utcnow()
+        rows = [
+            {"run_id": run_id, "node": n.node, "instance": n.instance, "handler": n.handler, "queue": n.queue,
+             "status": (Status.QUEUED if running and n.upstreams <= 0 else Status.PENDING).value,
+             "remaining": n.upstreams, "attempts": 0, "retries": 0, "created_at": now, "updated_at": now}
+            for n in specs
+        ]
+        for i in range(0, len(rows), _CHUNK):
+            conn.execute(insert(_NODE), rows[i : i + _CHUNK])
+        conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(
+            nodes_left=_RUN.c.nodes_left + len(rows), nodes_total=_RUN.c.nodes_total + len(rows)))
+        return [(n.node, n.instance) for n in specs if running and n.upstreams <= 0]
+
+    def _arm(self, conn: Connection, run_id: str, arm: dict[Pair, int], running: bool) -> list[Pair]:
+        """Set how many upstream completions a waiting row still needs (a split join's fan-in size)."""
+        zero: list[Pair] = []
+        for (node, inst), n in arm.items():
+            res = conn.execute(update(_NODE).where(
+                _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == inst,
+                _NODE.c.status == Status.PENDING.value).values(remaining=n))
+            if res.rowcount and n <= 0:
+                zero.append((node, inst))
+        return self._queue_ready(conn, run_id, zero, running)
+
+    def _open_gate(self, conn: Connection, run_id: str, gate: Gate, running: bool) -> list[Pair]:
+        """If `gate.instance` is finished, release the next held instance of the split (lowest index first)."""
+        lock = select(_NODE.c.id).where(_NODE.c.run_id == run_id, _NODE.c.node == gate.split,
+                                        _NODE.c.instance == gate.split_instance)
+        if conn.dialect.name == "postgresql":
+            lock = lock.with_for_update()  # serialise the "instance finished?" check of concurrent finishers
+        conn.execute(lock).first()
+        busy = conn.execute(select(_NODE.c.id).where(
+            _NODE.c.run_id == run_id,
+            (_NODE.c.instance == gate.instance) | _NODE.c.instance.like(gate.instance + ".%"),
+            _NODE.c.status.in_([s.value for s in ACTIVE])).limit(1)).first()
+        if busy is not None:
             return []
-        run_status = conn.execute(select(_RUN.c.status).where(_RUN.c.id == run_id)).scalar_one()
-        if run_status != Status.RUNNING.value:
-            return []  # paused: resume() queues them; cancelled/failed-finalised: nothing more runs
-        return self._move_nodes(conn, run_id, zero, Status.QUEUED, instance=instance, only_from=(Status.PENDING,))
+        pattern = gate.split_instance + ".%" if gate.split_instance else "%"
+        while True:
+            held = conn.execute(select(_NODE.c.instance).where(
+                _NODE.c.run_id == run_id, _NODE.c.node.in_(gate.entries), _NODE.c.instance.like(pattern),
+                _NODE.c.status == Status.PENDING.value, _NODE.c.remaining > 0).order_by(_NODE.c.id).limit(1)).first()
+            if held is None:
+                return []
+            rows = conn.execute(update(_NODE).where(
+                _NODE.c.run_id == run_id, _NODE.c.node.in_(gate.entries), _NODE.c.instance == held.instance,
+                _NODE.c.status == Status.PENDING.value, _NODE.c.remaining > 0,
+            ).values(remaining=_NODE.c.remaining - 1).returning(_NODE.c.node, _NODE.c.remaining)).all()
+            if rows:  # else a concurrent finisher released that instance first: try the next one
+                zero = [(n, held.instance) for n, rem in rows if rem <= 0]
+                return self._queue_ready(conn, run_id, zero, running)
 
     def retry_node(self, run_id: str, node: str, error: str, tb: str, *, instance: str = "") -> bool:
         """Record a failed attempt that will be retried; False if the node was not running."""
@@ -359,20 +532,12 @@ class RunStore:
         descendants: Sequence[str],
         *,
         instance: str = "",
+        plan: FinishPlan | None = None,
     ) -> CompletionOutcome:
-        """Record a node's final failure, skip its descendants, and finalise the run if nothing is left."""
-        with self.engine.begin() as conn:
-            moved = self._move_nodes(conn, run_id, [node], Status.FAILED, instance=instance,
-                                     values={"error": error, "traceback": tb})
-            if not moved:
-                return CompletionOutcome(applied=False)
-            conn.execute(update(_RUN).where(_RUN.c.id == run_id, _RUN.c.failed_node.is_(None))
-                         .values(failed_node=node, error=error))
-            skipped = self._move_nodes(conn, run_id, list(descendants), Status.SKIPPED, instance=instance,
-                                       only_from=(Status.PENDING, Status.QUEUED),
-                                       values={"error": f"upstream node {node!r} failed"})
-            run_status = self._count_down(conn, run_id, 1 + len(skipped))
-        return CompletionOutcome(applied=True, run_status=run_status, skipped=skipped)
+        """Record a node's final failure, skip its descendants (or `plan.skip`), finalise the run if nothing is left."""
+        plan = plan or FinishPlan(skip=[(d, instance) for d in descendants])
+        plan.skip_error = f"upstream node {node!r} failed"
+        return self.finish_node(run_id, node, Status.FAILED, instance=instance, error=error, tb=tb, plan=plan)
 
     # ----------------------------------------------------------------- run control
     def cancel_run(self, run_id: str) -> list[str]:
@@ -412,28 +577,41 @@ class RunStore:
         return pairs
 
     def prepare_rerun(self, run_id: str, predecessors: dict[str, Sequence[str]]) -> list[str]:
-        """Start a new attempt of a failed/cancelled run: only unfinished nodes run again; returns ready nodes."""
+        """New attempt of a failed/cancelled run without splits: unfinished nodes run again; returns ready nodes."""
+        states = self.node_states(run_id)
+        done = {n for n, i, s, e in states
+                if not i and (s == Status.SUCCESS.value or (s == Status.SKIPPED.value and e is None))}
+        plan = {(n, ""): sum(1 for p in predecessors[n] if p not in done) for n in predecessors if n not in done}
+        return [n for n, _ in self.restart_run(run_id, plan)]
+
+    def restart_run(self, run_id: str, plan: dict[Pair, int]) -> list[Pair]:
+        """Rerun a FAILED/CANCELLED run: `plan` rows go back to PENDING with their upstream counts; returns ready rows.
+
+        Rows not in the plan keep their status and result (they are reused as upstream results).
+        """
+        now = utcnow()
         with self.engine.begin() as conn:
             status = self._status_for_update(conn, run_id)
             if status not in (Status.FAILED, Status.CANCELLED):
                 raise InvalidTransitionError(f"only FAILED or CANCELLED runs can be retried; run is {status}")
-            done = {r[0] for r in conn.execute(select(_NODE.c.node).where(
-                _NODE.c.run_id == run_id, _NODE.c.instance == "", _NODE.c.status == Status.SUCCESS.value))}
-            redo = [n for n in predecessors if n not in done]
-            # Dynamic split instances are recreated by their splitter; drop stale unfinished ones.
-            conn.execute(_NODE.delete().where(_NODE.c.run_id == run_id, _NODE.c.instance != "",
-                                              _NODE.c.status != Status.SUCCESS.value))
-            moved = self._move_nodes(conn, run_id, redo, Status.PENDING,
-                                     values={"error": None, "traceback": None, "finished_at": None,
-                                             "result": None, "result_summary": None})
-            for node in moved:
-                remaining = sum(1 for p in predecessors[node] if p not in done)
-                conn.execute(update(_NODE).where(_NODE.c.run_id == run_id, _NODE.c.node == node,
-                                                 _NODE.c.instance == "").values(remaining=remaining))
-            self._move_run(conn, run_id, Status.RUNNING, attempt=_RUN.c.attempt + 1, nodes_left=len(moved),
-                           failed_node=None, error=None, finished_at=None)
-            roots = [n for n in moved if all(p in done for p in predecessors[n])]
-            return self._move_nodes(conn, run_id, roots, Status.QUEUED, only_from=(Status.PENDING,))
+            sources = [s.value for s in allowed_sources(Status.PENDING, node=True)]
+            params = [{"b_node": n, "b_inst": i, "b_rem": r} for (n, i), r in plan.items()]
+            for i in range(0, len(params), _CHUNK):
+                conn.execute(
+                    update(_NODE).where(_NODE.c.run_id == run_id, _NODE.c.node == bindparam("b_node"),
+                                        _NODE.c.instance == bindparam("b_inst"), _NODE.c.status.in_(sources))
+                    .values(status=Status.PENDING.value, remaining=bindparam("b_rem"), error=None, traceback=None,
+                            result=None, result_summary=None, finished_at=None, updated_at=now),
+                    params[i : i + _CHUNK])
+            left = conn.execute(select(func.count()).select_from(_NODE).where(
+                _NODE.c.run_id == run_id, _NODE.c.status.in_([s.value for s in ACTIVE]))).scalar_one()
+            self._move_run(conn, run_id, Status.RUNNING, attempt=_RUN.c.attempt + 1, nodes_left=left,
+                           failed_node=None, error=None, result=None, finished_at=None)
+            ready = [pair for pair, remaining in plan.items() if remaining <= 0]
+            queued = self._queue_ready(conn, run_id, ready, True)
+            if left == 0:
+                self._finalize(conn, run_id)
+        return queued
 
     def _status_for_update(self, conn: Connection, run_id: str) -> Status:
         stmt = select(_RUN.c.status).where(_RUN.c.id == run_id)

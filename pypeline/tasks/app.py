@@ -55,6 +55,6 @@ def create_celery_app(settings: Settings, main: str = "pypeline") -> Celery:
         timezone="UTC",
     )
     if broker.startswith(("redis://", "rediss://")):
-        # Unacked messages come back after this long if a worker dies: longer than any node may run.
-        app.conf.broker_transport_options = {"visibility_timeout": max(3600, settings.task_timeout * 2)}
+        # Unacked messages come back after this long if a worker dies: set it above the longest node.
+        app.conf.broker_transport_options = {"visibility_timeout": settings.visibility_timeout}
     return app

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from celery import Task
 
 from pypeline.config.model import RetryPolicy
+from pypeline.tasks.typed import convert_event
 
 __all__ = ["ChainedTask", "CONTEXT_KEY", "NodeRunner", "call_handler"]
 
@@ -45,7 +46,7 @@ def call_handler(fn: Callable[..., Any], event: dict[str, Any], *args: Any, **kw
         params = {}  # builtins without a signature: pass event
     takes_event = "event" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
     if takes_event:
-        result = fn(*args, event=event, **kwargs)
+        result = fn(*args, event=convert_event(fn, event), **kwargs)  # typed `event`: validated, converted
     elif params or args or kwargs:
         result = fn(*args, **kwargs)
     else:

@@ -1,12 +1,12 @@
 """Dynamic generation: every handler declared in config becomes a registered ChainedTask."""
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
+from pypeline.config.handlers import import_handler
 from pypeline.config.model import PypelineConfig, RetryPolicy
 from pypeline.errors import ConfigError, ConfigIssue
 from pypeline.tasks.chained import ChainedTask
@@ -15,22 +15,8 @@ __all__ = ["register_handlers", "import_callable", "make_task_class"]
 
 
 def import_callable(path: str) -> Callable[..., Any]:
-    """Import `package.module.attr` (attr may be nested) and return it if callable."""
-    module_path, _, attr = path.strip().rpartition(".")
-    parts = attr.split(".")
-    module = None
-    while module_path:
-        try:
-            module = importlib.import_module(module_path)
-            break
-        except ModuleNotFoundError:
-            module_path, _, head = module_path.rpartition(".")
-            parts.insert(0, head)
-    if module is None:
-        raise ImportError(f"cannot import handler {path!r}")
-    obj: Any = module
-    for part in parts:
-        obj = getattr(obj, part)
+    """Import a declared handler path and return it if callable."""
+    obj = import_handler(path.strip())
     if not callable(obj):
         raise TypeError(f"handler {path!r} is not callable")
     return obj

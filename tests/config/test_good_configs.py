@@ -406,9 +406,8 @@ def test_empty_mapping_is_a_valid_empty_config() -> None:
 
 
 def test_generator_options_match_the_generators_layer() -> None:
-    from pypeline.config.schema import GENERATOR
-    from pypeline.config.validate import _snake
+    from pypeline.config.schema import GENERATOR, snake_case
     from pypeline.generators import GENERATOR_OPTIONS
 
-    ours = {_snake(key) for key in GENERATOR.fields} - {"type"}
+    ours = {snake_case(key) for key in GENERATOR.fields} - {"type"}
     assert ours == set().union(*GENERATOR_OPTIONS.values())

@@ -137,30 +137,54 @@ def test_start_after_every_listed_key_resumes_exactly(gen: LocalKeyGenerator, tr
         assert keys(gen.iter_keys(tree, start_after=key)) == VISIBLE[i + 1 :]
 
 
+def spy_scans(monkeypatch: pytest.MonkeyPatch, tree: Path) -> list[str]:
+    """Record, relative to tree, every directory the generator reads."""
+    scanned: list[str] = []
+    real = local_mod._scan
+
+    def spy(handle: object, shown: str, hidden: frozenset[str]) -> list[str]:
+        scanned.append(os.path.relpath(shown, tree))
+        return real(handle, shown, hidden)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local_mod, "_scan", spy)
+    return scanned
+
+
 def test_start_after_does_not_scan_subtrees_before_the_cursor(
     gen: LocalKeyGenerator, tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    scanned: list[str] = []
-    real = os.scandir
-
-    def spy(path: str) -> object:
-        scanned.append(os.path.relpath(path, tree))
-        return real(path)
-
-    monkeypatch.setattr(local_mod.os, "scandir", spy)
+    scanned = spy_scans(monkeypatch, tree)
     assert keys(gen.iter_keys(tree, start_after="x/1.txt")) == ["x/z/2.csv", "z.csv", "Ü/naïve.txt"]
-    assert "b" not in scanned and "b/d" not in scanned and "empty" not in scanned
-    assert scanned[:2] == [".", "x"]
+    assert scanned == [".", "x", "x/z", "Ü"]
+
+
+def test_prefix_does_not_scan_unrelated_subtrees(
+    gen: LocalKeyGenerator, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scanned = spy_scans(monkeypatch, tree)
+    assert keys(gen.iter_keys(tree, "b/d/")) == ["b/d/e.txt", "b/d/f.csv"]
+    assert scanned == [".", "b", "b/d"]
 
 
 def test_iteration_is_lazy(gen: LocalKeyGenerator, tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    scanned: list[str] = []
-    real = os.scandir
-    monkeypatch.setattr(local_mod.os, "scandir", lambda p: scanned.append(p) or real(p))
+    scanned = spy_scans(monkeypatch, tree)
     it = gen.iter_keys(tree)
     assert scanned == []
     assert next(it).key == "a.txt"
-    assert len(scanned) == 1  # only the root has been read
+    assert scanned == ["."]  # only the root has been read
+
+
+def test_abandoned_iteration_closes_directory_fds(gen: LocalKeyGenerator, tree: Path) -> None:
+    if not local_mod._USE_FD or not os.path.isdir("/proc/self/fd"):
+        pytest.skip("directory fds are only used (and countable) on Linux-like systems")
+    before = len(os.listdir("/proc/self/fd"))
+    it = gen.iter_keys(tree)
+    assert next(it).key == "a.txt" and next(it).key == "b/c.txt"  # root and b/ are open now
+    assert len(os.listdir("/proc/self/fd")) >= before + 2
+    it.close()
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert len(keys(gen.iter_keys(tree))) == len(VISIBLE)
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_prefix_selects_a_subtree_or_a_name_start(gen: LocalKeyGenerator, tree: Path) -> None:
@@ -217,20 +241,32 @@ def test_file_instead_of_dir_and_bad_arguments(gen: LocalKeyGenerator, tree: Pat
         gen.iter_keys("")
 
 
-def test_unreadable_subdir_raises_access_denied(
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any directory")
+def test_unreadable_subdir_raises_access_denied(gen: LocalKeyGenerator, tree: Path) -> None:
+    (tree / "b" / "d").chmod(0)
+    try:
+        with pytest.raises(AccessDeniedError, match="permission denied"):
+            gen.list_files(tree)
+    finally:
+        (tree / "b" / "d").chmod(0o755)
+
+
+def test_permission_error_maps_to_access_denied(
     gen: LocalKeyGenerator, tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = os.scandir
 
-    def deny(path: str) -> object:
-        if path.endswith(os.sep + "d"):
-            raise PermissionError(13, "Permission denied", path)
-        return real(path)
+    def deny(handle: object) -> object:
+        if handle != str(tree) and not (isinstance(handle, int) and os.path.samefile(f"/proc/self/fd/{handle}", tree)):
+            raise PermissionError(13, "Permission denied")
+        return real(handle)  # type: ignore[arg-type]
 
+    if local_mod._USE_FD and not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to tell directory fds apart")
     monkeypatch.setattr(local_mod.os, "scandir", deny)
-    with pytest.raises(AccessDeniedError, match="permission denied") as caught:
+    with pytest.raises(AccessDeniedError, match="cannot read directory .*b'?: permission denied") as caught:
         gen.list_files(tree)
-    assert isinstance(caught.value, PypelineError)
+    assert isinstance(caught.value, PypelineError) and caught.value.code == "access_denied"
 
 
 def test_file_removed_during_walk_is_skipped(gen: LocalKeyGenerator, tree: Path) -> None:

@@ -1,0 +1,287 @@
+"""Raw Celery canvas vs the dyrygent engine vs the event-driven engine, on one Redis broker and one worker.
+
+Every variant runs the same trivial task (`benchmarks.handlers.noop`) on the same `pypeline worker -c 2`
+process (Redis broker and result backend, a fresh PostgreSQL run store). Latency is submit -> result: raw
+canvas `apply_async()` then `.get()`; our engines `invoke()` then `runtime.wait()`. The median of several
+repetitions is reported, with ratios against raw Celery.
+
+    python benchmarks/bench_engines.py                 # full run (about 15-25 minutes, dyrygent dominates)
+    python benchmarks/bench_engines.py --quick         # smoke run (< 1 minute)
+    python benchmarks/bench_engines.py --workloads chain10,fan100 --variants raw,event --reps 9
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from celery import chain, chord, group
+from celery.canvas import Signature
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (  # noqa: E402
+    HANDLER,
+    Adjacency,
+    chain_dag,
+    cluster,
+    fan_dag,
+    layered_dag,
+    machine_info,
+    median,
+    pipeline_entry,
+    write_config,
+)
+from pypeline.errors import RunTimeoutError  # noqa: E402
+from pypeline.runtime import Runtime  # noqa: E402
+from pypeline.services.invoke import invoke  # noqa: E402
+
+QUEUE = "bench"
+PROCESSOR_QUEUE = "bench-orchestrator"
+#: dyrygent variants: name -> seconds between processor ticks (1 s is our default; 0 re-ticks at once).
+DYRYGENT_TICKS = {"dyrygent@1s": 1.0, "dyrygent@0s": 0.0}
+ALL_VARIANTS = ("raw", "event", *DYRYGENT_TICKS)
+#: The longest any single dyrygent run may take before it is abandoned and reported as such.
+DYRYGENT_LIMIT = 600.0
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One DAG shape, its raw-canvas equivalent, and the target for the event engine."""
+
+    name: str
+    adjacency: Callable[[], Adjacency]
+    raw: Callable[[Callable[..., Signature]], Any]
+    raw_label: str
+    target: float  # event/raw latency ratio (or raw/event throughput ratio when throughput=True)
+    reps: int
+    throughput: bool = False
+    dyrygent_reps: int = 3
+
+
+def _raw_chain(n: int) -> Callable[[Callable[..., Signature]], Any]:
+    return lambda s: chain(*[s() for _ in range(n)])
+
+
+def _raw_fan(width: int) -> Callable[[Callable[..., Signature]], Any]:
+    return lambda s: chain(s(), chord([s(immutable=True) for _ in range(width)], s()))
+
+
+def _raw_layered(levels: int, width: int) -> Callable[[Callable[..., Signature]], Any]:
+    def build(s: Callable[..., Signature]) -> Any:
+        # chord(level 1, body=chord(level 2, body=... group(last level))): explicit nested chords, the
+        # fastest raw form measured (a chain of groups, which Celery upgrades to chords, is ~1.5x slower).
+        canvas: Any = group([s(immutable=True) for _ in range(width)])
+        for _ in range(levels - 1):
+            canvas = chord([s(immutable=True) for _ in range(width)], canvas)
+        return canvas
+    return build
+
+
+def _raw_group(n: int) -> Callable[[Callable[..., Signature]], Any]:
+    return lambda s: group([s(immutable=True) for _ in range(n)])
+
+
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (
+    Workload("chain10", lambda: chain_dag(10), _raw_chain(10), "chain", 1.5, reps=9),
+    Workload("fan100", lambda: fan_dag(100), _raw_fan(100), "chord", 1.3, reps=7),
+    Workload("fan1000", lambda: fan_dag(1000), _raw_fan(1000), "chord", 1.0, reps=5),
+    Workload("layered5x4", lambda: layered_dag(5, 4), _raw_layered(5, 4), "nested chords", 1.0, reps=9),
+    Workload("wide10k", lambda: fan_dag(9998), _raw_group(10000), "group", 0.8, reps=2, throughput=True,
+             dyrygent_reps=1),
+)}
+QUICK = ("chain10", "fan100", "layered5x4")
+
+
+@dataclass
+class Result:
+    """Timings of one (workload, variant) pair."""
+
+    workload: str
+    variant: str
+    times: list[float] = field(default_factory=list)
+    tasks: int = 0
+    note: str = ""
+
+    @property
+    def median(self) -> float | None:
+        """Median seconds, or None if nothing finished."""
+        return median(self.times) if self.times else None
+
+
+def _signature_factory(rt: Runtime) -> Callable[..., Signature]:
+    def make(immutable: bool = False) -> Signature:
+        return rt.celery.signature(HANDLER, options={"queue": QUEUE}, immutable=immutable)
+    return make
+
+
+def _time_raw(rt: Runtime, workload: Workload, timeout: float) -> float:
+    canvas = workload.raw(_signature_factory(rt))
+    start = time.perf_counter()
+    result = canvas.apply_async()
+    # A small interval: GroupResult.get() otherwise polls every 0.5 s, which would slow raw Celery down.
+    result.get(timeout=timeout, interval=0.005, disable_sync_subtasks=False)
+    elapsed = time.perf_counter() - start
+    return elapsed
+
+
+def _time_engine(rt: Runtime, pipeline_id: str, timeout: float) -> float:
+    start = time.perf_counter()
+    run_id = invoke(rt, pipeline_id)
+    run = rt.wait(run_id, timeout, poll=0.01)
+    elapsed = time.perf_counter() - start
+    if run["status"] != "SUCCESS":
+        raise RuntimeError(f"run {run_id} of {pipeline_id} ended {run['status']}: {run.get('error')}")
+    return elapsed
+
+
+def _pipeline_id(workload: str, variant: str) -> str:
+    return f"{workload}_{'dyrygent' if variant.startswith('dyrygent') else 'event'}"
+
+
+def build_config(path: Path, workloads: list[Workload], variants: list[str]) -> Path:
+    """One config with a pipeline per (workload, engine) that the variants need."""
+    engines = sorted({"dyrygent" if v.startswith("dyrygent") else "event" for v in variants if v != "raw"})
+    pipelines = {}
+    for w in workloads:
+        adjacency = w.adjacency()
+        for engine in engines:
+            pid = f"{w.name}_{engine}"
+            pipelines[pid] = pipeline_entry(pid, adjacency, queue=QUEUE, engine=engine,
+                                            processor_queue=PROCESSOR_QUEUE)
+    return write_config(path, pipelines)
+
+
+def run_variant(rt: Runtime, workload: Workload, variant: str, reps: int, purge: Callable[[], None]) -> Result:
+    """Time `reps` repetitions of one workload on one variant."""
+    res = Result(workload.name, variant, tasks=len(workload.adjacency()) if variant != "raw" else 0)
+    if variant == "raw":
+        res.tasks = 10000 if workload.throughput else len(workload.adjacency())
+    for _ in range(reps):
+        if variant == "raw":
+            res.times.append(_time_raw(rt, workload, timeout=600))
+            continue
+        limit = DYRYGENT_LIMIT if variant.startswith("dyrygent") else 600.0
+        if variant in DYRYGENT_TICKS:
+            rt.engines["dyrygent"].tick = DYRYGENT_TICKS[variant]  # type: ignore[attr-defined]
+        try:
+            res.times.append(_time_engine(rt, _pipeline_id(workload.name, variant), limit))
+        except RunTimeoutError:
+            res.note = f"did not finish within {limit:.0f} s"
+            purge()
+            break
+    return res
+
+
+def ratio_row(workload: Workload, results: dict[str, Result]) -> dict[str, Any]:
+    """Per-variant median, throughput and ratio vs raw Celery for one workload."""
+    raw = results.get("raw")
+    row: dict[str, Any] = {"workload": workload.name, "raw": workload.raw_label, "target": workload.target,
+                           "variants": {}}
+    for variant, r in results.items():
+        med = r.median
+        entry: dict[str, Any] = {"median_s": med, "times": r.times, "tasks": r.tasks, "note": r.note}
+        if med is not None:
+            entry["tasks_per_s"] = r.tasks / med
+        if raw is not None and raw.median and med is not None:
+            entry["ratio"] = (raw.tasks / raw.median) / (r.tasks / med) if workload.throughput else med / raw.median
+        row["variants"][variant] = entry
+    event = row["variants"].get("event", {})
+    if "ratio" in event:
+        ratio = event["ratio"]
+        # Throughput target: event >= target x raw, i.e. raw/event throughput ratio <= 1/target.
+        row["met"] = ratio <= (1 / workload.target if workload.throughput else workload.target)
+    return row
+
+
+def markdown(rows: list[dict[str, Any]], variants: list[str]) -> str:
+    """The results table: median seconds (tasks/s for throughput) and ratio vs raw Celery."""
+    head = "| workload | raw canvas | " + " | ".join(variants) + " | target (event) | met |"
+    lines = [head, "|" + "---|" * (len(variants) + 4)]
+    for row in rows:
+        cells = []
+        for v in variants:
+            e = row["variants"].get(v)
+            if e is None:
+                cells.append("–")
+            elif e["median_s"] is None:
+                cells.append(e["note"] or "–")
+            else:
+                text = f"{e['median_s']:.3f} s"
+                if row["target"] and row["workload"].startswith("wide"):
+                    text += f" ({e['tasks_per_s']:.0f} tasks/s)"
+                if "ratio" in e and v != "raw":
+                    text += f" ×{e['ratio']:.2f}"
+                cells.append(text)
+        wide = row["workload"].startswith("wide")
+        target = f"≥ {row['target']}× raw throughput" if wide else f"≤ {row['target']}× raw"
+        met = {True: "yes", False: "**no**"}.get(row.get("met"), "–")
+        lines.append(f"| {row['workload']} | {row['raw']} | " + " | ".join(cells) + f" | {target} | {met} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; prints a markdown table and returns (and optionally writes) the results."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small workloads, 1-2 reps, fastest dyrygent only")
+    parser.add_argument("--workloads", default=None, help=f"comma list of {','.join(WORKLOADS)}")
+    parser.add_argument("--variants", default=None, help=f"comma list of {','.join(ALL_VARIANTS)}")
+    parser.add_argument("--reps", type=int, default=None, help="override repetitions of every workload")
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--json", dest="json_path", default=None, help="write results as JSON here")
+    args = parser.parse_args(argv)
+
+    names = args.workloads.split(",") if args.workloads else (list(QUICK) if args.quick else list(WORKLOADS))
+    variants = args.variants.split(",") if args.variants else (
+        ["raw", "event", "dyrygent@0s"] if args.quick else list(ALL_VARIANTS))
+    unknown = [n for n in names if n not in WORKLOADS] + [v for v in variants if v not in ALL_VARIANTS]
+    if unknown:
+        parser.error(f"unknown workload/variant: {unknown}")
+    workloads = [WORKLOADS[n] for n in names]
+
+    report: dict[str, Any] = {"machine": machine_info(), "concurrency": args.concurrency, "rows": []}
+    with tempfile.TemporaryDirectory(prefix="pypeline-bench-") as tmp:
+        config = build_config(Path(tmp) / "bench.yaml", workloads, variants)
+        with cluster(config, concurrency=args.concurrency) as c:
+            rt = c.runtime
+            assert rt is not None
+            purge = lambda: c.purge([QUEUE, PROCESSOR_QUEUE])  # noqa: E731
+            _warm_up(rt, min(workloads, key=lambda w: len(w.adjacency())), variants)
+            for w in workloads:
+                results: dict[str, Result] = {}
+                for v in variants:
+                    reps = args.reps or (1 if args.quick else (w.dyrygent_reps if v.startswith("dyrygent") else w.reps))
+                    results[v] = run_variant(rt, w, v, reps, purge)
+                    r = results[v]
+                    shown = f"{r.median:.3f}s" if r.median is not None else r.note
+                    print(f"  {w.name:<11} {v:<12} median {shown} over {len(r.times)} run(s)", file=sys.stderr)
+                report["rows"].append(ratio_row(w, results))
+    table = markdown(report["rows"], variants)
+    report["table"] = table
+    print(table)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+def _warm_up(rt: Runtime, workload: Workload, variants: list[str]) -> None:
+    """Untimed runs of one small workload per variant, so the worker pool's connections and imports are warm."""
+    for variant in variants:
+        for _ in range(2 if variant in ("raw", "event") else 1):  # reach both pool processes
+            if variant == "raw":
+                _time_raw(rt, workload, timeout=120)
+                continue
+            if variant in DYRYGENT_TICKS:
+                rt.engines["dyrygent"].tick = 0.0  # type: ignore[attr-defined]
+            _time_engine(rt, _pipeline_id(workload.name, variant), 120)
+
+
+if __name__ == "__main__":
+    main()

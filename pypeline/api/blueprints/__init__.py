@@ -1,0 +1,2 @@
+"""One flask-smorest blueprint per resource."""
+from __future__ import annotations

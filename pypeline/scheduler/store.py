@@ -1,0 +1,335 @@
+"""All SQL of the scheduler: schedule rows, the change counter, per-fire claims and the fire log.
+
+Every write to `pypeline_schedules` bumps the one-row change counter in the same transaction and
+stamps the rows it wrote with the new value (`version`). Rows are written first and the counter
+last, so the counter's row lock is held only briefly and never while waiting for a schedule row
+(no deadlock); since the lock is held until commit, versions commit in counter order, which is
+what lets a beat read "counter, then rows with version > the last one seen" without missing any.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pypeline.errors import NotFoundError, PypelineError
+from pypeline.scheduler.models import CHANGES_ROW_ID, FireStatus, Schedule, ScheduleChanges, ScheduleFire
+from pypeline.scheduler.spec import SPEC_FIELDS, ScheduleSpec
+from pypeline.store.db import make_engine, migrate
+from pypeline.store.models import utcnow
+
+__all__ = ["ScheduleStore", "ScheduleRow", "FireRow", "OfflineFire", "RowWrite", "ConflictError"]
+
+_S = Schedule.__table__
+_C = ScheduleChanges.__table__
+_F = ScheduleFire.__table__
+_CHUNK = 500
+
+
+class ConflictError(PypelineError):
+    """A schedule row changed between read and write (optimistic check failed)."""
+
+    code = "conflict"
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """One schedule row: its spec plus bookkeeping."""
+
+    id: str
+    spec: ScheduleSpec
+    source: str
+    api_fields: tuple[str, ...]
+    deleted: bool
+    next_fire_at: datetime | None
+    last_fired_at: datetime | None
+    total_fires: int
+    last_error: str | None
+    version: int
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """True when beat should keep it in its in-memory schedule."""
+        return not self.deleted and self.spec.enabled and self.next_fire_at is not None
+
+
+@dataclass(frozen=True)
+class FireRow:
+    """One recorded fire."""
+
+    id: int
+    schedule_id: str
+    due_at: datetime
+    claimed_at: datetime
+    status: str
+    attempts: int
+    message_id: str
+    beat: str | None = None
+    sent_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OfflineFire:
+    """A fire sent from memory while the store was unreachable, written back once it answers."""
+
+    schedule_id: str
+    due_at: datetime
+    next_fire_at: datetime | None
+    message_id: str
+    sent_at: datetime
+    beat: str
+
+
+@dataclass
+class RowWrite:
+    """One upsert for `ScheduleStore.write`: column values, and the version it must still have (None: any)."""
+
+    id: str
+    values: dict[str, Any]
+    expect_version: int | None = None
+    create: bool = False
+
+
+def _row(r: Any) -> ScheduleRow:
+    spec = ScheduleSpec(**{name: r[name] for name in SPEC_FIELDS})
+    if spec.payload is None:
+        spec = ScheduleSpec(**{**spec.values(), "payload": {}})
+    return ScheduleRow(
+        id=r["id"], spec=spec, source=r["source"], api_fields=tuple(r["api_fields"] or ()), deleted=bool(r["deleted"]),
+        next_fire_at=r["next_fire_at"], last_fired_at=r["last_fired_at"], total_fires=int(r["total_fires"] or 0),
+        last_error=r["last_error"], version=int(r["version"] or 0), created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _fire(r: Any) -> FireRow:
+    return FireRow(id=int(r["id"]), schedule_id=r["schedule_id"], due_at=r["due_at"], claimed_at=r["claimed_at"],
+                   status=r["status"], attempts=int(r["attempts"]), message_id=r["message_id"], beat=r["beat"],
+                   sent_at=r["sent_at"], error=r["error"])
+
+
+class ScheduleStore:
+    """Reads and writes schedules; safe for several beats and API processes on one database."""
+
+    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        if auto_migrate:
+            migrate(url)
+
+    # ------------------------------------------------------------------ change counter
+    def _bump(self, conn: Connection, ids: Sequence[str]) -> int:
+        """Bump the change counter and stamp `ids` with it (call last in a write transaction)."""
+        version = conn.execute(
+            update(_C).where(_C.c.id == CHANGES_ROW_ID).values(counter=_C.c.counter + 1).returning(_C.c.counter)
+        ).scalar()
+        if version is None:  # the migration inserts the row; recreate it if it was removed by hand
+            conn.execute(insert(_C).values(id=CHANGES_ROW_ID, counter=1))
+            version = 1
+        for i in range(0, len(ids), _CHUNK):
+            conn.execute(update(_S).where(_S.c.id.in_(ids[i: i + _CHUNK])).values(version=version))
+        return int(version)
+
+    def counter(self) -> int:
+        """The change counter: one cheap query tells a beat whether anything changed."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(_C.c.counter).where(_C.c.id == CHANGES_ROW_ID)).scalar() or 0)
+
+    # ------------------------------------------------------------------ reads
+    def load_all(self) -> tuple[int, list[ScheduleRow]]:
+        """(watermark, every live row): a beat's initial load."""
+        with self.engine.connect() as conn:
+            counter = int(conn.execute(select(_C.c.counter).where(_C.c.id == CHANGES_ROW_ID)).scalar() or 0)
+            rows = [_row(r) for r in conn.execute(select(_S).where(_S.c.deleted.is_(False))).mappings()]
+        return max([counter, *(r.version for r in rows)]), rows
+
+    def load_changed(self, since: int) -> tuple[int, list[ScheduleRow]]:
+        """(watermark, rows written after version `since`, tombstones included), or (since, []) if none."""
+        with self.engine.connect() as conn:
+            counter = int(conn.execute(select(_C.c.counter).where(_C.c.id == CHANGES_ROW_ID)).scalar() or 0)
+            if counter == since:
+                return since, []
+            rows = [_row(r) for r in conn.execute(select(_S).where(_S.c.version > since)).mappings()]
+        return max([counter, since, *(r.version for r in rows)]), rows
+
+    def get(self, schedule_id: str, *, include_deleted: bool = False) -> ScheduleRow | None:
+        """One row, or None."""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(_S).where(_S.c.id == schedule_id)).mappings().first()
+        if r is None or (r["deleted"] and not include_deleted):
+            return None
+        return _row(r)
+
+    def list(self, *, include_deleted: bool = False) -> list[ScheduleRow]:
+        """Every (live) row, ordered by id."""
+        stmt = select(_S).order_by(_S.c.id)
+        if not include_deleted:
+            stmt = stmt.where(_S.c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(stmt).mappings()]
+
+    def id_for_name(self, name: str) -> str | None:
+        """Id of the live schedule with this name, if any."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(_S.c.id).where(_S.c.name == name, _S.c.deleted.is_(False)).limit(1)).scalar()
+
+    # ------------------------------------------------------------------ writes
+    def write(self, writes: Sequence[RowWrite]) -> int:
+        """Insert or update rows in one transaction with one counter bump; returns the new version.
+
+        `create=True` without `expect_version` inserts a new row (ConflictError if the id exists). Any
+        other write updates the row, which must exist and, when `expect_version` is set, still carry
+        that version (else ConflictError) - this is also how a tombstone is revived.
+        """
+        if not writes:
+            return self.counter()
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                for w in sorted(writes, key=lambda w: w.id):  # one lock order for every writer
+                    values = {**w.values, "updated_at": now}
+                    if w.create and w.expect_version is None:
+                        conn.execute(insert(_S).values(id=w.id, created_at=now, version=0,
+                                                       **{"total_fires": 0, **values}))
+                        continue
+                    cond = [_S.c.id == w.id]
+                    if w.expect_version is not None:
+                        cond.append(_S.c.version == w.expect_version)
+                    if conn.execute(update(_S).where(and_(*cond)).values(**values)).rowcount == 1:
+                        continue
+                    if w.expect_version is not None:
+                        raise ConflictError(f"schedule {w.id!r} was changed concurrently; try again")
+                    raise NotFoundError(f"unknown schedule {w.id!r}")
+                return self._bump(conn, [w.id for w in writes])
+        except IntegrityError as exc:
+            raise ConflictError(f"a schedule with this id already exists ({exc.orig})") from None
+
+    # ------------------------------------------------------------------ firing
+    def claim(
+        self,
+        schedule_id: str,
+        due: datetime,
+        next_fire_at: datetime | None,
+        *,
+        beat: str,
+        message_id: str,
+        fire: bool = True,
+        error: str | None = None,
+    ) -> int | None:
+        """Compare-and-set the due time: advance `due` -> `next_fire_at` and log the fire, atomically.
+
+        Returns the id of the new pending fire (0 when nothing is to be sent: `fire=False`, or this due
+        time was already logged), or None when another beat won (or the row changed meanwhile).
+        """
+        now = utcnow()
+        with self.engine.begin() as conn:
+            res = conn.execute(update(_S).where(
+                _S.c.id == schedule_id, _S.c.next_fire_at == due, _S.c.deleted.is_(False), _S.c.enabled.is_(True),
+            ).values(next_fire_at=next_fire_at, last_error=error, updated_at=now,
+                     **({"last_fired_at": due, "total_fires": _S.c.total_fires + 1} if fire else {})))
+            if res.rowcount != 1:
+                return None
+            fire_id = 0
+            if fire:
+                seen = conn.execute(select(_F.c.id).where(_F.c.schedule_id == schedule_id, _F.c.due_at == due)).first()
+                if seen is None:
+                    fire_id = int(conn.execute(insert(_F).values(
+                        schedule_id=schedule_id, due_at=due, claimed_at=now, status=FireStatus.PENDING, attempts=1,
+                        beat=beat, message_id=message_id,
+                    )).inserted_primary_key[0])
+            self._bump(conn, [schedule_id])
+        return fire_id
+
+    def mark_sent(self, fire_id: int) -> None:
+        """The fire reached the broker (or its run started)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(_F).where(_F.c.id == fire_id).values(status=FireStatus.SENT, sent_at=utcnow(),
+                                                                     error=None))
+
+    def mark_unsent(self, fire_id: int, schedule_id: str, error: str, *, final: bool) -> None:
+        """Sending failed: keep it pending for a retry, or give up (`final`); the schedule shows the error."""
+        with self.engine.begin() as conn:
+            conn.execute(update(_F).where(_F.c.id == fire_id).values(
+                error=error, **({"status": FireStatus.FAILED} if final else {})))
+            conn.execute(update(_S).where(_S.c.id == schedule_id).values(last_error=error))
+
+    def orphans(self, claimed_before: datetime, limit: int = 100) -> list[FireRow]:
+        """Pending fires claimed before `claimed_before`: their beat died (or failed) before sending."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_F).where(_F.c.status == FireStatus.PENDING, _F.c.claimed_at < claimed_before)
+                                .order_by(_F.c.claimed_at).limit(limit)).mappings().all()
+        return [_fire(r) for r in rows]
+
+    def reclaim(self, fire: FireRow, *, beat: str) -> bool:
+        """Take over an orphaned fire (compare-and-set on its claim time); True for the one winner."""
+        with self.engine.begin() as conn:
+            res = conn.execute(update(_F).where(
+                _F.c.id == fire.id, _F.c.status == FireStatus.PENDING, _F.c.claimed_at == fire.claimed_at,
+            ).values(claimed_at=utcnow(), attempts=_F.c.attempts + 1, beat=beat))
+            return res.rowcount == 1
+
+    def fires(self, schedule_id: str | None = None, *, limit: int = 50) -> list[FireRow]:
+        """Logged fires, newest due time first."""
+        stmt = select(_F).order_by(_F.c.due_at.desc(), _F.c.id.desc()).limit(limit)
+        if schedule_id is not None:
+            stmt = stmt.where(_F.c.schedule_id == schedule_id)
+        with self.engine.connect() as conn:
+            return [_fire(r) for r in conn.execute(stmt).mappings()]
+
+    def prune_fires(self, before: datetime) -> int:
+        """Forget sent/failed fires due before `before`; returns how many."""
+        with self.engine.begin() as conn:
+            res = conn.execute(delete(_F).where(_F.c.due_at < before, _F.c.status != FireStatus.PENDING))
+            return int(res.rowcount or 0)
+
+    def write_back(self, fires: Iterable[OfflineFire]) -> int:
+        """Record fires sent from memory during an outage; advances each schedule. Returns fires recorded."""
+        by_schedule: dict[str, list[OfflineFire]] = {}
+        for f in fires:
+            by_schedule.setdefault(f.schedule_id, []).append(f)
+        recorded = 0
+        for schedule_id in sorted(by_schedule):
+            items = sorted(by_schedule[schedule_id], key=lambda f: f.due_at)
+            with self.engine.begin() as conn:
+                fresh = []
+                for f in items:
+                    seen = conn.execute(select(_F.c.id).where(_F.c.schedule_id == schedule_id,
+                                                              _F.c.due_at == f.due_at)).first()
+                    if seen is None:
+                        conn.execute(insert(_F).values(
+                            schedule_id=schedule_id, due_at=f.due_at, claimed_at=f.sent_at, sent_at=f.sent_at,
+                            status=FireStatus.SENT, attempts=1, beat=f.beat, message_id=f.message_id,
+                            error="sent from memory while the store was unreachable"))
+                        fresh.append(f)
+                if not fresh:
+                    continue
+                last = items[-1]
+                values: dict[str, Any] = {
+                    "total_fires": _S.c.total_fires + len(fresh),
+                    "last_fired_at": case((_S.c.last_fired_at.is_(None), fresh[-1].due_at),
+                                          (_S.c.last_fired_at < fresh[-1].due_at, fresh[-1].due_at),
+                                          else_=_S.c.last_fired_at),
+                }
+                if last.next_fire_at is not None:
+                    values["next_fire_at"] = case((_S.c.next_fire_at < last.next_fire_at, last.next_fire_at),
+                                                  else_=_S.c.next_fire_at)
+                else:  # a one-off that fired: over
+                    values["next_fire_at"] = None
+                res = conn.execute(update(_S).where(_S.c.id == schedule_id, _S.c.deleted.is_(False)).values(**values))
+                if res.rowcount:
+                    self._bump(conn, [schedule_id])
+                recorded += len(fresh)
+        return recorded
+
+    def count_fires(self, schedule_id: str) -> int:
+        """How many fires are logged for a schedule (diagnostics and tests)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(_F).where(_F.c.schedule_id == schedule_id))
+                       .scalar_one())

@@ -1,0 +1,161 @@
+"""Dashboard pages: runs (live), a run with its DAG, pipelines, schedules; login with an API key."""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from pypeline.api.auth import KeyAuth, authenticate, csrf_token, login_session, logout_session
+from pypeline.api.constants import UI_PREFIX
+from pypeline.api.context import extension, runtime
+from pypeline.api.presenters import pipeline_document, pipeline_documents
+from pypeline.errors import AuthError, InvalidInputError, NotFoundError, PypelineError
+from pypeline.services import keys as key_service
+from pypeline.services import runs as run_service
+from pypeline.status import Status
+from pypeline.web.layout import Layout, layout_dag
+from pypeline.web.state import node_states
+
+__all__ = ["dashboard_blueprint"]
+
+dashboard_blueprint = Blueprint("pypeline_dashboard", __name__, url_prefix=UI_PREFIX, template_folder="templates",
+                                static_folder="static", static_url_path="/static")
+bp = dashboard_blueprint
+_OPEN_ENDPOINTS = {f"{bp.name}.login", f"{bp.name}.static"}
+STATUSES = [s.value for s in Status]
+
+
+def _schedules_service() -> ModuleType | None:
+    try:
+        return importlib.import_module("pypeline.services.schedules")
+    except ModuleNotFoundError as exc:
+        if exc.name != "pypeline.services.schedules":
+            raise
+        return None
+
+
+@bp.before_request
+def _require_login() -> Any:
+    if request.endpoint in _OPEN_ENDPOINTS:
+        return None
+    ext = extension()
+    try:
+        authenticate(ext.auth, "read")
+    except key_service.ScopeError as exc:
+        return _error_page(403, str(exc))
+    except AuthError as exc:
+        if isinstance(ext.auth, KeyAuth):
+            return redirect(url_for(".login", next=request.full_path.rstrip("?")))
+        return _error_page(401, str(exc))
+    return None
+
+
+@bp.context_processor
+def _context() -> dict[str, Any]:
+    principal = g.get("pypeline_principal")
+    return {"api_prefix": extension().url_prefix, "csrf_token": csrf_token(), "principal": principal,
+            "can_write": principal is not None and principal.scope == "write", "statuses": STATUSES,
+            "builtin_auth": isinstance(extension().auth, KeyAuth)}
+
+
+def _error_page(status: int, message: str) -> tuple[str, int]:
+    return render_template("pypeline_error.html", status=status, message=message), status
+
+
+@bp.errorhandler(PypelineError)
+def _on_pypeline_error(exc: PypelineError) -> tuple[str, int]:
+    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InvalidInputError) else 500
+    return _error_page(status, str(exc))
+
+
+@bp.errorhandler(HTTPException)
+def _on_http_error(exc: HTTPException) -> tuple[str, int]:
+    return _error_page(exc.code or 500, exc.description or exc.name)
+
+
+# ---------------------------------------------------------------------------------------------- login
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Log in with an API key (built-in key auth only); the key itself is not kept in the session."""
+    if not isinstance(extension().auth, KeyAuth):
+        abort(404)
+    target = request.values.get("next", "")
+    if not target.startswith(UI_PREFIX + "/"):  # never redirect off-site
+        target = url_for(".runs")
+    error = None
+    if request.method == "POST":
+        try:
+            info = key_service.verify_key(runtime(), request.form.get("key", ""), "read")
+        except AuthError as exc:
+            error = str(exc)
+        else:
+            login_session(info.id)
+            return redirect(target)
+    return render_template("pypeline_login.html", error=error, next=target), 401 if error else 200
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    """Forget the dashboard session."""
+    logout_session()
+    return redirect(url_for(".login"))
+
+
+# ---------------------------------------------------------------------------------------------- pages
+def _pipeline_layout(doc: dict[str, Any]) -> Layout:
+    return layout_dag(doc["levels"], [tuple(e) for e in doc["edges"]])
+
+
+@bp.route("/", methods=["GET"])
+def runs() -> str:
+    """Runs, newest first, with live status."""
+    pipeline_id = request.args.get("pipeline") or None
+    status = request.args.get("status") or None
+    offset = request.args.get("offset", 0, type=int)
+    items, total = run_service.list_runs(runtime(), pipeline_id=pipeline_id, status=status, limit=50, offset=offset)
+    return render_template("pypeline_runs.html", runs=items, total=total, pipeline=pipeline_id, status=status,
+                           offset=offset, limit=50, pipelines=list(runtime().config.pipelines))
+
+
+@bp.route("/runs/<run_id>", methods=["GET"])
+def run(run_id: str) -> str:
+    """One run: its DAG coloured by node state, node timings/errors/retries, events and result."""
+    rt = runtime()
+    record = run_service.get_run(rt, run_id)
+    try:
+        doc: dict[str, Any] | None = pipeline_document(rt, record["pipeline_id"])
+    except NotFoundError:  # the pipeline was removed from config since the run
+        doc = None
+    return render_template("pypeline_run.html", run=record, pipeline=doc,
+                           layout=_pipeline_layout(doc) if doc else None, states=node_states(record["nodes"]),
+                           events=run_service.run_events(rt, run_id))
+
+
+@bp.route("/pipelines/", methods=["GET"])
+def pipelines() -> str:
+    """Declared pipelines with their run counts."""
+    rt = runtime()
+    docs = pipeline_documents(rt)
+    counts = {d["id"]: run_service.list_runs(rt, pipeline_id=d["id"], limit=1)[1] for d in docs}
+    return render_template("pypeline_pipelines.html", pipelines=docs, counts=counts)
+
+
+@bp.route("/pipelines/<pipeline_id>", methods=["GET"])
+def pipeline(pipeline_id: str) -> str:
+    """A pipeline: its DAG, nodes, recent runs and a form to start a run."""
+    rt = runtime()
+    doc = pipeline_document(rt, pipeline_id)
+    recent, total = run_service.list_runs(rt, pipeline_id=pipeline_id, limit=10)
+    return render_template("pypeline_pipeline.html", pipeline=doc, layout=_pipeline_layout(doc), runs=recent,
+                           total=total)
+
+
+@bp.route("/schedules/", methods=["GET"])
+def schedules() -> str:
+    """Schedules with enable/disable switches."""
+    service = _schedules_service()
+    items = service.list_schedules(runtime()) if service is not None else None
+    return render_template("pypeline_schedules.html", schedules=items)

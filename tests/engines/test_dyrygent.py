@@ -1,0 +1,233 @@
+"""The dyrygent engine: workflow built from the DAG, tick policy, and real workers on Redis with PostgreSQL."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery.canvas import Signature
+
+from pypeline.engines.dyrygent import PROCESSOR_TASK, DyrygentEngine, PypelineWorkflow
+from pypeline.errors import InvalidInputError
+from pypeline.runtime import Runtime
+from pypeline.services.invoke import invoke
+from pypeline.settings import Settings
+from tests.conftest import WorkerProcess
+
+CONFIG = """
+serviceConfig:
+  - name: dyrygent-tests
+    registeredTasks: []
+pipelines:
+  diamond:
+    name: diamond
+    schemaVersion: 1
+    config:
+      metadata: {queue: QUEUE, processorQueue: QUEUE-proc, engine: dyrygent, maxRetry: 0}
+      dagAdjacency:
+        a: [b, c]
+        b: [c]
+      taskDefinitions:
+        a: {handler: pypeline_examples.demo.summarize}
+        b: {handler: pypeline_examples.demo.summarize, priority: 3}
+        c: {handler: pypeline_examples.demo.summarize, maxTtl: 30}
+  demo:
+    name: demo
+    schemaVersion: 1
+    config:
+      metadata: {queue: QUEUE, processorQueue: QUEUE-proc, engine: dyrygent, maxRetry: 1, retryBackoff: 0}
+      dagAdjacency:
+        fetch: [clean, enrich]
+        clean: [load]
+        enrich: [load]
+      taskDefinitions:
+        fetch: {handler: pypeline_examples.demo.fetch}
+        clean: {handler: pypeline_examples.demo.clean}
+        enrich: {handler: pypeline_examples.demo.enrich}
+        load: {handler: pypeline_examples.demo.load}
+  failing:
+    name: failing
+    schemaVersion: 1
+    config:
+      metadata: {queue: QUEUE, processorQueue: QUEUE-proc, engine: dyrygent, maxRetry: 1, retryBackoff: 0}
+      dagAdjacency:
+        start: [boom, side]
+        boom: [never]
+      taskDefinitions:
+        start: {handler: pypeline_examples.demo.summarize}
+        boom: {handler: pypeline_examples.demo.always_fails}
+        side: {handler: pypeline_examples.demo.summarize}
+        never: {handler: pypeline_examples.demo.summarize}
+  slow:
+    name: slow
+    schemaVersion: 1
+    config:
+      metadata: {queue: QUEUE, processorQueue: QUEUE-proc, engine: dyrygent, maxRetry: 0}
+      dagAdjacency:
+        nap: [after]
+      taskDefinitions:
+        nap: {handler: pypeline_examples.demo.slow}
+        after: {handler: pypeline_examples.demo.summarize}
+"""
+
+
+def _config(tmp_path: Path) -> tuple[Path, str]:
+    queue = f"dy-{tmp_path.name[-12:]}-{time.monotonic_ns() % 10**8}"
+    path = tmp_path / "dyrygent.yaml"
+    path.write_text(CONFIG.replace("QUEUE", queue))
+    return path, queue
+
+
+def _offline_runtime(tmp_path: Path) -> Runtime:
+    config, _ = _config(tmp_path)
+    settings = Settings(broker_url="memory://", database_url=f"sqlite:///{tmp_path / 's.sqlite'}", home=tmp_path)
+    return Runtime.from_path(str(config), settings, register=False)
+
+
+def _names(wf: PypelineWorkflow) -> dict[str, str]:
+    return {tid: node.signature["kwargs"]["_pypeline"]["node"] for tid, node in wf.nodes.items()}
+
+
+def test_workflow_is_built_from_the_dag_with_its_dependencies(tmp_path: Path) -> None:
+    rt = _offline_runtime(tmp_path)
+    engine = rt.engines["dyrygent"]
+    assert isinstance(engine, DyrygentEngine) and PROCESSOR_TASK in rt.celery.tasks
+    pipeline = rt.config.pipeline("diamond")
+    wf = engine.build_workflow(pipeline, "run-1", {"x": 1})
+    names = _names(wf)
+    deps = {names[tid]: sorted(names[d] for d in node.dependencies) for tid, node in wf.nodes.items()}
+    assert deps == {"a": [], "b": ["a"], "c": ["a", "b"]}  # one node per DAG node: no chords, no regulators
+    assert wf.workflow_options == {"queue": pipeline.processor_queue}
+    for tid, node in wf.nodes.items():
+        sig = node.signature
+        assert type(sig) is Signature and sig.id == tid and sig.immutable
+        assert sig["task"] == "pypeline_examples.demo.summarize"
+        assert sig["kwargs"]["_pypeline"] == {"engine": "dyrygent", "run_id": "run-1", "pipeline_id": "diamond",
+                                              "node": names[tid], "instance": ""}
+        assert sig["kwargs"]["event"]["chain_payload"] == {"x": 1}
+        assert sig.options["queue"] == pipeline.queue
+    by_name = {names[t]: n.signature.options for t, n in wf.nodes.items()}
+    assert by_name["b"]["priority"] == 3 and "priority" not in by_name["a"]
+    assert (by_name["c"]["soft_time_limit"], by_name["c"]["time_limit"]) == (30, 40)
+    # dyrygent's simulation runs the diamond in three ticks: a, then b, then c (c exactly once).
+    order = []
+    while wf.simulate_tick():
+        order.append(sorted(names[t] for t in wf.running))
+    assert order == [["a"], ["b"], ["c"]]
+
+
+def test_workflow_survives_serialisation_bound_to_its_app(tmp_path: Path) -> None:
+    rt = _offline_runtime(tmp_path)
+    engine = rt.engines["dyrygent"]
+    wf = engine.build_workflow(rt.config.pipeline("demo"), "run-2", None)
+    again = PypelineWorkflow.load(wf.to_dict(), app=rt.celery, processor=engine.processor)
+    assert set(again.nodes) == set(wf.nodes)
+    assert all(n.signature.app is rt.celery for n in again.nodes.values())
+    assert {t: set(n.dependencies) for t, n in again.nodes.items()} == {
+        t: set(n.dependencies) for t, n in wf.nodes.items()}
+
+
+def test_tick_policy(tmp_path: Path) -> None:
+    rt = _offline_runtime(tmp_path)
+    assert rt.engines["dyrygent"].tick == 1.0  # PYPELINE_DYRYGENT_TICK default
+    wf = PypelineWorkflow()
+    wf.set_tick(3)
+    assert wf.retry_policy == ["random", 3, 3] and wf.get_retry_countdown() == 3  # dyrygent's own policy
+    wf._active_tick = True
+    assert wf.get_retry_countdown() == 2  # dyrygent re-ticks within 2 s after publishing tasks
+    wf.set_tick(0)
+    assert wf.get_retry_countdown() == 0.0  # the fastest: re-tick at once
+    wf.set_tick(0.25)
+    wf._active_tick = False
+    assert wf.get_retry_countdown() == pytest.approx(0.25)
+    with pytest.raises(InvalidInputError, match="tick"):
+        wf.set_tick(-1)
+
+
+def test_run_control_it_cannot_do_is_refused(tmp_path: Path) -> None:
+    engine = _offline_runtime(tmp_path).engines["dyrygent"]
+    for action in (engine.pause, engine.resume, engine.rerun):
+        with pytest.raises(InvalidInputError, match="dyrygent"):
+            action("any-run")
+
+
+# ---------------------------------------------------------------- real worker on Redis + PostgreSQL
+def _env(redis_url: str, postgres_url: str, home: Path) -> dict[str, str]:
+    return {"PYPELINE_BROKER_URL": redis_url, "PYPELINE_DATABASE_URL": postgres_url, "PYPELINE_HOME": str(home)}
+
+
+def _client(config: Path, redis_url: str, postgres_url: str, home: Path, tick: float = 0.2) -> Runtime:
+    settings = Settings(config_path=str(config), broker_url=redis_url, database_url=postgres_url, home=home,
+                        dyrygent_tick=tick)
+    return Runtime.from_path(str(config), settings, register=False)
+
+
+def _nodes(rt: Runtime, run_id: str) -> dict[str, dict[str, Any]]:
+    return {n["node"]: n for n in rt.store.node_runs(run_id)}
+
+
+@pytest.fixture()
+def dyrygent_worker(tmp_path: Path, redis_url: str, postgres_url: str,
+                    start_worker: Callable[..., WorkerProcess]) -> tuple[Runtime, WorkerProcess]:
+    """A `pypeline worker -c 2` on Redis consuming the node and processor queues, and a client runtime."""
+    config, _ = _config(tmp_path)
+    home = tmp_path / "home"
+    worker = start_worker(config, "-c", "2", env=_env(redis_url, postgres_url, home))
+    return _client(config, redis_url, postgres_url, home), worker
+
+
+@pytest.mark.e2e
+def test_real_worker_runs_dyrygent_pipelines_with_full_records(dyrygent_worker: tuple[Runtime, WorkerProcess]) -> None:
+    rt, _ = dyrygent_worker
+    demo, diamond, failing = invoke(rt, "demo", {"count": 4}), invoke(rt, "diamond"), invoke(rt, "failing")
+
+    run = rt.wait(demo, 60)
+    assert run["status"] == "SUCCESS" and run["engine"] == "dyrygent", run
+    assert run["result"] == {"load": {"inputs": ["clean", "enrich"], "kept": 2, "total": 60}}
+    nodes = _nodes(rt, demo)
+    assert all(n["status"] == "SUCCESS" and n["attempts"] == 1 and n["started_at"] and n["finished_at"]
+               and n["task_id"] for n in nodes.values())
+    assert nodes["fetch"]["result"] == {"records": [{"id": i, "value": i * 10} for i in range(4)]}
+    workflow = rt.store.events(demo, "dyrygent.workflow")
+    assert len(workflow) == 1 and workflow[0]["data"]["tick"] == 0.2
+    assert rt.celery.AsyncResult(workflow[0]["data"]["workflow_id"]).get(timeout=10) is None  # processor done
+
+    run = rt.wait(diamond, 60)
+    assert run["status"] == "SUCCESS" and run["result"] == {"c": {"node": "c", "saw": ["a", "b"]}}
+    nodes = _nodes(rt, diamond)
+    assert [nodes[n]["attempts"] for n in "abc"] == [1, 1, 1]  # c ran exactly once ...
+    assert datetime.fromisoformat(nodes["c"]["started_at"]) >= datetime.fromisoformat(nodes["b"]["finished_at"])
+
+    run = rt.wait(failing, 60)
+    assert run["status"] == "FAILED" and run["failed_node"] == "boom", run
+    assert "ValueError: node boom always fails" in run["error"]
+    nodes = _nodes(rt, failing)
+    assert {k: v["status"] for k, v in nodes.items()} == {
+        "start": "SUCCESS", "boom": "FAILED", "side": "SUCCESS", "never": "SKIPPED"}
+    assert nodes["boom"]["retries"] == 1 and nodes["boom"]["attempts"] == 2  # maxRetry: 1
+    assert "Traceback" in nodes["boom"]["traceback"] and nodes["never"]["attempts"] == 0
+
+
+@pytest.mark.e2e
+def test_cancel_revokes_the_running_node_and_stops_the_workflow(
+        dyrygent_worker: tuple[Runtime, WorkerProcess]) -> None:
+    rt, worker = dyrygent_worker
+    run_id = invoke(rt, "slow", {"sleep": 5})
+    deadline = time.monotonic() + 30
+    while rt.store.node_statuses(run_id).get("nap") != "RUNNING":
+        assert time.monotonic() < deadline, "node never started"
+        time.sleep(0.05)
+    rt.engines["dyrygent"].cancel(run_id)
+    assert rt.store.get_run(run_id)["status"] == "CANCELLED"
+    workflow_id = rt.engines["dyrygent"].workflow_ids(run_id)[0]
+    deadline = time.monotonic() + 20
+    while rt.celery.AsyncResult(workflow_id).state != "REVOKED":
+        assert time.monotonic() < deadline, f"processor still {rt.celery.AsyncResult(workflow_id).state}"
+        time.sleep(0.1)
+    time.sleep(1.0)
+    nodes = _nodes(rt, run_id)
+    assert nodes["nap"]["status"] == "CANCELLED" and nodes["after"]["status"] == "CANCELLED"
+    assert nodes["after"]["attempts"] == 0 and "Discarding revoked task" in worker.log()

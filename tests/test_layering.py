@@ -1,0 +1,55 @@
+"""Lower layers never import upper ones."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "pypeline"
+
+# Layer rank of each module prefix; a module may import only modules of the same or a lower rank.
+RANKS = [
+    ("pypeline.errors", 0), ("pypeline.settings", 0), ("pypeline.status", 1),
+    ("pypeline.config", 2), ("pypeline.dag", 3), ("pypeline.store", 4), ("pypeline.tasks", 5),
+    ("pypeline.engines", 6), ("pypeline.pipeline", 7), ("pypeline.runtime", 7), ("pypeline.celery", 8),
+    ("pypeline.scheduler", 9), ("pypeline.celery_beat", 9), ("pypeline.generators", 9),
+    ("pypeline.services", 10), ("pypeline.api", 11), ("pypeline.web", 11), ("pypeline.commands", 12),
+    ("pypeline.cli", 13), ("pypeline.__main__", 14)
+]
+# Migration tooling imports every model module to build one metadata.
+EXEMPT = {"pypeline.store.migrations.env"}
+
+
+def _rank(module: str) -> int | None:
+    if module == "pypeline":
+        return 0  # the package root holds only the version
+    best = None
+    for prefix, rank in RANKS:
+        if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, rank)
+    return None if best is None else best[1]
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+    return [m for m in found if m.startswith("pypeline")]
+
+
+def test_no_upward_imports() -> None:
+    violations = []
+    for path in PKG.rglob("*.py"):
+        module = ".".join(path.relative_to(PKG.parent).with_suffix("").parts).removesuffix(".__init__")
+        if module in EXEMPT:
+            continue
+        own = _rank(module)
+        assert own is not None, f"{module} has no layer in tests/test_layering.py"
+        for imported in _imports(path):
+            rank = _rank(imported)
+            if rank is not None and rank > own:
+                violations.append(f"{module} (layer {own}) imports {imported} (layer {rank})")
+    assert violations == []
