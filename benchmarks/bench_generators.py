@@ -36,6 +36,7 @@ CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 BUCKET_PREFIX = "bench-"
 FAKE_ENDPOINT = "http://s3-replay.invalid"
 PAGE = 1000
+NOTES = "## Notes"
 
 
 # ----------------------------------------------------------------------------------------------- measuring
@@ -92,11 +93,14 @@ def memory(run: Callable[[], int], expected: int) -> dict[str, Any]:
     return {"rss_delta": rss.delta, "traced_peak": traced_peak}
 
 
-def interleaved(contenders: dict[str, Callable[[], int]], expected: int, repeat: int) -> dict[str, float]:
-    """keys/s of each contender: one warm-up pass each, then `repeat` rounds taking turns; best pass kept."""
+def interleaved(
+    contenders: dict[str, Callable[[], int]], expected: int, repeat: int, warm: bool = True
+) -> dict[str, float]:
+    """keys/s of each contender: a warm-up pass each (if `warm`), then `repeat` rounds taking turns; best kept."""
     best = dict.fromkeys(contenders, float("inf"))
     for name, run in contenders.items():
-        assert run() == expected, name
+        if warm:
+            assert run() == expected, name
     for _ in range(repeat):
         for name, run in contenders.items():
             start = time.perf_counter()
@@ -190,6 +194,7 @@ class _Raw:
         self._body = body
 
     def stream(self, **_: Any) -> Any:
+        """The whole body in one chunk, like urllib3's stream()."""
         yield self._body
 
 
@@ -225,6 +230,7 @@ def replay(client: Any, box: dict[str, list[bytes]]) -> None:
     from botocore.awsrequest import AWSResponse
 
     def send(request: Any, **_: Any) -> AWSResponse:
+        """The page named by the request's continuation token."""
         token = parse_qs(urlsplit(request.url).query).get("continuation-token", ["0"])[0]
         return AWSResponse(request.url, 200, {"Content-Type": "application/xml"}, _Raw(box["pages"][int(token)]))
 
@@ -271,7 +277,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     if kind == "timing-local":
         return interleaved(local_contenders(args.root), n, args.repeat)
     if kind == "timing-s3client":
-        return interleaved(s3client_contenders(n), n, args.repeat)
+        return interleaved(s3client_contenders(n), n, args.repeat, warm=False)  # clients warmed on a tiny listing
     if kind.startswith("memory-"):
         source, who = kind.removeprefix("memory-").split(":", 1)
         if source == "local":
@@ -308,6 +314,13 @@ def spawn(kind: str, n: int, repeat: int, **extra: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------- data
 
 
+def settle() -> None:
+    """Flush freshly written files so background writeback does not disturb the timings."""
+    if hasattr(os, "sync"):
+        os.sync()
+    time.sleep(1.0)
+
+
 def make_tree(root: Path, n: int, per_dir: int) -> None:
     """n small files, `per_dir` per directory (one directory when per_dir >= n)."""
     for i in range(n):
@@ -327,6 +340,19 @@ from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 sys.path.insert(0, sys.argv[1])
 from bench_generators import CREDS, s3_keys
+try:  # moto re-lists and re-sorts the whole bucket for every page: memoise that per bucket state
+    from moto.s3.models import S3Backend
+    _list_objects, _memo = S3Backend.list_objects, {}
+    def list_objects(self, bucket, prefix, delimiter, marker, max_keys):
+        if marker is not None or max_keys is not None:
+            return _list_objects(self, bucket, prefix, delimiter, marker, max_keys)
+        state = (bucket.name, prefix, delimiter, len(bucket.keys))
+        if state not in _memo:
+            _memo[state] = _list_objects(self, bucket, prefix, delimiter, marker, max_keys)
+        return _memo[state]
+    S3Backend.list_objects = list_objects
+except Exception as exc:
+    print("moto listing left unpatched:", exc, file=sys.stderr)
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
 host, port = server.get_host_and_port()
@@ -427,6 +453,7 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=100_000, help="keys for the large runs (default 100000)")
     parser.add_argument("--small", type=int, default=10_000, help="keys for the memory-scaling runs (default 10000)")
     parser.add_argument("--repeat", type=int, default=5, help="timing rounds (contenders take turns); best kept")
+    parser.add_argument("--s3-repeat", type=int, default=2, help="timing rounds for the replayed-S3 runs")
     parser.add_argument("--skip-moto", action="store_true", help="skip the end-to-end moto server runs")
     parser.add_argument("--markdown", type=Path, help="also write the report to this Markdown file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -443,6 +470,7 @@ def main() -> int:
     rows: list[Row] = []
 
     def add(source: str, n: int, rates: dict[str, float], mem: dict[str, dict[str, Any]]) -> None:
+        """Append one group of rows (ratios against the group's first contender) and echo them."""
         names = list(rates) or list(mem)
         reference = rates.get(names[0])
         for name in names:
@@ -452,6 +480,7 @@ def main() -> int:
         print("\n".join(table(rows[-len(names) :]).splitlines()[2:]), flush=True)
 
     def mem_of(source: str, n: int, who: list[str], **extra: str) -> dict[str, dict[str, Any]]:
+        """Memory numbers of each named contender, each from its own fresh worker."""
         return {name: spawn(f"memory-{source}:{name}", n, 1, **extra) for name in who}
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-generators-"))
@@ -460,6 +489,7 @@ def main() -> int:
             nested, flat = tmp / f"nested-{n}", tmp / f"flat-{n}"
             make_tree(nested, n, 1000)
             make_tree(flat, n, n)
+            settle()
             rates = spawn("timing-local", n, args.repeat, root=str(nested))
             add("local, 1000 files/dir", n, rates, mem_of("local", n, [PLAIN_LOCAL, OURS], root=str(nested)))
             add("local, one flat dir", n, {}, mem_of("local", n, [PLAIN_LOCAL, OURS], root=str(flat)))
@@ -469,7 +499,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     for n in sizes:
-        rates = spawn("timing-s3client", n, args.repeat)
+        rates = spawn("timing-s3client", n, args.s3_repeat)
         add("s3 client-side (replayed pages)", n, rates, mem_of("s3client", n, [PLAIN_S3, OURS]))
 
     if not args.skip_moto:
@@ -501,14 +531,21 @@ def main() -> int:
     print("\n" + report)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(render(args, report))
+        notes = ""
+        if args.markdown.exists():  # keep the hand-written analysis across re-runs
+            previous = args.markdown.read_text()
+            notes = previous[previous.index(NOTES) :] if NOTES in previous else ""
+        args.markdown.write_text(render(args, report) + ("\n" + notes if notes else ""))
         print(f"wrote {args.markdown}")
     return 0
 
 
 def render(args: argparse.Namespace, report: str) -> str:
     """The Markdown results file."""
-    cmd = f"python benchmarks/bench_generators.py --keys {args.keys} --small {args.small} --repeat {args.repeat}"
+    cmd = (
+        f"python benchmarks/bench_generators.py --keys {args.keys} --small {args.small} --repeat {args.repeat} "
+        f"--s3-repeat {args.s3_repeat}"
+    )
     return "\n".join(
         [
             "# Key generator benchmark",
@@ -521,10 +558,11 @@ def render(args: argparse.Namespace, report: str) -> str:
             "",
             "## Results",
             "",
-            "Each row ran in its own fresh process. keys/s is the best of the timing passes (one pass for the",
-            "flat-dir and moto rows, which only look at memory / the real wire). *vs plain* compares with the",
-            "first (plain) row of the same group. tracemalloc peak counts Python allocations during one full",
-            "listing; RSS growth is the sampled peak resident-set growth of the worker during one listing.",
+            "keys/s: contenders of a group take turns in one worker process, best round kept (moto rows: one",
+            "pass each). *vs plain* compares with the group's first (plain) row. Memory: each contender lists",
+            "once more in its own fresh process; tracemalloc peak counts Python allocations during one full",
+            "listing, RSS growth is the sampled (2 ms) peak resident-set growth during one listing. Flat-dir",
+            "rows only measure memory.",
             "",
             report,
             "",

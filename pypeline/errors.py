@@ -14,6 +14,8 @@ __all__ = [
     "NodeExecutionError",
     "RunTimeoutError",
     "AuthError",
+    "AccessDeniedError",
+    "SourceError",
 ]
 
 
@@ -100,3 +102,15 @@ class AuthError(PypelineError):
     """Missing, unknown or insufficient API credentials."""
 
     code = "unauthorized"
+
+
+class AccessDeniedError(PypelineError, PermissionError):
+    """A key source refused to be listed (S3 AccessDenied, bad credentials, unreadable directory)."""
+
+    code = "access_denied"
+
+
+class SourceError(PypelineError):
+    """A key source could not be listed for another reason (endpoint unreachable, unexpected S3 error)."""
+
+    code = "source_error"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pypeline.errors import InvalidInputError, PypelineError
+from pypeline.errors import AccessDeniedError, InvalidInputError, SourceError
 
 __all__ = [
     "HIDDEN_NAMES",
@@ -28,18 +28,6 @@ HIDDEN_NAMES: tuple[str, ...] = (".DS_Store", ".git", "Icon", "Icon\r", ".Dropbo
 _HIDDEN_RE = re.compile("(?:^|/)(?:" + "|".join(re.escape(n) for n in HIDDEN_NAMES) + ")(?:/|$)")
 
 
-class AccessDeniedError(PypelineError, PermissionError):
-    """The key source refused to be listed (S3 AccessDenied, bad credentials, unreadable directory)."""
-
-    code = "access_denied"
-
-
-class SourceError(PypelineError):
-    """The key source could not be listed for another reason (endpoint unreachable, unexpected S3 error)."""
-
-    code = "source_error"
-
-
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     """One listed key: its name, size in bytes and last-modified time (UTC-aware)."""
@@ -49,7 +37,10 @@ class KeyInfo:
     modified: datetime
 
 
-def _new_key_info() -> tuple[Callable[[type[KeyInfo]], KeyInfo], Callable[..., None], ...]:
+_Setter = Callable[[KeyInfo, Any], None]
+
+
+def _new_key_info() -> tuple[Callable[[type[KeyInfo]], KeyInfo], _Setter, _Setter, _Setter]:
     """(object.__new__, slot setters for key, size, modified): a fast path for tight listing loops."""
     slots = KeyInfo.__dict__
     return object.__new__, slots["key"].__set__, slots["size"].__set__, slots["modified"].__set__

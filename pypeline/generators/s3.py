@@ -67,6 +67,7 @@ def translate_s3_error(exc: Exception, bucket: str, prefix: str = "") -> Pypelin
 
 
 def _utc(value: Any) -> datetime:
+    """LastModified as a UTC datetime (S3 always sends it; the epoch stands in if a clone does not)."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
     return datetime.fromtimestamp(0, _UTC)
