@@ -18,7 +18,7 @@ CORE = [
 ]
 EXTRAS = {
     "workers": ["celery[redis]>=5.3", "kombu>=5.3", "celery-dyrygent>=0.8.0", "redis>=4.5"],
-    "flask": ["Flask>=2.3", "flask-smorest>=0.44", "marshmallow>=3.20"],
+    "flask": ["Flask>=2.3", "flask-smorest>=0.44", "marshmallow>=3.20", "prometheus-client>=0.17", "gunicorn>=21"],
     "s3": ["boto3>=1.28"],
     "db": ["psycopg[binary]>=3.1"],
     "test": [

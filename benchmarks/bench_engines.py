@@ -16,6 +16,7 @@ import json
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (  # noqa: E402
+    DEFAULT_POSTGRES,
+    DEFAULT_REDIS,
     HANDLER,
     Adjacency,
     chain_dag,
@@ -43,8 +46,8 @@ from pypeline.errors import RunTimeoutError  # noqa: E402
 from pypeline.runtime import Runtime  # noqa: E402
 from pypeline.services.invoke import invoke  # noqa: E402
 
+#: Queue prefix; each run adds a random suffix so benchmarks sharing the broker never take each other's tasks.
 QUEUE = "bench"
-PROCESSOR_QUEUE = "bench-orchestrator"
 #: dyrygent variants: name -> seconds between processor ticks (1 s is our default; 0 re-ticks at once).
 DYRYGENT_TICKS = {"dyrygent@1s": 1.0, "dyrygent@0s": 0.0}
 ALL_VARIANTS = ("raw", "event", *DYRYGENT_TICKS)
@@ -117,8 +120,10 @@ class Result:
 
 
 def _signature_factory(rt: Runtime) -> Callable[..., Signature]:
+    queue = next(iter(rt.config.pipelines.values())).queue  # the same queue as the pipelines' nodes
+
     def make(immutable: bool = False) -> Signature:
-        return rt.celery.signature(HANDLER, options={"queue": QUEUE}, immutable=immutable)
+        return rt.celery.signature(HANDLER, options={"queue": queue}, immutable=immutable)
     return make
 
 
@@ -135,7 +140,11 @@ def _time_raw(rt: Runtime, workload: Workload, timeout: float) -> float:
 def _time_engine(rt: Runtime, pipeline_id: str, timeout: float) -> float:
     start = time.perf_counter()
     run_id = invoke(rt, pipeline_id)
-    run = rt.wait(run_id, timeout, poll=0.01)
+    try:
+        run = rt.wait(run_id, timeout, poll=0.01)
+    except RunTimeoutError:
+        rt.engine_for(rt.config.pipeline(pipeline_id)).cancel(run_id)  # stop it before the next measurement
+        raise
     elapsed = time.perf_counter() - start
     if run["status"] != "SUCCESS":
         raise RuntimeError(f"run {run_id} of {pipeline_id} ended {run['status']}: {run.get('error')}")
@@ -146,38 +155,46 @@ def _pipeline_id(workload: str, variant: str) -> str:
     return f"{workload}_{'dyrygent' if variant.startswith('dyrygent') else 'event'}"
 
 
-def build_config(path: Path, workloads: list[Workload], variants: list[str]) -> Path:
-    """One config with a pipeline per (workload, engine) that the variants need."""
+def build_config(path: Path, workloads: list[Workload], variants: list[str], queue: str = QUEUE) -> Path:
+    """One config with a pipeline per (workload, engine) that the variants need, all on `queue`."""
     engines = sorted({"dyrygent" if v.startswith("dyrygent") else "event" for v in variants if v != "raw"})
     pipelines = {}
-    for w in workloads:
+    for w in [WARMUP, *workloads]:
         adjacency = w.adjacency()
         for engine in engines:
             pid = f"{w.name}_{engine}"
-            pipelines[pid] = pipeline_entry(pid, adjacency, queue=QUEUE, engine=engine,
-                                            processor_queue=PROCESSOR_QUEUE)
+            pipelines[pid] = pipeline_entry(pid, adjacency, queue=queue, engine=engine,
+                                            processor_queue=f"{queue}-orchestrator")
     return write_config(path, pipelines)
 
 
-def run_variant(rt: Runtime, workload: Workload, variant: str, reps: int, purge: Callable[[], None]) -> Result:
-    """Time `reps` repetitions of one workload on one variant."""
-    res = Result(workload.name, variant, tasks=len(workload.adjacency()) if variant != "raw" else 0)
+def run_once(rt: Runtime, workload: Workload, variant: str, res: Result, purge: Callable[[], None]) -> None:
+    """Time one repetition of a workload on a variant into `res` (a dyrygent run over the limit is abandoned)."""
+    if res.note:
+        return  # abandoned earlier: do not wait another 10 minutes
     if variant == "raw":
-        res.tasks = 10000 if workload.throughput else len(workload.adjacency())
-    for _ in range(reps):
-        if variant == "raw":
-            res.times.append(_time_raw(rt, workload, timeout=600))
-            continue
-        limit = DYRYGENT_LIMIT if variant.startswith("dyrygent") else 600.0
-        if variant in DYRYGENT_TICKS:
-            rt.engines["dyrygent"].tick = DYRYGENT_TICKS[variant]  # type: ignore[attr-defined]
-        try:
-            res.times.append(_time_engine(rt, _pipeline_id(workload.name, variant), limit))
-        except RunTimeoutError:
-            res.note = f"did not finish within {limit:.0f} s"
-            purge()
-            break
-    return res
+        res.times.append(_time_raw(rt, workload, timeout=600))
+        return
+    if variant in DYRYGENT_TICKS:
+        rt.engines["dyrygent"].tick = DYRYGENT_TICKS[variant]  # type: ignore[attr-defined]
+    limit = DYRYGENT_LIMIT if variant.startswith("dyrygent") else 600.0
+    try:
+        res.times.append(_time_engine(rt, _pipeline_id(workload.name, variant), limit))
+    except RunTimeoutError:
+        res.note = f"did not finish within {limit:.0f} s"
+        purge()
+
+
+def run_workload(rt: Runtime, workload: Workload, variants: list[str], reps: dict[str, int],
+                 purge: Callable[[], None]) -> dict[str, Result]:
+    """Repetitions interleaved across variants (rep 1 of each, then rep 2, ...) so load drift hits all alike."""
+    results = {v: Result(workload.name, v, tasks=(10000 if workload.throughput else len(workload.adjacency()))
+                         if v == "raw" else len(workload.adjacency())) for v in variants}
+    for i in range(max(reps.values())):
+        for v in variants:
+            if i < reps[v]:
+                run_once(rt, workload, v, results[v], purge)
+    return results
 
 
 def ratio_row(workload: Workload, results: dict[str, Result]) -> dict[str, Any]:
@@ -235,6 +252,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--variants", default=None, help=f"comma list of {','.join(ALL_VARIANTS)}")
     parser.add_argument("--reps", type=int, default=None, help="override repetitions of every workload")
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--redis", default=DEFAULT_REDIS, help="broker + result backend URL")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="admin URL; a fresh database is made")
     parser.add_argument("--json", dest="json_path", default=None, help="write results as JSON here")
     args = parser.parse_args(argv)
 
@@ -248,18 +267,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     report: dict[str, Any] = {"machine": machine_info(), "concurrency": args.concurrency, "rows": []}
     with tempfile.TemporaryDirectory(prefix="pypeline-bench-") as tmp:
-        config = build_config(Path(tmp) / "bench.yaml", workloads, variants)
-        with cluster(config, concurrency=args.concurrency) as c:
+        queue = f"{QUEUE}-{uuid.uuid4().hex[:8]}"
+        config = build_config(Path(tmp) / "bench.yaml", workloads, variants, queue)
+        with cluster(config, concurrency=args.concurrency, redis_url=args.redis,
+                     postgres_admin_url=args.postgres) as c:
             rt = c.runtime
             assert rt is not None
-            purge = lambda: c.purge([QUEUE, PROCESSOR_QUEUE])  # noqa: E731
-            _warm_up(rt, min(workloads, key=lambda w: len(w.adjacency())), variants)
+            purge = lambda: c.purge([queue, f"{queue}-orchestrator"])  # noqa: E731
+            _warm_up(rt, variants)
             for w in workloads:
-                results: dict[str, Result] = {}
-                for v in variants:
-                    reps = args.reps or (1 if args.quick else (w.dyrygent_reps if v.startswith("dyrygent") else w.reps))
-                    results[v] = run_variant(rt, w, v, reps, purge)
-                    r = results[v]
+                reps = {v: args.reps or (1 if args.quick else (w.dyrygent_reps if v.startswith("dyrygent") else w.reps))
+                        for v in variants}
+                results = run_workload(rt, w, variants, reps, purge)
+                for v, r in results.items():
                     shown = f"{r.median:.3f}s" if r.median is not None else r.note
                     print(f"  {w.name:<11} {v:<12} median {shown} over {len(r.times)} run(s)", file=sys.stderr)
                 report["rows"].append(ratio_row(w, results))
@@ -271,16 +291,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return report
 
 
-def _warm_up(rt: Runtime, workload: Workload, variants: list[str]) -> None:
-    """Untimed runs of one small workload per variant, so the worker pool's connections and imports are warm."""
+#: A small DAG run untimed on every variant before measuring (always in the config).
+WARMUP = Workload("warmup", lambda: fan_dag(4), _raw_fan(4), "chord", 0.0, reps=2)
+
+
+def _warm_up(rt: Runtime, variants: list[str]) -> None:
+    """Untimed runs of a small DAG per variant, so the worker pool's connections and imports are warm."""
     for variant in variants:
         for _ in range(2 if variant in ("raw", "event") else 1):  # reach both pool processes
             if variant == "raw":
-                _time_raw(rt, workload, timeout=120)
+                _time_raw(rt, WARMUP, timeout=120)
                 continue
             if variant in DYRYGENT_TICKS:
                 rt.engines["dyrygent"].tick = 0.0  # type: ignore[attr-defined]
-            _time_engine(rt, _pipeline_id(workload.name, variant), 120)
+            _time_engine(rt, _pipeline_id(WARMUP.name, variant), 120)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import datetime as dt
 import os
 import platform
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from pypeline.settings import Settings
 
 __all__ = [
     "Adjacency",
+    "DEFAULT_REDIS",
+    "DEFAULT_POSTGRES",
     "HANDLER",
     "REPO",
     "Cluster",
@@ -171,7 +174,11 @@ def fresh_database(admin_url: str = DEFAULT_POSTGRES) -> Iterator[str]:
 
 @dataclass
 class Cluster:
-    """Worker processes on a Redis broker/result backend with a PostgreSQL store, and a client runtime."""
+    """Worker processes on a Redis broker/result backend with a PostgreSQL store, and a client runtime.
+
+    Several clusters may share one Redis database (benchmarks run side by side): nothing is flushed, each
+    cluster's workers get unique node names, and readiness pings only those. Use distinct queue names.
+    """
 
     config: Path
     redis_url: str = DEFAULT_REDIS
@@ -182,6 +189,7 @@ class Cluster:
     log_dir: Path | None = None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     runtime: Runtime | None = None
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     def settings(self, **overrides: Any) -> Settings:
         """Client settings pointing at the cluster."""
@@ -194,16 +202,18 @@ class Cluster:
                 "PYPELINE_BROKER_URL": self.redis_url, "PYPELINE_DATABASE_URL": self.database_url,
                 "PYPELINE_HOME": str(self.config.parent / "home"), "PYTHONUNBUFFERED": "1", **self.env}
 
-    def start(self, runtime_factory: Callable[[Settings], Runtime] | None = None) -> Runtime:
-        """Flush the bench Redis DB, start the workers, and return a client runtime once they answer pings."""
-        import redis
+    @property
+    def node_names(self) -> list[str]:
+        """Celery node names of this cluster's workers."""
+        return [f"bench{i}-{self.token}@{socket.gethostname()}" for i in range(self.workers)]
 
-        redis.Redis.from_url(self.redis_url).flushdb()
+    def start(self, runtime_factory: Callable[[Settings], Runtime] | None = None) -> Runtime:
+        """Start the workers and return a client runtime once every worker answers a ping."""
         log_dir = self.log_dir or self.config.parent
-        for i in range(self.workers):
+        for i, name in enumerate(self.node_names):
             log = open(log_dir / f"worker-{i}.log", "wb")  # noqa: SIM115 - lives as long as the worker
             cmd = [sys.executable, "-m", "pypeline", "worker", str(self.config), "-c", str(self.concurrency),
-                   "-l", "WARNING", "-n", f"bench{i}@%h"]
+                   "-l", "WARNING", "-n", name]
             self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.worker_env(),
                                                cwd=str(log_dir), start_new_session=True))
         rt = (runtime_factory or (lambda s: Runtime.from_path(str(self.config), s, register=False)))(self.settings())
@@ -218,7 +228,8 @@ class Cluster:
             for proc in self.procs:
                 if proc.poll() is not None:
                     raise RuntimeError(f"worker exited with {proc.returncode}; see {self.config.parent}/worker-*.log")
-            if len(rt.celery.control.ping(timeout=0.5) or []) >= self.workers:
+            replies = rt.celery.control.ping(destination=self.node_names, timeout=0.5) or []
+            if len(replies) >= self.workers:
                 return
         raise RuntimeError("workers did not answer pings")
 

@@ -16,8 +16,9 @@ from pypeline.config import load_config
 from pypeline.config.model import PipelineConfig, PypelineConfig
 from pypeline.dag import PipelineDag
 from pypeline.engines.base import Engine
+from pypeline.engines.dataflow import dataflow_issues
 from pypeline.engines.eventdriven import EventDrivenEngine
-from pypeline.errors import PypelineError, RunTimeoutError
+from pypeline.errors import ConfigError, PypelineError, RunTimeoutError
 from pypeline.settings import Settings, get_settings
 from pypeline.status import Status
 from pypeline.store.db import dispose_engines
@@ -29,6 +30,9 @@ from pypeline.tasks.registry import register_handlers
 __all__ = ["Runtime"]
 
 log = logging.getLogger(__name__)
+
+#: Module defining the built-in `pypeline.batch_driver` task (see pypeline.services.batches).
+BATCH_DRIVER_MODULE = "pypeline.batches.driver"
 
 
 @worker_process_init.connect(weak=False)
@@ -52,10 +56,17 @@ class Runtime:
         self._config = config
         self.celery: Celery = create_celery_app(self.settings)
         self.celery.pypeline = self  # type: ignore[attr-defined]  # how ChainedTask finds its runner
+        if config is not None:
+            # Workers import the built-in batch driver task at start-up (by name: it sits in an upper layer).
+            self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE)
         self._dags: dict[str, PipelineDag] = {}
         self.engines: dict[str, Engine] = {"event": EventDrivenEngine(self)}
         self._add_optional_engines()
         self.task_names: list[str] = []
+        if config is not None:
+            issues = dataflow_issues(config)
+            if issues:
+                raise ConfigError(issues)
         if config is not None and register:
             self.task_names = register_handlers(self.celery, config, service or self.settings.service)
 

@@ -30,18 +30,24 @@ __all__ = [
     "publish_report",
     "numbers",
     "keep_even",
+    "from_payload",
     "square",
     "square_async",
+    "expand",
+    "collect",
     "sum_by_parity",
     "describe_typed",
     "describe_dataclass",
     "trace",
     "sleepy",
     "fail_unless_file",
+    "fail_odd_unless_file",
     "stubborn",
     "whereami",
     "emit_progress",
     "read_progress",
+    "touch",
+    "python_pipelines",
 ]
 
 
@@ -129,6 +135,11 @@ def keep_even(event: dict[str, Any]) -> int | None:
     return value if value % 2 == 0 else None
 
 
+def from_payload(event: dict[str, Any]) -> Any:
+    """`chain_payload[<this node's name>]`; None when absent (dropped under `filter: true`)."""
+    return _payload(event).get(event["node"])
+
+
 def square(event: dict[str, Any]) -> dict[str, int]:
     """`{"n": x, "sq": x*x, "parity": "even"|"odd"}` of the upstream number."""
     value = _value(event)
@@ -141,6 +152,17 @@ async def square_async(event: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(0.01)
     loop = asyncio.get_running_loop()
     return {**square(event), "loop": type(loop).__name__}
+
+
+def expand(event: dict[str, Any]) -> list[int]:
+    """Nested split node: upstream number x becomes `[10x, 10x+1, ..., 10x+x]`."""
+    value = _value(event)
+    return [value * 10 + k for k in range(value + 1)]
+
+
+def collect(event: dict[str, Any]) -> dict[str, Any]:
+    """Generic join node: the groups it received, tagged so an outer join can group by `kind`."""
+    return {"kind": "collected", "groups": event["groups"]}
 
 
 def sum_by_parity(event: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +243,16 @@ def fail_unless_file(event: dict[str, Any]) -> str:
     return "gate open"
 
 
+def fail_odd_unless_file(event: dict[str, Any]) -> int:
+    """Pass the upstream number on; odd numbers fail until the file named by `chain_payload.gate` exists."""
+    _note(event, "ran")
+    value = _value(event)
+    gate = _payload(event).get("gate")
+    if value % 2 and not (gate and os.path.exists(gate)):
+        raise RuntimeError(f"odd value {value} and gate file {gate!r} does not exist yet")
+    return value
+
+
 def stubborn(event: dict[str, Any]) -> str:
     """Ignore the soft time limit and keep working (only the hard time limit stops it)."""
     _note(event, "start")
@@ -254,3 +286,21 @@ def read_progress(event: dict[str, Any]) -> list[Any]:
 def touch(path: str | os.PathLike[str]) -> None:
     """Create a file (test helper: opens a `fail_unless_file` gate)."""
     Path(path).touch()
+
+
+# ------------------------------------------------------------------------------------------ Python API
+def python_pipelines() -> list[Any]:
+    """The `orders` dataflow built with the Python API (`python -m pypeline.pipeline
+    pypeline_examples.dataflow:python_pipelines` prints it as sermos.yaml for workers)."""
+    from pypeline.pipeline import Pipeline
+
+    orders = (
+        Pipeline("orders_py", description="orders, built in Python", queue="pypeline-demo", max_retry=0)
+        .add_node("load_orders", load_orders, split=True, split_concurrency=4)
+        .add_node("validate_order", validate_order, filter=True)
+        .add_node("price_order", price_order, max_ttl=30)
+        .add_node("totals_by_customer", totals_by_customer, join_key="customer.id")
+        .add_node("publish_report", publish_report)
+        .chain("load_orders", "validate_order", "price_order", "totals_by_customer", "publish_report")
+    )
+    return [orders]

@@ -80,3 +80,17 @@ def test_run_rejects_bad_payload_and_writes_nothing(pypeline_home: Path) -> None
     assert code == 1 and "not valid JSON" in err
     code, out, _ = _invoke("runs", "list", "--json")
     assert json.loads(out)["total"] == 0
+
+
+def test_validate_reports_unsound_split_scopes(tmp_path: Path) -> None:
+    bad = tmp_path / "mix.yaml"
+    bad.write_text(
+        "pipelines:\n  p:\n    name: p\n    schemaVersion: 1\n    config:\n      metadata: {queue: q}\n"
+        "      dagAdjacency:\n        x: [c]\n        a: [b]\n        b: [c]\n      taskDefinitions:\n"
+        "        a: {handler: pypeline_examples.demo.summarize, split: true}\n"
+        "        b: {handler: pypeline_examples.demo.summarize}\n"
+        "        c: {handler: pypeline_examples.demo.summarize}\n"
+        "        x: {handler: pypeline_examples.demo.summarize}\n"
+    )
+    code, _, err = _invoke("validate", str(bad))
+    assert code == 1 and "mixes inputs from different split scopes" in err

@@ -12,8 +12,11 @@ RANKS = [
     ("pypeline.config", 2), ("pypeline.dag", 3), ("pypeline.store", 4), ("pypeline.tasks", 5),
     ("pypeline.engines", 6), ("pypeline.pipeline", 7), ("pypeline.runtime", 7), ("pypeline.celery", 8),
     ("pypeline.scheduler", 9), ("pypeline.celery_beat", 9), ("pypeline.generators", 9),
-    ("pypeline.services", 10), ("pypeline.api", 11), ("pypeline.web", 11), ("pypeline.commands", 12),
-    ("pypeline.cli", 13), ("pypeline.__main__", 14)
+    ("pypeline.services", 10), ("pypeline.utils", 10), ("pypeline.batches", 10),
+    ("pypeline.api", 11), ("pypeline.web", 11), ("pypeline.commands", 12),
+    ("pypeline.cli", 13), ("pypeline.__main__", 14),
+    # A store-level table (only SQLAlchemy + pypeline.store.models) kept beside the API that uses it.
+    ("pypeline.api.keys_models", 4),
 ]
 # Migration tooling imports every model module to build one metadata.
 EXEMPT = {"pypeline.store.migrations.env"}

@@ -20,6 +20,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "invalid_input": 400,
     "invalid_transition": 409,
+    "conflict": 409,
     "unauthorized": 401,
     "forbidden": 403,
     "timeout": 504,

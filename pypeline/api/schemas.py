@@ -1,7 +1,7 @@
 """Marshmallow schemas of request bodies, query strings and responses (they also make the OpenAPI document)."""
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 
 from pypeline.status import Status
 
@@ -9,6 +9,9 @@ __all__ = [
     "ErrorSchema", "InvokeBodySchema", "InvokeResponseSchema", "ResultSchema", "PipelineNodeSchema",
     "PipelineSchema", "RunQuerySchema", "NodeRunSchema", "RunSchema", "RunDetailSchema", "RunPageSchema",
     "EventBodySchema", "EventSchema", "EventCreatedSchema", "HealthSchema", "ReadinessSchema",
+    "ScheduleBodySchema", "ScheduleConfigBodySchema", "ScheduleSchema", "FireSchema", "FireQuerySchema",
+    "BatchSchema", "BatchStartBodySchema", "BatchResumeBodySchema", "BatchRunSchema", "BatchRunPageSchema",
+    "BatchRunQuerySchema", "ChunkSchema", "ChunkQuerySchema",
 ]
 
 _STATUSES = [s.value for s in Status]
@@ -207,3 +210,177 @@ class ReadinessSchema(Schema):
 
     status = fields.String(required=True, validate=validate.OneOf(["ready", "unavailable"]))
     checks = fields.Dict(keys=fields.String(), values=fields.Dict(), required=True)
+
+
+_NON_EMPTY = validate.Length(min=1, max=300)
+
+
+class _Open(Schema):
+    """Known fields are type-checked; other keys pass through to the service, which rejects unknown ones."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class ScheduleConfigBodySchema(_Open):
+    """`config` of a scheduledTasks entry (the original's keys plus pipeline/timezone/payload)."""
+
+    scheduleType = fields.String(validate=validate.OneOf(["interval", "crontab", "oneoff"]),
+                                 metadata={"description": "Inferred from `schedule` when absent"})
+    task = fields.String(validate=_NON_EMPTY,
+                         metadata={"description": "A handler declared in config (exclusive with pipeline)"})
+    pipeline = fields.String(validate=_NON_EMPTY,
+                             metadata={"description": "A pipeline declared in config (exclusive with task)"})
+    queue = fields.String(validate=_NON_EMPTY)
+    exchange = fields.String(validate=_NON_EMPTY)
+    routingKey = fields.String(validate=_NON_EMPTY)
+    expires = fields.Integer(validate=validate.Range(min=1))
+    schedule = fields.Dict(metadata={"description": "crontab: minute/hour/dayOfWeek/dayOfMonth/monthOfYear; "
+                                                    "interval: every/period; oneoff: at"})
+    timezone = fields.String(validate=_NON_EMPTY, metadata={"description": "IANA name, e.g. Europe/Paris"})
+    payload = fields.Dict()
+
+
+class ScheduleBodySchema(_Open):
+    """A schedule in the original's `scheduledTasks` entry shape (a flat shape is accepted too)."""
+
+    id = fields.String(validate=validate.Length(min=1, max=200))
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    schemaVersion = fields.Integer(validate=validate.OneOf([1]))
+    enabled = fields.Boolean()
+    config = fields.Nested(ScheduleConfigBodySchema)
+
+
+class ScheduleSchema(Schema):
+    """A stored schedule: the original's shape plus bookkeeping."""
+
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    schemaVersion = fields.Integer(required=True)
+    enabled = fields.Boolean(required=True)
+    config = fields.Dict(required=True)
+    source = _nullable_str()
+    lastRunAt = _timestamp(nullable=True)
+    totalRunCount = fields.Integer()
+    nextRunAt = _timestamp(nullable=True)
+    lastError = _nullable_str()
+    apiFields = fields.List(fields.String())
+    createdAt = _timestamp(nullable=True)
+    updatedAt = _timestamp(nullable=True)
+
+
+class FireSchema(Schema):
+    """One logged fire of a schedule."""
+
+    scheduleId = fields.String(required=True)
+    dueAt = _timestamp(nullable=True)
+    status = fields.String(required=True)
+    sentAt = _timestamp(nullable=True)
+    attempts = fields.Integer()
+    messageId = _nullable_str()
+    beat = _nullable_str()
+    error = _nullable_str()
+
+
+class FireQuerySchema(_Strict):
+    """How many fires to list."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=500))
+
+
+class BatchSchema(Schema):
+    """A `batches` entry declared in config."""
+
+    id = fields.String(required=True)
+    pipeline = fields.String(required=True)
+    generator = fields.Dict(required=True, metadata={"description": "{type, options}"})
+    chunkSize = fields.Integer(required=True)
+    concurrency = fields.Integer(required=True)
+    payloadKey = fields.String(required=True)
+
+
+class BatchStartBodySchema(_Strict):
+    """Options of a batch start."""
+
+    overrides = fields.Dict(load_default=None, allow_none=True,
+                            metadata={"description": "chunkSize, concurrency, payloadKey, payload, generator filters"})
+    batch_run_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64),
+                                 metadata={"description": "Idempotency: starting the same id twice starts once"})
+
+
+class BatchResumeBodySchema(_Strict):
+    """Options of a batch resume."""
+
+    retry_failed = fields.Boolean(load_default=False,
+                                  metadata={"description": "Also re-run failed nodes of failed chunk runs"})
+
+
+class BatchRunSchema(Schema):
+    """A batch run with its progress."""
+
+    id = fields.String(required=True)
+    batch_id = _nullable_str()
+    pipeline_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(_STATUSES))
+    terminal = fields.Boolean(required=True)
+    generator = fields.Dict(required=True)
+    chunk_size = fields.Integer(required=True)
+    concurrency = fields.Integer(required=True)
+    payload_key = fields.String(required=True)
+    payload = fields.Raw(allow_none=True)
+    cursor = _nullable_str()
+    keys_listed = fields.Integer(required=True)
+    chunks_created = fields.Integer(required=True)
+    listing_done = fields.Boolean(required=True)
+    driver = fields.String(allow_none=True, validate=validate.OneOf(["worker", "local"]))
+    error = _nullable_str()
+    origin = _nullable_str()
+    created_at = _timestamp()
+    started_at = _timestamp(nullable=True)
+    finished_at = _timestamp(nullable=True)
+    updated_at = _timestamp()
+    chunks_dispatched = fields.Integer(required=True)
+    chunks_unstarted = fields.Integer(required=True)
+    chunks_running = fields.Integer(required=True)
+    chunks_succeeded = fields.Integer(required=True)
+    chunks_failed = fields.Integer(required=True)
+    chunks_cancelled = fields.Integer(required=True)
+
+
+class BatchRunPageSchema(Schema):
+    """A page of batch runs, newest first."""
+
+    items = fields.List(fields.Nested(BatchRunSchema), required=True)
+    total = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+
+
+class BatchRunQuerySchema(_Strict):
+    """Filters and paging of the batch runs list."""
+
+    batch_id = fields.String(validate=validate.Length(min=1, max=200))
+    status = fields.String(validate=validate.OneOf(_STATUSES))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
+
+
+class ChunkSchema(Schema):
+    """One chunk of a batch run and its pipeline run."""
+
+    chunk = fields.Integer(required=True)
+    run_id = fields.String(required=True)
+    key_count = fields.Integer(required=True)
+    first_key = _nullable_str()
+    last_key = _nullable_str()
+    status = fields.String(required=True, validate=validate.OneOf([*_STATUSES, "UNSTARTED"]))
+    error = _nullable_str()
+    created_at = _timestamp(nullable=True)
+    finished_at = _timestamp(nullable=True)
+
+
+class ChunkQuerySchema(_Strict):
+    """Paging of a batch run's chunks."""
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))

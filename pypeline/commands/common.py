@@ -17,8 +17,8 @@ from pypeline.settings import Settings, get_settings
 __all__ = ["console", "err_console", "build_runtime", "build_settings", "handle_errors", "echo_json", "config_option",
            "database_option", "broker_option", "parse_json_arg"]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 broker_option = click.option("--broker", "broker", default=None, metavar="URL",

@@ -6,6 +6,8 @@ import click
 from pypeline.commands.common import console, handle_errors
 from pypeline.config import load_config
 from pypeline.dag import PipelineDag
+from pypeline.engines.dataflow import dataflow_issues
+from pypeline.errors import ConfigError
 
 __all__ = ["validate", "graph"]
 
@@ -17,6 +19,9 @@ __all__ = ["validate", "graph"]
 def validate(file: str, no_handlers: bool) -> None:
     """Validate a sermos.yaml/pypeline.yaml; lists every error with its line, exits 1 if any."""
     config = load_config(file, check_handlers=not no_handlers)
+    issues = dataflow_issues(config)
+    if issues:
+        raise ConfigError(issues)
     console.print(f"[green]OK[/] {file}: {len(config.pipelines)} pipeline(s), {len(config.schedules)} schedule(s), "
                   f"{len(config.handlers)} handler(s)", highlight=False)
 

@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pypeline.config.model import PypelineConfig
 from pypeline.dag import PipelineDag
-from pypeline.errors import InvalidInputError, NodeExecutionError
+from pypeline.errors import ConfigIssue, InvalidInputError, NodeExecutionError
 from pypeline.store.repository import FinishPlan, Gate, NodeSpec
 
 __all__ = [
+    "dataflow_issues",
     "Dataflow",
     "Inputs",
     "SplitInfo",
@@ -156,11 +158,6 @@ class Dataflow:
         joins = tuple(n for n in self.dag.nodes if self.closes.get(n) == split)
         return SplitInfo(split, region, entries, joins, self.dag.node(split).split_concurrency)
 
-    @property
-    def has_splits(self) -> bool:
-        """True when any node splits (node rows are then created per instance)."""
-        return bool(self.splits)
-
     def depth(self, name: str) -> int:
         """How many splits enclose a node."""
         return len(self.scope[name])
@@ -170,9 +167,14 @@ class Dataflow:
         """Nodes outside every split scope: the rows a new run starts with."""
         return [n for n in self.dag.nodes if not self.scope[n]]
 
+    def opener(self, name: str) -> str | None:
+        """The split whose element a node receives directly (its innermost split, if it is an upstream)."""
+        split = self.scope[name][-1] if self.scope[name] else None
+        return split if split in self.dag.predecessors(name) else None
+
     def upstream_count(self, name: str) -> int:
         """Upstream completions a node's row waits for when it is created (a split's own output counts as done)."""
-        opener = self.scope[name][-1] if self.scope[name] else None
+        opener = self.opener(name)
         return sum(1 for p in self.dag.predecessors(name) if p != opener)
 
     # ------------------------------------------------------------------ routing
@@ -196,8 +198,7 @@ class Dataflow:
 
     def success_plan(self, name: str, instance: str, result: Any) -> tuple[FinishPlan, dict[Pair, dict[str, Any]]]:
         """What finishing `name` successfully changes, and the inline upstream of rows it may make ready."""
-        node = self.dag.node(name)
-        if node.split and name in self.splits:
+        if name in self.splits:
             return self._spawn_plan(name, instance, result)
         plan = FinishPlan(release=self.targets(name, instance), gates=self.gates(instance, name))
         inline = {pair: {name: result} for pair in plan.release
@@ -263,8 +264,10 @@ class Dataflow:
         return [(p, instance_prefix(instance, self.depth(p))) for p in self.dag.predecessors(name)]
 
     def resolve(self, name: str, instance: str, rows: dict[Pair, tuple[str, Any]]) -> Inputs:
-        """A (non-join) node's inputs from its predecessors' rows `(status, result)`; dropped if all were."""
-        opener = self.scope[name][-1] if self.scope[name] else None
+        """A (non-join) node's inputs from its predecessors' rows `(status, result)`; dropped if all were.
+
+        The opening split's row holds this instance's element, not the whole list (see `pred_pairs`).
+        """
         upstream: dict[str, Any] = {}
         dropped = 0
         preds = self.dag.predecessors(name)
@@ -275,8 +278,6 @@ class Dataflow:
                 continue
             if status != "SUCCESS":
                 raise NodeExecutionError(f"upstream node '{pred}' of '{name}' is {status}, not finished")
-            if pred == opener:
-                value = value[instance_index(instance)]
             upstream[pred] = value
         inputs = Inputs(upstream=upstream, dropped=bool(preds) and dropped == len(preds))
         if name in self.keys and not inputs.dropped:
@@ -327,7 +328,7 @@ class Dataflow:
                 else:
                     plan[(name, inst)] = max(1, len(self.dag.predecessors(name)))
                 continue
-            opener = self.scope[name][-1] if self.scope[name] else None
+            opener = self.opener(name)
             pairs = zip(self.dag.predecessors(name), self.pred_pairs(name, inst), strict=True)
             plan[(name, inst)] = sum(1 for p, pair in pairs if p != opener and pair in existing and pair not in done)
         self._hold_capped(plan, done)
@@ -350,6 +351,19 @@ class Dataflow:
                         continue
                     for entry in info.entries:
                         plan[(entry, inst)] += 1
+
+
+def dataflow_issues(config: PypelineConfig) -> list[ConfigIssue]:
+    """Dataflow soundness problems (split scopes, join keys) of every event-engine pipeline, as config issues."""
+    issues = []
+    for pipeline in config.pipelines.values():
+        if pipeline.engine != "event":
+            continue
+        try:
+            Dataflow(PipelineDag(pipeline))
+        except InvalidInputError as exc:
+            issues.append(ConfigIssue(str(exc), path=f"pipelines.{pipeline.id}.config.dagAdjacency", file=config.path))
+    return issues
 
 
 def _scope_text(scope: tuple[str, ...]) -> str:

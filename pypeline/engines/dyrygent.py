@@ -6,6 +6,9 @@ Celery result backend every tick and publishes each node once all its dependenci
 through `DyrygentNodeRunner`, which records every transition in the run store exactly like the event-driven
 engine, but never publishes anything itself: dyrygent does. Choose it with `engine: dyrygent` in a
 pipeline's `config.metadata`; split/filter/joinKey and pause/resume/rerun are not available on it.
+
+The seconds between processor ticks (`PYPELINE_DYRYGENT_TICK`, default 1; 0 re-ticks at once) travel inside
+the workflow, so the process that starts a run decides them. dyrygent's own default (10-30 s) is not used.
 """
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ import random
 import traceback
 from typing import Any
 
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Celery, Task
 from celery.canvas import Signature
 from celery.exceptions import Retry
+from celery.signals import task_failure
 from celery_dyrygent.celery.inspect import ResultState
 from celery_dyrygent.workflows import Workflow
 
@@ -127,7 +132,7 @@ class DyrygentEngine(Engine):
         """The runner workers use for this engine's node messages."""
         return self._runner
 
-    def node_signature(self, pipeline: PipelineConfig, run_id: str, name: str, payload: Any) -> Signature:
+    def node_signature(self, pipeline: PipelineConfig, run_id: str, name: str) -> Signature:
         """A frozen signature of one node's handler task carrying the node's orchestration context."""
         node = pipeline.nodes[name]
         ctx = {"engine": self.name, "run_id": run_id, "pipeline_id": pipeline.id, "node": name, "instance": ""}
@@ -135,17 +140,18 @@ class DyrygentEngine(Engine):
                                    "time_limit": node.hard_time_limit}
         if node.priority is not None:
             options["priority"] = node.priority
+        # No chain_payload here: dyrygent re-sends every signature with each tick, so the payload would be
+        # copied (nodes x ticks) times; the runner reads it from the run store instead.
         sig = self.rt.celery.signature(
             node.handler,
-            kwargs={"event": {"pipeline_id": pipeline.id, "execution_id": run_id, "chain_payload": payload},
-                    CONTEXT_KEY: ctx},
+            kwargs={"event": {"pipeline_id": pipeline.id, "execution_id": run_id}, CONTEXT_KEY: ctx},
             options=options,
             immutable=True,
         )
         sig.freeze()
         return sig
 
-    def build_workflow(self, pipeline: PipelineConfig, run_id: str, payload: Any) -> PypelineWorkflow:
+    def build_workflow(self, pipeline: PipelineConfig, run_id: str) -> PypelineWorkflow:
         """One workflow node per DAG node, depending on exactly the node's upstream nodes."""
         dag = self.rt.dag(pipeline.id)
         wf = PypelineWorkflow({"queue": pipeline.processor_queue}, app=self.rt.celery, processor=self.processor)
@@ -153,7 +159,7 @@ class DyrygentEngine(Engine):
         added: dict[str, Any] = {}
         for name in dag.nodes:  # topological order: upstream nodes are always added first
             deps = [added[p] for p in dag.predecessors(name)]
-            added[name] = wf.add_signature(self.node_signature(pipeline, run_id, name, payload), dependencies=deps)
+            added[name] = wf.add_signature(self.node_signature(pipeline, run_id, name), dependencies=deps)
         return wf
 
     def start(self, pipeline: PipelineConfig, payload: Any, *, run_id: str, origin: str | None = None) -> str:
@@ -162,7 +168,7 @@ class DyrygentEngine(Engine):
         specs = [NodeSpec(n, dag.node(n).handler, dag.node(n).queue, len(dag.predecessors(n))) for n in dag.nodes]
         self.rt.store.create_run(run_id, pipeline.id, specs, leaves=dag.leaves, payload=payload,
                                  engine=self.name, origin=origin)
-        wf = self.build_workflow(pipeline, run_id, payload)
+        wf = self.build_workflow(pipeline, run_id)
         wf.freeze()
         self.rt.store.add_event(run_id, WORKFLOW_EVENT, {"workflow_id": wf.id, "tick": self.tick})
         wf.apply_async()
@@ -202,8 +208,9 @@ class DyrygentNodeRunner:
         preds = dag.predecessors(name)
         # dyrygent starts a node only after its upstream tasks succeeded, and each recorded its result first.
         upstream = store.upstream_results(run_id, preds) if preds else {}
+        payload = event["chain_payload"] if "chain_payload" in event else store.get_run(run_id)["payload"]
         node_evt = node_event(pipeline_id=pipeline.id, run_id=run_id, task_id=task.request.id, node=name,
-                              attempt=claim.attempts, chain_payload=event.get("chain_payload"), upstream=upstream)
+                              attempt=claim.attempts, chain_payload=payload, upstream=upstream)
         try:
             result = task.call(node_evt)
             self._check_result(result)
@@ -243,6 +250,33 @@ class DyrygentNodeRunner:
                             retries + 1, node.retry.max_retry, countdown)
                 raise task.retry(exc=exc, countdown=countdown, max_retries=node.retry.max_retry)
         log.error("node %s of run %s failed after %d retries: %s", name, run_id, retries, error)
-        outcome = store.fail_node(run_id, name, error, tb, self.rt.dag(pipeline.id).descendants(name))
+        self.fail(pipeline, run_id, name, error, tb)
+
+    def fail(self, pipeline: PipelineConfig, run_id: str, name: str, error: str, tb: str) -> None:
+        """Record a node's final failure and skip its descendants; the run fails once nothing else runs."""
+        outcome = self.rt.store.fail_node(run_id, name, error, tb, self.rt.dag(pipeline.id).descendants(name))
         if outcome.run_status is not None:
             self.rt.notify_run_finished(run_id, outcome.run_status)
+
+    def fail_interrupted(self, ctx: dict[str, Any], exc: BaseException, tb: str) -> None:
+        """The node's process was killed (hard time limit, lost worker): record the failure the handler never saw."""
+        pipeline = self.rt.config.pipeline(ctx["pipeline_id"])
+        self.fail(pipeline, ctx["run_id"], ctx["node"], f"{type(exc).__name__}: {exc}", tb)
+
+
+@task_failure.connect(weak=False)
+def _node_process_killed(sender: Any = None, exception: BaseException | None = None, kwargs: Any = None,
+                         einfo: Any = None, **_: Any) -> None:
+    """In the worker's main process: a dyrygent node killed by its hard time limit is failed in the store."""
+    ctx = kwargs.get(CONTEXT_KEY) if isinstance(kwargs, dict) else None
+    if not isinstance(ctx, dict) or ctx.get("engine") != DyrygentEngine.name:
+        return
+    if not isinstance(exception, (TimeLimitExceeded, WorkerLostError)):
+        return  # an ordinary failure was recorded by the runner itself
+    runtime = getattr(getattr(sender, "app", None), "pypeline", None)
+    if runtime is None:
+        return
+    try:
+        runtime.runner(DyrygentEngine.name).fail_interrupted(ctx, exception, str(getattr(einfo, "traceback", "")))
+    except Exception:  # noqa: BLE001 - a signal handler must never take the worker down
+        log.exception("could not record the failure of node %s of run %s", ctx.get("node"), ctx.get("run_id"))

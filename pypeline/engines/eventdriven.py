@@ -21,7 +21,7 @@ from celery.signals import task_failure
 
 from pypeline.config.model import NodeConfig, PipelineConfig
 from pypeline.engines.base import Engine
-from pypeline.engines.dataflow import Dataflow, Inputs
+from pypeline.engines.dataflow import Dataflow, Inputs, instance_index
 from pypeline.errors import NodeExecutionError
 from pypeline.status import Status
 from pypeline.store.repository import CompletionOutcome, NodeSpec
@@ -99,23 +99,6 @@ class EventDrivenEngine(Engine):
                     ignore_result=True,
                     producer=producer,
                 )
-
-    def publish(
-        self,
-        pipeline: PipelineConfig,
-        run_id: str,
-        nodes: Sequence[str],
-        payload: Any,
-        *,
-        parent: str | None = None,
-        parent_result: Any = None,
-        instance: str = "",
-    ) -> None:
-        """Publish nodes of one instance; a node whose only upstream is `parent` gets its result inline."""
-        dag = self.rt.dag(pipeline.id)
-        inline = {(n, instance): {parent: parent_result} for n in nodes
-                  if parent is not None and dag.predecessors(n) == (parent,)}
-        self.dispatch(pipeline, run_id, [(n, instance) for n in nodes], payload, inline)
 
     def pause(self, run_id: str) -> None:
         """Stop dispatching: running nodes finish, their successors wait for resume."""
@@ -195,7 +178,13 @@ class EventNodeRunner:
         store = self.rt.store
         split = flow.closes.get(name)
         if split is None:
-            return flow.resolve(name, instance, store.row_results(run_id, flow.pred_pairs(name, instance)))
+            opener = flow.opener(name)
+            pairs = flow.pred_pairs(name, instance)
+            rows = store.row_results(run_id, [pair for pair in pairs if pair[0] != opener])
+            if opener is not None:  # this instance's element only, never the whole list
+                pair = next(pair for pair in pairs if pair[0] == opener)
+                rows[pair] = ("SUCCESS", store.split_element(run_id, opener, pair[1], instance_index(instance)))
+            return flow.resolve(name, instance, rows)
         split_result: list[Any] = []
         if split in preds:
             split_result = store.row_results(run_id, [(split, instance)])[(split, instance)][1] or []

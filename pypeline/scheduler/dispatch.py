@@ -38,9 +38,14 @@ class Dispatcher:
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self._tasks = frozenset(runtime.config.handlers)
+        self._pipelines = frozenset(runtime.config.pipelines)
 
     def problem(self, spec: ScheduleSpec) -> str | None:
         """Why this spec cannot be fired with the loaded config (undeclared target), or None."""
+        declared = self._tasks if spec.target_kind == "task" else self._pipelines
+        if spec.target in declared:
+            return None
         try:
             check_target(spec, self.rt.config)
         except InvalidInputError as exc:

@@ -14,7 +14,7 @@ CatchUp = Literal["once", "skip"]
 
 
 def first_fire(spec: ScheduleSpec, now: datetime) -> datetime | None:
-    """Next fire of a new, edited or re-enabled schedule: computed from `now`, never "at once" for lack of a last run."""
+    """Next fire of a new, edited or re-enabled schedule, computed from `now` (never "at once" for lack of a run)."""
     if not spec.enabled:
         return None
     return first_slot_after(spec.kind, now, cron=spec.cron, tz_name=spec.timezone, seconds=spec.interval_seconds,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -64,7 +64,7 @@ _FLAT_KEYS = {"id", "name", "enabled", "task", "pipeline", "cron", "every", "int
 _FLAT_TIMING = ("cron", "every", "interval", "at")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScheduleSpec:
     """The definition of a schedule (no bookkeeping): target, payload, timing and message options."""
 
@@ -473,8 +473,3 @@ def _flat_document(spec: ScheduleSpec) -> dict[str, Any]:
     else:
         flat["at"] = _iso(spec.run_at)
     return flat
-
-
-def with_enabled(spec: ScheduleSpec, enabled: bool) -> ScheduleSpec:
-    """A copy of the spec with `enabled` changed."""
-    return replace(spec, enabled=enabled)

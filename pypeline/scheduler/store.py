@@ -8,7 +8,7 @@ what lets a beat read "counter, then rows with version > the last one seen" with
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,7 +36,7 @@ class ConflictError(PypelineError):
     code = "conflict"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScheduleRow:
     """One schedule row: its spec plus bookkeeping."""
 
@@ -121,6 +121,7 @@ class ScheduleStore:
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._poll: Connection | None = None
         if auto_migrate:
             migrate(url)
 
@@ -151,13 +152,31 @@ class ScheduleStore:
         return max([counter, *(r.version for r in rows)]), rows
 
     def load_changed(self, since: int) -> tuple[int, list[ScheduleRow]]:
-        """(watermark, rows written after version `since`, tombstones included), or (since, []) if none."""
-        with self.engine.connect() as conn:
+        """(watermark, rows written after version `since`, tombstones included), or (since, []) if none.
+
+        Called every second by a beat, so it keeps one connection for itself (no pool checkout and
+        liveness ping each time); not for use from several threads at once.
+        """
+        if self._poll is None or self._poll.closed or self._poll.invalidated:
+            self._poll = self.engine.connect()
+        conn = self._poll
+        try:
             counter = int(conn.execute(select(_C.c.counter).where(_C.c.id == CHANGES_ROW_ID)).scalar() or 0)
-            if counter == since:
-                return since, []
-            rows = [_row(r) for r in conn.execute(select(_S).where(_S.c.version > since)).mappings()]
+            rows = [] if counter == since else \
+                [_row(r) for r in conn.execute(select(_S).where(_S.c.version > since)).mappings()]
+            conn.rollback()  # end the read transaction: no snapshot or lock is held between polls
+        except Exception:
+            self._poll = None
+            conn.invalidate()
+            conn.close()
+            raise
         return max([counter, since, *(r.version for r in rows)]), rows
+
+    def close(self) -> None:
+        """Release the polling connection."""
+        if self._poll is not None:
+            self._poll.close()
+            self._poll = None
 
     def get(self, schedule_id: str, *, include_deleted: bool = False) -> ScheduleRow | None:
         """One row, or None."""
@@ -174,6 +193,26 @@ class ScheduleStore:
             stmt = stmt.where(_S.c.deleted.is_(False))
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(stmt).mappings()]
+
+    def get_many(self, ids: Iterable[str]) -> list[ScheduleRow]:
+        """Rows by id (tombstones included); missing ids are left out."""
+        wanted = list(ids)
+        out: list[ScheduleRow] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), _CHUNK):
+                out.extend(_row(r) for r in conn.execute(select(_S).where(_S.c.id.in_(wanted[i: i + _CHUNK])))
+                           .mappings())
+        return out
+
+    def sync_rows(self, ids: Iterable[str]) -> list[ScheduleRow]:
+        """Rows config sync must look at: every row from config, and rows using one of `ids` (tombstones too)."""
+        wanted = list(ids)
+        with self.engine.connect() as conn:
+            found = {r["id"]: _row(r) for r in conn.execute(select(_S).where(_S.c.source == "config")).mappings()}
+            for i in range(0, len(wanted), _CHUNK):
+                for r in conn.execute(select(_S).where(_S.c.id.in_(wanted[i: i + _CHUNK]))).mappings():
+                    found[r["id"]] = _row(r)
+        return list(found.values())
 
     def id_for_name(self, name: str) -> str | None:
         """Id of the live schedule with this name, if any."""
@@ -193,12 +232,14 @@ class ScheduleStore:
         now = utcnow()
         try:
             with self.engine.begin() as conn:
+                inserts = [{"total_fires": 0, **w.values, "id": w.id, "created_at": now, "updated_at": now,
+                            "version": 0} for w in writes if w.create and w.expect_version is None]
+                for i in range(0, len(inserts), _CHUNK):
+                    conn.execute(insert(_S), inserts[i: i + _CHUNK])
                 for w in sorted(writes, key=lambda w: w.id):  # one lock order for every writer
                     values = {**w.values, "updated_at": now}
                     if w.create and w.expect_version is None:
-                        conn.execute(insert(_S).values(id=w.id, created_at=now, version=0,
-                                                       **{"total_fires": 0, **values}))
-                        continue
+                        continue  # inserted above
                     cond = [_S.c.id == w.id]
                     if w.expect_version is not None:
                         cond.append(_S.c.version == w.expect_version)
@@ -258,7 +299,8 @@ class ScheduleStore:
         with self.engine.begin() as conn:
             conn.execute(update(_F).where(_F.c.id == fire_id).values(
                 error=error, **({"status": FireStatus.FAILED} if final else {})))
-            conn.execute(update(_S).where(_S.c.id == schedule_id).values(last_error=error))
+            if conn.execute(update(_S).where(_S.c.id == schedule_id).values(last_error=error)).rowcount:
+                self._bump(conn, [schedule_id])
 
     def orphans(self, claimed_before: datetime, limit: int = 100) -> list[FireRow]:
         """Pending fires claimed before `claimed_before`: their beat died (or failed) before sending."""
@@ -289,43 +331,43 @@ class ScheduleStore:
             res = conn.execute(delete(_F).where(_F.c.due_at < before, _F.c.status != FireStatus.PENDING))
             return int(res.rowcount or 0)
 
-    def write_back(self, fires: Iterable[OfflineFire]) -> int:
-        """Record fires sent from memory during an outage; advances each schedule. Returns fires recorded."""
-        by_schedule: dict[str, list[OfflineFire]] = {}
+    def write_back(self, fires: Iterable[OfflineFire], advances: Mapping[str, datetime | None]) -> int:
+        """Record fires sent from memory during an outage and move schedules on; returns fires recorded.
+
+        `advances` maps a schedule id to the next fire time it reached in memory (None: a finished
+        one-off); the row only ever moves forward, so beats writing back in any order agree.
+        """
+        by_schedule: dict[str, list[OfflineFire]] = {sid: [] for sid in advances}
         for f in fires:
             by_schedule.setdefault(f.schedule_id, []).append(f)
         recorded = 0
         for schedule_id in sorted(by_schedule):
-            items = sorted(by_schedule[schedule_id], key=lambda f: f.due_at)
             with self.engine.begin() as conn:
-                fresh = []
-                for f in items:
+                fresh = 0
+                for f in sorted(by_schedule[schedule_id], key=lambda f: f.due_at):
                     seen = conn.execute(select(_F.c.id).where(_F.c.schedule_id == schedule_id,
                                                               _F.c.due_at == f.due_at)).first()
-                    if seen is None:
-                        conn.execute(insert(_F).values(
-                            schedule_id=schedule_id, due_at=f.due_at, claimed_at=f.sent_at, sent_at=f.sent_at,
-                            status=FireStatus.SENT, attempts=1, beat=f.beat, message_id=f.message_id,
-                            error="sent from memory while the store was unreachable"))
-                        fresh.append(f)
-                if not fresh:
-                    continue
-                last = items[-1]
-                values: dict[str, Any] = {
-                    "total_fires": _S.c.total_fires + len(fresh),
-                    "last_fired_at": case((_S.c.last_fired_at.is_(None), fresh[-1].due_at),
-                                          (_S.c.last_fired_at < fresh[-1].due_at, fresh[-1].due_at),
-                                          else_=_S.c.last_fired_at),
-                }
-                if last.next_fire_at is not None:
-                    values["next_fire_at"] = case((_S.c.next_fire_at < last.next_fire_at, last.next_fire_at),
-                                                  else_=_S.c.next_fire_at)
-                else:  # a one-off that fired: over
-                    values["next_fire_at"] = None
+                    if seen is not None:
+                        continue
+                    conn.execute(insert(_F).values(
+                        schedule_id=schedule_id, due_at=f.due_at, claimed_at=f.sent_at, sent_at=f.sent_at,
+                        status=FireStatus.SENT, attempts=1, beat=f.beat, message_id=f.message_id,
+                        error="sent from memory while the store was unreachable"))
+                    fresh += 1
+                    values: dict[str, Any] = {
+                        "last_fired_at": case((_S.c.last_fired_at.is_(None), f.due_at),
+                                              (_S.c.last_fired_at < f.due_at, f.due_at), else_=_S.c.last_fired_at),
+                    }
+                    conn.execute(update(_S).where(_S.c.id == schedule_id).values(**values))
+                values = {"total_fires": _S.c.total_fires + fresh}
+                if schedule_id in advances:
+                    target = advances[schedule_id]
+                    values["next_fire_at"] = None if target is None else case(
+                        (_S.c.next_fire_at < target, target), else_=_S.c.next_fire_at)
                 res = conn.execute(update(_S).where(_S.c.id == schedule_id, _S.c.deleted.is_(False)).values(**values))
                 if res.rowcount:
                     self._bump(conn, [schedule_id])
-                recorded += len(fresh)
+                recorded += fresh
         return recorded
 
     def count_fires(self, schedule_id: str) -> int:

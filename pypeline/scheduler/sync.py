@@ -93,7 +93,7 @@ def sync_schedules(store: ScheduleStore, schedules: Mapping[str, ScheduleConfig]
 def _sync_once(store: ScheduleStore, schedules: Mapping[str, ScheduleConfig]) -> SyncReport:
     now = utcnow()
     report = SyncReport()
-    rows = {r.id: r for r in store.list(include_deleted=True)}
+    rows = {r.id: r for r in store.sync_rows(schedules)}
     writes: list[RowWrite] = []
     for sid, entry in schedules.items():
         try:

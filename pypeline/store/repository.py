@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
 
 from pypeline.errors import InvalidTransitionError, NotFoundError
 from pypeline.status import ACTIVE, TERMINAL, Status, allowed_sources, check_transition
@@ -23,6 +23,8 @@ _EVENT = RunEvent.__table__
 _CHUNK = 500
 #: (node, instance): one row of a run.
 Pair = tuple[str, str]
+#: The transition `_release` applies inline to rows whose last upstream finished (checked at import).
+_RELEASE_TRANSITION = (Status.PENDING, check_transition(Status.PENDING, Status.QUEUED, node=True))
 
 
 def summarize(value: Any, limit: int = 200) -> str:
@@ -98,6 +100,23 @@ class FinishPlan:
     arm: dict[Pair, int] = field(default_factory=dict)
     #: Concurrency caps to check after the change.
     gates: list[Gate] = field(default_factory=list)
+
+
+Running = Callable[[], bool]
+
+
+class _RunningCheck:
+    """Whether the run is RUNNING (not paused), read at most once per transaction and only if needed."""
+
+    def __init__(self, conn: Connection, run_id: str) -> None:
+        self.conn, self.run_id = conn, run_id
+        self.value: bool | None = None
+
+    def __call__(self) -> bool:
+        if self.value is None:
+            status = self.conn.execute(select(_RUN.c.status).where(_RUN.c.id == self.run_id)).scalar_one()
+            self.value = status == Status.RUNNING.value
+        return self.value
 
 
 class RunStore:
@@ -316,6 +335,12 @@ class RunStore:
                     out.update({(n, inst): (st, r) for n, st, r in rows})
         return out
 
+    def split_element(self, run_id: str, node: str, instance: str, index: int) -> Any:
+        """Element `index` of a split node's list result, extracted by the database (not the whole list)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(_NODE.c.result[index]).where(
+                _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance)).scalar()
+
     def instance_results(self, run_id: str, nodes: Sequence[str], parent: str) -> list[tuple[str, str, str, Any]]:
         """(node, instance, status, result) of the split instances of `nodes` directly under instance `parent`."""
         pattern = parent + ".%" if parent else "%"
@@ -331,6 +356,10 @@ class RunStore:
         """Mark a node RUNNING for this delivery; refused when it is finished, cancelled or not queued."""
         now = utcnow()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # A claim lost in a database crash is harmless (the node is QUEUED again and its unacked
+                # message redelivers), and the node's durable finish flushes it anyway: skip the fsync wait.
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             row = conn.execute(
                 update(_NODE).where(
                     _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance,
@@ -393,8 +422,7 @@ class RunStore:
                 conn.execute(update(_RUN).where(_RUN.c.id == run_id, _RUN.c.failed_node.is_(None))
                              .values(failed_node=node, error=error))
             skipped = self._skip_rows(conn, run_id, plan.skip, plan.skip_error)
-            running = conn.execute(select(_RUN.c.status).where(_RUN.c.id == run_id)).scalar_one() \
-                == Status.RUNNING.value
+            running = _RunningCheck(conn, run_id)
             ready: list[Pair] = []
             if plan.spawn:
                 ready += self._spawn(conn, run_id, plan.spawn, running)
@@ -429,9 +457,9 @@ class RunStore:
             out.setdefault(instance, []).append(node)
         return out
 
-    def _queue_ready(self, conn: Connection, run_id: str, pairs: Sequence[Pair], running: bool) -> list[Pair]:
+    def _queue_ready(self, conn: Connection, run_id: str, pairs: Sequence[Pair], running: Running) -> list[Pair]:
         """Move ready PENDING rows to QUEUED (not while the run is paused: resume() queues them)."""
-        if not running or not pairs:
+        if not pairs or not running():
             return []
         out: list[Pair] = []
         for inst, nodes in self._by_instance(pairs).items():
@@ -439,35 +467,50 @@ class RunStore:
                                                           only_from=(Status.PENDING,)))
         return out
 
-    def _release(self, conn: Connection, run_id: str, counts: dict[Pair, int], running: bool) -> list[Pair]:
-        """Count finished upstreams off rows; queue those with none left."""
+    def _release(self, conn: Connection, run_id: str, counts: dict[Pair, int], running: Running) -> list[Pair]:
+        """Count finished upstreams off rows; those with none left go PENDING -> QUEUED in the same statement.
+
+        One UPDATE per batch (the hot path of every node): the QUEUED move is guarded like `_move_nodes`
+        (only from PENDING, see `_RELEASE_TRANSITION`) and skipped while the run is not RUNNING (paused:
+        resume() queues them), read by a subquery instead of a separate SELECT (so `running` is not used).
+        """
         groups: dict[tuple[str, int], list[str]] = {}
         for (node, inst), n in counts.items():
             groups.setdefault((inst, n), []).append(node)
-        zero: list[Pair] = []
+        live = select(_RUN.c.status).where(_RUN.c.id == run_id).scalar_subquery() == Status.RUNNING.value
+        now = utcnow()
+        out: list[Pair] = []
         for (inst, n), nodes in groups.items():
+            left = _NODE.c.remaining - n
+            ready = and_(left <= 0, _NODE.c.status == _RELEASE_TRANSITION[0].value, live)
             for batch in _chunks(nodes):
                 rows = conn.execute(
                     update(_NODE).where(_NODE.c.run_id == run_id, _NODE.c.instance == inst, _NODE.c.node.in_(batch))
-                    .values(remaining=_NODE.c.remaining - n).returning(_NODE.c.node, _NODE.c.remaining, _NODE.c.status)
+                    .values(remaining=left, status=case((ready, _RELEASE_TRANSITION[1].value), else_=_NODE.c.status),
+                            updated_at=case((ready, now), else_=_NODE.c.updated_at))
+                    .returning(_NODE.c.node, _NODE.c.remaining, _NODE.c.status)
                 )
-                zero.extend((node, inst) for node, rem, st in rows if rem <= 0 and st == Status.PENDING.value)
-        return self._queue_ready(conn, run_id, zero, running)
+                # Moved by this statement: it had upstreams left before (rem > -n) and none now, and is QUEUED.
+                out.extend((node, inst) for node, rem, st in rows
+                           if -n < rem <= 0 and st == _RELEASE_TRANSITION[1].value)
+        return out
 
     def _skip_rows(self, conn: Connection, run_id: str, pairs: Sequence[Pair], error: str | None) -> list[Pair]:
         out: list[Pair] = []
         for inst, nodes in self._by_instance(pairs).items():
             out.extend((n, inst) for n in self._move_nodes(conn, run_id, nodes, Status.SKIPPED, instance=inst,
                                                           only_from=(Status.PENDING, Status.QUEUED),
-                                                          values={"error": error}))
+                                                          values={"error": error, "result_summary": None if error
+                                                                  else "filtered out (upstream dropped)"}))
         return out
 
-    def _spawn(self, conn: Connection, run_id: str, specs: Sequence[NodeSpec], running: bool) -> list[Pair]:
+    def _spawn(self, conn: Connection, run_id: str, specs: Sequence[NodeSpec], running: Running) -> list[Pair]:
         """Insert dynamic rows (split instances); rows with no upstream left start QUEUED."""
         now = utcnow()
+        live = running()
         rows = [
             {"run_id": run_id, "node": n.node, "instance": n.instance, "handler": n.handler, "queue": n.queue,
-             "status": (Status.QUEUED if running and n.upstreams <= 0 else Status.PENDING).value,
+             "status": (Status.QUEUED if live and n.upstreams <= 0 else Status.PENDING).value,
              "remaining": n.upstreams, "attempts": 0, "retries": 0, "created_at": now, "updated_at": now}
             for n in specs
         ]
@@ -475,9 +518,9 @@ class RunStore:
             conn.execute(insert(_NODE), rows[i : i + _CHUNK])
         conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(
             nodes_left=_RUN.c.nodes_left + len(rows), nodes_total=_RUN.c.nodes_total + len(rows)))
-        return [(n.node, n.instance) for n in specs if running and n.upstreams <= 0]
+        return [(n.node, n.instance) for n in specs if live and n.upstreams <= 0]
 
-    def _arm(self, conn: Connection, run_id: str, arm: dict[Pair, int], running: bool) -> list[Pair]:
+    def _arm(self, conn: Connection, run_id: str, arm: dict[Pair, int], running: Running) -> list[Pair]:
         """Set how many upstream completions a waiting row still needs (a split join's fan-in size)."""
         zero: list[Pair] = []
         for (node, inst), n in arm.items():
@@ -488,7 +531,7 @@ class RunStore:
                 zero.append((node, inst))
         return self._queue_ready(conn, run_id, zero, running)
 
-    def _open_gate(self, conn: Connection, run_id: str, gate: Gate, running: bool) -> list[Pair]:
+    def _open_gate(self, conn: Connection, run_id: str, gate: Gate, running: Running) -> list[Pair]:
         """If `gate.instance` is finished, release the next held instance of the split (lowest index first)."""
         lock = select(_NODE.c.id).where(_NODE.c.run_id == run_id, _NODE.c.node == gate.split,
                                         _NODE.c.instance == gate.split_instance)
@@ -599,7 +642,8 @@ class RunStore:
             for i in range(0, len(params), _CHUNK):
                 conn.execute(
                     update(_NODE).where(_NODE.c.run_id == run_id, _NODE.c.node == bindparam("b_node"),
-                                        _NODE.c.instance == bindparam("b_inst"), _NODE.c.status.in_(sources))
+                                        _NODE.c.instance == bindparam("b_inst"),
+                                        or_(*(_NODE.c.status == src for src in sources)))  # no IN in executemany
                     .values(status=Status.PENDING.value, remaining=bindparam("b_rem"), error=None, traceback=None,
                             result=None, result_summary=None, finished_at=None, updated_at=now),
                     params[i : i + _CHUNK])
@@ -608,7 +652,7 @@ class RunStore:
             self._move_run(conn, run_id, Status.RUNNING, attempt=_RUN.c.attempt + 1, nodes_left=left,
                            failed_node=None, error=None, result=None, finished_at=None)
             ready = [pair for pair, remaining in plan.items() if remaining <= 0]
-            queued = self._queue_ready(conn, run_id, ready, True)
+            queued = self._queue_ready(conn, run_id, ready, lambda: True)
             if left == 0:
                 self._finalize(conn, run_id)
         return queued

@@ -32,6 +32,10 @@ def create_celery_app(settings: Settings, main: str = "pypeline") -> Celery:
         transport_options = embedded_transport_options(settings)
         settings.home.mkdir(parents=True, exist_ok=True)
     app = Celery(main, broker=broker, backend=settings.resolved_result_backend, set_as_current=False)
+    if transport_options:
+        from pypeline.tasks.fs_transport import TRANSPORT
+
+        app.conf.broker_transport = TRANSPORT  # kombu's filesystem transport with atomic writes
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

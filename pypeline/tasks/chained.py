@@ -33,9 +33,11 @@ def _run_coroutine(coro: Any) -> Any:
         return asyncio.run(coro)
     # A running loop in this thread (e.g. an eventlet/gevent or async host): use a private thread.
     import concurrent.futures
+    import contextvars
 
+    ctx = contextvars.copy_context()  # keep the node's context (e.g. for emit()) in the private thread
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(ctx.run, asyncio.run, coro).result()
 
 
 def call_handler(fn: Callable[..., Any], event: dict[str, Any], *args: Any, **kwargs: Any) -> Any:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.errors import PydanticUserError
+from typing_extensions import is_typeddict  # knows typing and typing_extensions TypedDicts
 
 from pypeline.errors import NodeExecutionError
 
@@ -24,7 +26,7 @@ def _is_typed(annotation: Any) -> bool:
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation):
             return True
-        return typing.is_typeddict(annotation)
+        return is_typeddict(annotation)
     return False
 
 
@@ -60,13 +62,13 @@ def describe_validation_error(exc: ValidationError, kind: Any) -> str:
 def convert_event(fn: Callable[..., Any], event: Any) -> Any:
     """`event` converted to the handler's annotated type (unchanged when the handler takes a plain dict)."""
     try:
-        adapter = _adapter(fn)
-    except TypeError:  # unhashable callable: look the annotation up every time
-        kind = event_type(fn)
-        adapter = None if kind is None else TypeAdapter(kind)
-    if adapter is None:
-        return event
-    try:
-        return adapter.validate_python(event)
+        if isinstance(fn, Hashable):
+            adapter = _adapter(fn)
+        else:
+            kind = event_type(fn)
+            adapter = None if kind is None else TypeAdapter(kind)
+        return event if adapter is None else adapter.validate_python(event)
     except ValidationError as exc:
         raise NodeExecutionError(describe_validation_error(exc, event_type(fn))) from None
+    except PydanticUserError as exc:  # an annotation pydantic cannot use (typing.TypedDict before 3.12)
+        raise NodeExecutionError(f"cannot validate events as {event_type(fn)!r}: {exc}") from exc

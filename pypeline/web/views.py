@@ -1,14 +1,15 @@
 """Dashboard pages: runs (live), a run with its DAG, pipelines, schedules; login with an API key."""
 from __future__ import annotations
 
+import hmac
 import importlib
 from types import ModuleType
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from pypeline.api.auth import KeyAuth, authenticate, csrf_token, login_session, logout_session
+from pypeline.api.auth import SESSION_CSRF, KeyAuth, authenticate, csrf_token, login_session, logout_session
 from pypeline.api.constants import UI_PREFIX
 from pypeline.api.context import extension, runtime
 from pypeline.api.presenters import pipeline_document, pipeline_documents
@@ -24,7 +25,7 @@ __all__ = ["dashboard_blueprint"]
 dashboard_blueprint = Blueprint("pypeline_dashboard", __name__, url_prefix=UI_PREFIX, template_folder="templates",
                                 static_folder="static", static_url_path="/static")
 bp = dashboard_blueprint
-_OPEN_ENDPOINTS = {f"{bp.name}.login", f"{bp.name}.static"}
+_OPEN_ENDPOINTS = {f"{bp.name}.login", f"{bp.name}.logout", f"{bp.name}.static"}
 STATUSES = [s.value for s in Status]
 
 
@@ -87,14 +88,20 @@ def login() -> Any:
         target = url_for(".runs")
     error = None
     if request.method == "POST":
-        try:
-            info = key_service.verify_key(runtime(), request.form.get("key", ""), "read")
-        except AuthError as exc:
-            error = str(exc)
+        expected = session.get(SESSION_CSRF, "")
+        if not expected or not hmac.compare_digest(request.form.get("csrf", ""), expected):
+            # Login CSRF: only a form this dashboard served may log this browser in.
+            error = "the login form expired; try again"
         else:
-            login_session(info.id)
-            return redirect(target)
-    return render_template("pypeline_login.html", error=error, next=target), 401 if error else 200
+            try:
+                info = key_service.verify_key(runtime(), request.form.get("key", ""), "read")
+            except AuthError as exc:
+                error = str(exc)
+            else:
+                login_session(info.id)
+                return redirect(target)
+    return render_template("pypeline_login.html", error=error, next=target, csrf=csrf_token()), \
+        401 if error else 200
 
 
 @bp.route("/logout", methods=["POST"])

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -39,9 +40,14 @@ class Stack:
         return {"Authorization": f"Bearer {self.read_key}"}
 
 
-def make_stack(tmp_path: Path, broker: str, database: str, **settings: object) -> Stack:
-    """Build a Stack on the example config with a unique queue."""
+def make_stack(tmp_path: Path, broker: str, database: str, *, edit: Callable[[dict, str], None] | None = None,
+               **settings: object) -> Stack:
+    """Build a Stack on the example config with a unique queue (`edit(doc, queue)` may change the config first)."""
     config, queue = unique_queue_config(tmp_path)
+    if edit is not None:
+        doc = yaml.safe_load(config.read_text())
+        edit(doc, queue)
+        config.write_text(yaml.safe_dump(doc, sort_keys=False))
     rt = Runtime.from_path(str(config), Settings(config_path=str(config), broker_url=broker, database_url=database,
                                                  home=tmp_path / "home", **settings))  # type: ignore[arg-type]
     app = create_app(runtime=rt)

@@ -118,3 +118,24 @@ def test_worker_killed_mid_node_loses_nothing(tmp_path: Path, amqp_url: str, pos
     assert nodes["nap"]["attempts"] == 2 and nodes["nap"]["status"] == "SUCCESS"
     assert nodes["after"]["attempts"] == 1
     assert run["result"] == {"after": {"node": "after", "saw": ["nap"]}}
+
+
+def test_celery_a_pypeline_celery_worker(tmp_path: Path, redis_url: str, sqlite_url: str) -> None:
+    """`celery -A pypeline.celery worker` reads PYPELINE_CONFIG and runs the same nodes."""
+    config, queue = unique_queue_config(tmp_path, PIPELINES)
+    env = {**os.environ, **_env(redis_url, sqlite_url, tmp_path / "home"), "PYPELINE_CONFIG": str(config)}
+    log = tmp_path / "celery.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "pypeline.celery", "worker", "-Q", queue,
+                                 "-c", "2", "-l", "INFO", "--without-gossip", "--without-mingle"],
+                                stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
+    worker = WorkerProcess(proc, log)
+    try:
+        from tests.conftest import wait_for_log
+
+        wait_for_log(worker, "ready.", timeout=60)
+        rt = _client(config, redis_url, sqlite_url, tmp_path / "home")
+        run = rt.wait(invoke(rt, "demo", {"count": 4}), 60)
+        assert run["status"] == "SUCCESS" and run["result"] == EXPECTED_DEMO
+    finally:
+        worker.stop()

@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from billiard.exceptions import TimeLimitExceeded
 from celery.canvas import Signature
+from celery.signals import task_failure
 
 from pypeline.engines.dyrygent import PROCESSOR_TASK, DyrygentEngine, PypelineWorkflow
 from pypeline.errors import InvalidInputError
 from pypeline.runtime import Runtime
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
+from pypeline.tasks.chained import CONTEXT_KEY
 from tests.conftest import WorkerProcess
 
 CONFIG = """
@@ -96,7 +99,7 @@ def test_workflow_is_built_from_the_dag_with_its_dependencies(tmp_path: Path) ->
     engine = rt.engines["dyrygent"]
     assert isinstance(engine, DyrygentEngine) and PROCESSOR_TASK in rt.celery.tasks
     pipeline = rt.config.pipeline("diamond")
-    wf = engine.build_workflow(pipeline, "run-1", {"x": 1})
+    wf = engine.build_workflow(pipeline, "run-1")
     names = _names(wf)
     deps = {names[tid]: sorted(names[d] for d in node.dependencies) for tid, node in wf.nodes.items()}
     assert deps == {"a": [], "b": ["a"], "c": ["a", "b"]}  # one node per DAG node: no chords, no regulators
@@ -107,7 +110,8 @@ def test_workflow_is_built_from_the_dag_with_its_dependencies(tmp_path: Path) ->
         assert sig["task"] == "pypeline_examples.demo.summarize"
         assert sig["kwargs"]["_pypeline"] == {"engine": "dyrygent", "run_id": "run-1", "pipeline_id": "diamond",
                                               "node": names[tid], "instance": ""}
-        assert sig["kwargs"]["event"]["chain_payload"] == {"x": 1}
+        # The payload stays in the run store: dyrygent re-sends every signature on each tick.
+        assert sig["kwargs"]["event"] == {"pipeline_id": "diamond", "execution_id": "run-1"}
         assert sig.options["queue"] == pipeline.queue
     by_name = {names[t]: n.signature.options for t, n in wf.nodes.items()}
     assert by_name["b"]["priority"] == 3 and "priority" not in by_name["a"]
@@ -122,7 +126,7 @@ def test_workflow_is_built_from_the_dag_with_its_dependencies(tmp_path: Path) ->
 def test_workflow_survives_serialisation_bound_to_its_app(tmp_path: Path) -> None:
     rt = _offline_runtime(tmp_path)
     engine = rt.engines["dyrygent"]
-    wf = engine.build_workflow(rt.config.pipeline("demo"), "run-2", None)
+    wf = engine.build_workflow(rt.config.pipeline("demo"), "run-2")
     again = PypelineWorkflow.load(wf.to_dict(), app=rt.celery, processor=engine.processor)
     assert set(again.nodes) == set(wf.nodes)
     assert all(n.signature.app is rt.celery for n in again.nodes.values())
@@ -152,6 +156,28 @@ def test_run_control_it_cannot_do_is_refused(tmp_path: Path) -> None:
     for action in (engine.pause, engine.resume, engine.rerun):
         with pytest.raises(InvalidInputError, match="dyrygent"):
             action("any-run")
+
+
+def test_node_killed_by_hard_time_limit_is_failed_in_the_store(tmp_path: Path) -> None:
+    """The worker's main process reports a hard time limit; the node the handler never finished is failed."""
+    rt = _offline_runtime(tmp_path)
+    engine = rt.engines["dyrygent"]
+    run_id = invoke(rt, "diamond")  # published on the in-memory broker; nothing consumes it
+    assert engine.workflow_ids(run_id)
+    assert rt.store.claim_node(run_id, "a", "task-a").claimed
+    ctx = {"engine": "dyrygent", "run_id": run_id, "pipeline_id": "diamond", "node": "a", "instance": ""}
+    task_failure.send(sender=engine.processor, task_id="task-a", exception=TimeLimitExceeded(70),
+                      kwargs={CONTEXT_KEY: ctx, "event": {}}, einfo=None)
+    run = rt.store.get_run(run_id)
+    assert run["status"] == "FAILED" and run["failed_node"] == "a" and "TimeLimitExceeded" in run["error"]
+    assert {n["node"]: n["status"] for n in rt.store.node_runs(run_id)} == {
+        "a": "FAILED", "b": "SKIPPED", "c": "SKIPPED"}
+    # An ordinary failure is recorded by the runner itself: the signal leaves other runs alone.
+    other = invoke(rt, "diamond")
+    assert rt.store.claim_node(other, "a", "task-a2").claimed
+    task_failure.send(sender=engine.processor, task_id="task-a2", exception=ValueError("boom"),
+                      kwargs={CONTEXT_KEY: {**ctx, "run_id": other}}, einfo=None)
+    assert rt.store.get_run(other)["status"] == "RUNNING"
 
 
 # ---------------------------------------------------------------- real worker on Redis + PostgreSQL

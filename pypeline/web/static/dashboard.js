@@ -98,6 +98,9 @@
   }
 
   /* ---------------------------------------------------------------- one run */
+  /* Run statuses from which each control action is allowed (mirrors pypeline.status.RUN_TRANSITIONS). */
+  var ACTIONS = {cancel: ["PENDING", "RUNNING", "PAUSED"], pause: ["RUNNING"], resume: ["PAUSED"],
+                 retry: ["FAILED", "CANCELLED"]};
   var ORDER = ["FAILED", "RUNNING", "RETRYING", "QUEUED", "PENDING", "CANCELLED", "SKIPPED", "SUCCESS"];
 
   function nodeStates(nodes) {
@@ -147,6 +150,9 @@
         el("td", {"class": "detail"}, [detail])
       ]);
     }));
+    document.querySelectorAll("#run-actions button").forEach(function (btn) {
+      btn.disabled = ACTIONS[btn.dataset.action].indexOf(run.status) < 0;
+    });
     document.body.dataset.terminal = run.terminal ? "true" : "false";
   }
 
@@ -181,8 +187,7 @@
         api("/runs/" + encodeURIComponent(runId) + "/" + btn.dataset.action, {method: "POST", body: {}})
           .then(function () { flash(btn.dataset.action + ": done", true); return refresh(); })
           .then(function () { return refreshEvents(runId); })
-          .catch(function (e) { flash(btn.dataset.action + " failed: " + e.message); })
-          .then(function () { btn.disabled = false; });
+          .catch(function (e) { flash(btn.dataset.action + " failed: " + e.message); btn.disabled = false; });
       });
     });
   }
@@ -208,7 +213,9 @@
         var enable = btn.dataset.enabled !== "true";
         btn.disabled = true;
         api("/schedules/" + encodeURIComponent(btn.dataset.schedule) + "/" + (enable ? "enable" : "disable"), {method: "POST", body: {}})
-          .then(function () {
+          .then(function (doc) {
+            var next = btn.closest("tr").querySelector(".next-run");
+            if (next) next.textContent = fmtTime(doc.nextRunAt);
             btn.dataset.enabled = enable ? "true" : "false";
             btn.textContent = enable ? "enabled" : "disabled";
             btn.className = "switch" + (enable ? " on" : "");

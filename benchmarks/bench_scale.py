@@ -1,0 +1,173 @@
+"""Scale: 1k- and 10k-node DAGs (wide and deep) on the event engine; orchestrator memory and message size.
+
+For each DAG a fresh `pypeline worker -c 2` (Redis broker + result backend, fresh PostgreSQL store) and a
+fresh client process run it to completion. Recorded: the client's and each worker process's resident set
+after start-up (config loaded) and at peak (VmHWM), the largest task message any process published (a
+`before_task_publish` probe, see benchmarks/handlers.py) and the number of messages.
+
+    python benchmarks/bench_scale.py            # wide/deep at 1k and 10k nodes, + dyrygent at 1k for contrast
+    python benchmarks/bench_scale.py --quick    # 200- and 1k-node DAGs only (< 1 minute)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (  # noqa: E402
+    DEFAULT_POSTGRES,
+    DEFAULT_REDIS,
+    REPO,
+    Adjacency,
+    braided_dag,
+    cluster,
+    fan_dag,
+    machine_info,
+    pipeline_entry,
+    tree_peak_rss,
+    write_config,
+)
+from benchmarks.handlers import message_stats  # noqa: E402
+
+QUEUE = "scale"
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One DAG to run."""
+
+    name: str
+    adjacency: Callable[[], Adjacency]
+    engine: str = "event"
+
+
+SHAPES: dict[str, Shape] = {s.name: s for s in (
+    Shape("wide-200", lambda: fan_dag(198)),
+    Shape("deep-200", lambda: braided_dag(10, 20)),
+    Shape("wide-1k", lambda: fan_dag(998)),
+    Shape("deep-1k", lambda: braided_dag(10, 100)),
+    Shape("wide-10k", lambda: fan_dag(9998)),
+    Shape("deep-10k", lambda: braided_dag(100, 100)),
+    Shape("wide-1k-dyrygent", lambda: fan_dag(998), engine="dyrygent"),
+    Shape("deep-1k-dyrygent", lambda: braided_dag(10, 100), engine="dyrygent"),
+)}
+FULL = ("wide-1k", "wide-10k", "deep-1k", "deep-10k", "wide-1k-dyrygent", "deep-1k-dyrygent")
+QUICK = ("wide-200", "wide-1k", "deep-200", "deep-1k")
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("VmRSS:"))
+
+
+def client_main(config: str, pipeline: str, redis_url: str, database_url: str, tick: float) -> None:
+    """Child-process entry: load the config, invoke, wait; print one JSON line of measurements."""
+    from pypeline.runtime import Runtime
+    from pypeline.services.invoke import invoke
+    from pypeline.settings import Settings
+
+    settings = Settings(config_path=config, broker_url=redis_url, database_url=database_url,
+                        home=Path(config).parent / "home", dyrygent_tick=tick)
+    rt = Runtime.from_path(config, settings, register=False)
+    rt.store  # noqa: B018 - connect and migrate before measuring
+    rt.dag(pipeline)
+    loaded = _rss(os.getpid())
+    start = time.perf_counter()
+    run_id = invoke(rt, pipeline)
+    run = rt.wait(run_id, 1800, poll=0.05)
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"status": run["status"], "seconds": elapsed, "nodes": run["nodes_total"],
+                      "client_loaded": loaded, "client_peak": tree_peak_rss(os.getpid())[os.getpid()]}))
+
+
+def measure(shape: Shape, tmp: Path, concurrency: int, tick: float, redis_url: str = DEFAULT_REDIS,
+            postgres: str = DEFAULT_POSTGRES) -> dict[str, Any]:
+    """Run one DAG on a fresh worker and client; return memory, message and time figures."""
+    adjacency = shape.adjacency()
+    pid = shape.name.replace("-", "_")
+    queue = f"{QUEUE}-{uuid.uuid4().hex[:8]}"  # private queues: benchmarks may share the broker
+    config = write_config(tmp / f"{pid}.yaml", {pid: pipeline_entry(pid, adjacency, queue=queue, engine=shape.engine,
+                                                                    processor_queue=f"{queue}-orchestrator")})
+    probe = {"PYPELINE_BENCH_MSG_STATS": redis_url, "PYPELINE_BENCH_MSG_KEY": f"pypeline-bench:msg:{uuid.uuid4()}"}
+    with cluster(config, concurrency=concurrency, env=probe, redis_url=redis_url, postgres_admin_url=postgres) as c:
+        worker_pid = c.procs[0].pid
+        baseline = {p: _rss(p) for p in tree_peak_rss(worker_pid)}
+        env = c.worker_env()
+        cmd = [sys.executable, "-m", "benchmarks.bench_scale", "--client", str(config), pid, c.redis_url,
+               c.database_url, str(tick)]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(REPO), timeout=2400)
+        if out.returncode != 0:
+            raise RuntimeError(f"client failed:\n{out.stderr[-3000:]}")
+        client = json.loads(out.stdout.strip().splitlines()[-1])
+        peaks = tree_peak_rss(worker_pid)
+        msgs = message_stats(c.redis_url, probe["PYPELINE_BENCH_MSG_KEY"])
+    return {
+        "shape": shape.name, "engine": shape.engine, "nodes": len(adjacency),
+        "edges": sum(len(v) for v in adjacency.values()), "status": client["status"], "seconds": client["seconds"],
+        "client_loaded_mb": client["client_loaded"] / MB, "client_peak_mb": client["client_peak"] / MB,
+        "worker_loaded_mb": {str(p): v / MB for p, v in baseline.items()},
+        "worker_peak_mb": {str(p): v / MB for p, v in peaks.items()},
+        "max_message_bytes": msgs["max_bytes"], "messages": msgs["messages"],
+    }
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The results table."""
+    lines = ["| DAG | engine | nodes | edges | time | client RSS loaded → peak (MB) | worker RSS loaded → peak, "
+             "largest process (MB) | largest message | messages |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        big = max(r["worker_peak_mb"], key=lambda p: r["worker_peak_mb"][p])
+        lines.append(
+            f"| {r['shape']} | {r['engine']} | {r['nodes']:,} | {r['edges']:,} | {r['seconds']:.1f} s "
+            f"({r['nodes'] / r['seconds']:.0f} nodes/s) | {r['client_loaded_mb']:.0f} → {r['client_peak_mb']:.0f} | "
+            f"{r['worker_loaded_mb'].get(big, 0):.0f} → {r['worker_peak_mb'][big]:.0f} | "
+            f"{r['max_message_bytes']:,} B | {r['messages']:,} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the scale benchmark; prints a markdown table and returns the results."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200- and 1k-node DAGs only")
+    parser.add_argument("--shapes", default=None, help=f"comma list of {','.join(SHAPES)}")
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--redis", default=DEFAULT_REDIS, help="broker + result backend URL")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="admin URL; a fresh database is made")
+    parser.add_argument("--tick", type=float, default=0.0, help="dyrygent tick for the dyrygent shapes")
+    parser.add_argument("--json", dest="json_path", default=None)
+    args = parser.parse_args(argv)
+    names = args.shapes.split(",") if args.shapes else list(QUICK if args.quick else FULL)
+    unknown = [n for n in names if n not in SHAPES]
+    if unknown:
+        parser.error(f"unknown shapes: {unknown}")
+    report: dict[str, Any] = {"machine": machine_info(), "rows": []}
+    with tempfile.TemporaryDirectory(prefix="pypeline-scale-") as tmp:
+        for name in names:
+            row = measure(SHAPES[name], Path(tmp), args.concurrency, args.tick, args.redis, args.postgres)
+            print(f"  {name}: {row['status']} in {row['seconds']:.1f}s", file=sys.stderr)
+            report["rows"].append(row)
+    report["table"] = markdown(report["rows"])
+    print(report["table"])
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 7 and sys.argv[1] == "--client":
+        client_main(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]))
+    else:
+        main()

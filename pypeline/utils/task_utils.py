@@ -1,0 +1,86 @@
+"""The original's `TaskRunner` (sermos-compat §11): publish work to declared handlers.
+
+Both methods are thin calls into `pypeline.batches.publish`. Unlike the original, which logged every
+problem and returned False, bad input (a task path not declared in config, a payload that is not JSON
+or is too large, a group size below 1) raises InvalidInputError before anything is sent; a broker
+error is still logged and returns False, as before.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from pypeline.batches.publish import publish_in_groups, publish_task
+from pypeline.errors import PypelineError
+from pypeline.runtime import Runtime
+
+__all__ = ["TaskRunner", "default_runtime"]
+
+log = logging.getLogger(__name__)
+
+_default: Runtime | None = None
+_lock = threading.Lock()
+
+
+def default_runtime(runtime: Runtime | None = None) -> Runtime:
+    """`runtime`, else the worker's own runtime inside a task, else one built once from PYPELINE_CONFIG."""
+    global _default
+    if runtime is not None:
+        return runtime
+    from celery import current_task
+
+    current = getattr(getattr(current_task, "app", None), "pypeline", None) if current_task else None
+    if isinstance(current, Runtime):
+        return current
+    with _lock:
+        if _default is None:
+            _default = Runtime.from_env(register=False)
+        return _default
+
+
+class TaskRunner:
+    """Publish plain task messages (the original's API)."""
+
+    @staticmethod
+    def publish_work(
+        task_path: str,
+        task_payload: dict[str, Any],
+        queue: str | None = None,
+        max_ttl: int | None = None,
+        *,
+        runtime: Runtime | None = None,
+    ) -> bool:
+        """Send one message to a declared handler with `task_payload` as its `event`; True once sent."""
+        rt = default_runtime(runtime)
+        try:
+            publish_task(rt, task_path, task_payload, queue=queue, max_ttl=max_ttl)
+        except PypelineError:
+            raise
+        except Exception:  # noqa: BLE001 - original contract: a broker error is logged, the caller gets False
+            log.exception("could not publish %s", task_path)
+            return False
+        return True
+
+    @staticmethod
+    def publish_work_in_batches(
+        task_path: str,
+        task_payload_list: list[Any],
+        queue: str | None = None,
+        grouping_key: str = "tasks",
+        max_per_task: int = 5,
+        max_ttl: int | None = None,
+        *,
+        runtime: Runtime | None = None,
+    ) -> bool:
+        """Send `task_payload_list` in groups of `max_per_task`, each as `event[grouping_key]`; True once all sent."""
+        rt = default_runtime(runtime)
+        try:
+            publish_in_groups(rt, task_path, task_payload_list, queue=queue, grouping_key=grouping_key,
+                              max_per_task=max_per_task, max_ttl=max_ttl)
+        except PypelineError:
+            raise
+        except Exception:  # noqa: BLE001 - original contract: a broker error is logged, the caller gets False
+            log.exception("could not publish %s in batches", task_path)
+            return False
+        return True

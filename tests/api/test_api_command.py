@@ -1,0 +1,75 @@
+"""`pypeline api FILE` serves the app for real (werkzeug and gunicorn) on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pypeline.config import load_config
+from pypeline.runtime import Runtime
+from pypeline.services import keys as key_service
+from pypeline.settings import Settings
+from tests.conftest import unique_queue_config
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.parametrize("server", ["werkzeug", "gunicorn"])
+def test_api_command_serves(tmp_path: Path, redis_url: str, server: str) -> None:
+    if server == "gunicorn":
+        pytest.importorskip("gunicorn")
+    config, _ = unique_queue_config(tmp_path)
+    database = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    rt = Runtime(None, Settings(database_url=database, home=tmp_path / "home"), register=False)
+    token = key_service.create_key(rt, "cli-test", "read").token
+    port = _free_port()
+    env = {**os.environ, "PYPELINE_HOME": str(tmp_path / "home"), "PYPELINE_SECRET_KEY": "test"}
+    exe = shutil.which("pypeline")
+    cmd = [exe] if exe else [sys.executable, "-m", "pypeline"]
+    log = open(tmp_path / "api.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([*cmd, "api", str(config), "--port", str(port), "--server", server, "--broker", redis_url,
+                             "--database", database, "--workers", "1"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (tmp_path / "api.log").read_text()
+            try:
+                status, body = _get(base + "/api/v1/health")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()
+                time.sleep(0.2)
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        assert _get(base + "/api/v1/ready")[0] == 200
+        assert _get(base + "/api/v1/pipelines/")[0] == 401
+        status, body = _get(base + "/api/v1/pipelines/", {"accesskey": token})
+        declared = list(load_config(config, check_handlers=False).pipelines)
+        assert status == 200 and [p["id"] for p in json.loads(body)] == declared and "demo" in declared
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+        log.close()

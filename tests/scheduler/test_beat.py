@@ -1,0 +1,197 @@
+"""DatabaseScheduler in this process on a real Redis broker and real stores: catch-up, restarts, crash recovery,
+undeclared targets and a store outage. Messages are read back from the Redis queue (no worker needed)."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pypeline.scheduler.beat import DatabaseScheduler
+from pypeline.scheduler.dispatch import message_id, origin_of
+from pypeline.scheduler.store import RowWrite, ScheduleStore
+from pypeline.scheduler.sync import spec_values
+from pypeline.services import schedules as svc
+from pypeline.services.invoke import invoke
+from pypeline.store.models import utcnow
+from tests.scheduler.conftest import TASK, Harness, contiguous
+
+ONE_SECOND = timedelta(seconds=1)
+
+
+def _scheduler(h: Harness, **attrs: object) -> DatabaseScheduler:
+    sched = DatabaseScheduler(app=h.rt.celery)
+    for name, value in attrs.items():
+        setattr(sched, name, value)
+    return sched
+
+
+def _run(sched: DatabaseScheduler, seconds: float, stop: threading.Event | None = None) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (stop is not None and stop.is_set()):
+        time.sleep(max(min(sched.tick(), end - time.monotonic()), 0.0))
+
+
+def _store(h: Harness) -> ScheduleStore:
+    return svc.schedule_store(h.rt)
+
+
+def _move_due(h: Harness, schedule_id: str, due: datetime) -> None:
+    """Pretend no beat ran for a while: the row's next fire is in the past."""
+    row = _store(h).get(schedule_id)
+    assert row is not None
+    _store(h).write([RowWrite(schedule_id, {"next_fire_at": due}, expect_version=row.version)])
+
+
+
+@pytest.mark.parametrize("policy", ["once", "skip"])
+def test_catch_up_policy(harness: Harness, policy: str) -> None:
+    svc.create_schedule(harness.rt, {"id": "late", "name": "late", "task": TASK, "every": 60,
+                                     "payload": harness.payload()})
+    down_since = utcnow() - timedelta(minutes=5, seconds=30)  # the current slot is 30 s ahead
+    _move_due(harness, "late", down_since)
+    sched = _scheduler(harness, catch_up=policy)
+    sched.tick()
+    row = _store(harness).get("late")
+    assert row is not None and row.next_fire_at is not None
+    assert row.next_fire_at > utcnow() and (row.next_fire_at - down_since).total_seconds() % 60 == 0
+    if policy == "once":
+        assert harness.queued_ids() == [message_id("late", down_since)], "the missed slots fire once"
+        assert row.total_fires == 1 and row.last_fired_at == down_since
+    else:
+        assert harness.queued_ids() == [] and row.total_fires == 0
+    sched.tick()
+    assert len(harness.queued_ids()) == (1 if policy == "once" else 0)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_restart_neither_refires_nor_skips(harness: Harness) -> None:
+    svc.create_schedule(harness.rt, {"id": "tick", "name": "tick", "task": TASK, "every": 1,
+                                     "payload": harness.payload()})
+    _run(_scheduler(harness), 3.2)
+    time.sleep(1.5)  # "restart": the first beat is gone without a goodbye; slots come due meanwhile
+    _run(_scheduler(harness), 2.5)
+    fires = sorted(_store(harness).fires("tick", limit=100), key=lambda f: f.due_at)
+    assert len(fires) >= 6
+    assert contiguous([f.due_at for f in fires]), "no slot skipped across the restart"
+    queued = harness.queued_ids()
+    assert sorted(queued) == sorted(f.message_id for f in fires) and len(set(queued)) == len(queued)
+    assert all(f.status == "sent" for f in fires)
+
+
+def test_fire_claimed_by_a_dead_beat_is_resent_once(harness: Harness) -> None:
+    svc.create_schedule(harness.rt, {"id": "orphan", "name": "orphan", "task": TASK, "every": 60,
+                                     "payload": harness.payload()})
+    svc.create_schedule(harness.rt, {"id": "porphan", "name": "porphan", "pipeline": "counted", "every": 60,
+                                     "payload": harness.payload()})
+    store = _store(harness)
+    claimed = {}
+    for sid in ("orphan", "porphan"):
+        row = store.get(sid)
+        assert row is not None and row.next_fire_at is not None
+        due = row.next_fire_at
+        # A beat committed the claim of this fire and died before publishing it.
+        assert store.claim(sid, due, due + timedelta(seconds=60), beat="dead:1", message_id=message_id(sid, due))
+        claimed[sid] = due
+    # The pipeline fire got as far as starting its run before its beat died.
+    invoke(harness.rt, "counted", harness.payload(), origin=origin_of("porphan"),
+           run_id=message_id("porphan", claimed["porphan"]))
+    sched = _scheduler(harness, redispatch_after=0.2, orphan_scan_every=0.1)
+    time.sleep(0.3)
+    _run(sched, 0.5)
+    time.sleep(0.3)
+    _run(sched, 0.5)
+    task_ids = [i for i in harness.queued_ids()]
+    assert message_id("orphan", claimed["orphan"]) in task_ids
+    assert task_ids.count(message_id("orphan", claimed["orphan"])) == 1
+    runs, total = harness.rt.store.list_runs(origin=origin_of("porphan"))
+    assert total == 1, "a re-sent pipeline fire never starts a second run"
+    for sid in claimed:
+        (fire,) = store.fires(sid)
+        assert fire.status == "sent" and fire.attempts == 2
+
+
+def test_undeclared_target_is_not_fired(harness: Harness) -> None:
+    doc = svc.create_schedule(harness.rt, {"id": "gone", "name": "gone", "task": TASK, "every": 60})
+    store = _store(harness)
+    row = store.get(doc["id"])
+    assert row is not None
+    due = utcnow() - ONE_SECOND
+    values = {**spec_values(row.spec), "target": "tests.scheduler.handlers.removed", "next_fire_at": due}
+    store.write([RowWrite("gone", values, expect_version=row.version)])  # e.g. written for another config
+    _scheduler(harness).tick()
+    after = store.get("gone")
+    assert after is not None and "declared in config" in (after.last_error or "")
+    assert after.next_fire_at is not None and after.next_fire_at > utcnow() and after.total_fires == 0
+    assert harness.queued_ids() == [] and store.fires("gone") == []
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_changes_apply_on_the_next_tick(harness: Harness) -> None:
+    sched = _scheduler(harness)
+    svc.create_schedule(harness.rt, {"id": "live", "name": "live", "task": TASK, "every": 3600})
+    _run(sched, 1.1)
+    assert "live" in sched._rows
+    svc.update_schedule(harness.rt, "live", {"cron": "0 4 * * *"})
+    _run(sched, 1.1)
+    assert sched._rows["live"].spec.cron == "0 4 * * *"
+    svc.set_enabled(harness.rt, "live", False)
+    _run(sched, 1.1)
+    assert "live" not in sched._rows
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_store_outage_fires_from_memory_then_writes_back(harness: Harness, postgres_server: str) -> None:
+    svc.create_schedule(harness.rt, {"id": "steady", "name": "steady", "task": TASK, "every": 1,
+                                     "payload": harness.payload()})
+    sched = _scheduler(harness, offline_after=0.5, backoff_max=1.0)
+    stop = threading.Event()
+    loop = threading.Thread(target=_run, args=(sched, 60, stop), daemon=True)
+    loop.start()
+    name = harness.database.rsplit("/", 1)[1]
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    try:
+        time.sleep(2.5)
+        before = len(harness.queued_ids())
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
+                                 "AND pid <> pg_backend_pid()")
+        time.sleep(4.5)
+        during = len(harness.queued_ids())
+        assert during - before >= 3, "beat kept firing from memory while the store was down"
+        assert sched._down_since is not None
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.dispose()
+    time.sleep(3.0)
+    stop.set()
+    loop.join(10)
+    assert sched._down_since is None and not sched._offline_fires
+    fires = sorted(_store(harness).fires("steady", limit=200), key=lambda f: f.due_at)
+    queued = harness.queued_ids()
+    assert len(set(queued)) == len(queued), "nothing sent twice"
+    assert sorted(f.message_id for f in fires) == sorted(queued), "fires sent from memory were written back"
+    assert contiguous([f.due_at for f in fires]), "no slot lost through the outage"
+    row = _store(harness).get("steady")
+    assert row is not None and row.total_fires == len(fires)
+    assert any("store was unreachable" in (f.error or "") for f in fires)
+
+
+def test_celery_scheduler_entry_points(harness: Harness, tmp_path: Path) -> None:
+    from celery.utils.imports import symbol_by_name
+
+    from pypeline.celery_beat import SermosEntry, SermosScheduler
+
+    assert symbol_by_name("pypeline.scheduler:DatabaseScheduler") is DatabaseScheduler is SermosScheduler
+    svc.create_schedule(harness.rt, {"id": "e", "name": "entry", "task": TASK, "every": 60, "queue": "q1"})
+    sched = _scheduler(harness)
+    entry = sched.schedule["entry"]
+    assert isinstance(entry, SermosEntry) and entry.task == TASK and entry.options == {"queue": "q1"}
+    due, remaining = entry.is_due()
+    assert not due and 0 < remaining <= 60
+    assert "database ->" in sched.info and sched.max_interval <= 1.0
