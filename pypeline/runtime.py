@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -18,6 +19,7 @@ from pypeline.dag import PipelineDag
 from pypeline.engines.base import Engine
 from pypeline.engines.dataflow import dataflow_issues
 from pypeline.engines.eventdriven import EventDrivenEngine
+from pypeline.engines.payload import validate_payload
 from pypeline.errors import ConfigError, PypelineError, RunTimeoutError
 from pypeline.settings import Settings, get_settings
 from pypeline.status import Status
@@ -130,6 +132,20 @@ class Runtime:
         if runner is None:
             raise PypelineError(f"engine {engine!r} does not run node messages")
         return runner
+
+    def start_run(
+        self,
+        pipeline_id: str,
+        payload: Any = None,
+        *,
+        origin: str | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Validate the payload and start a run of a declared pipeline on its engine; returns the run id."""
+        pipeline = self.config.pipeline(pipeline_id)
+        payload = {} if payload is None else payload
+        validate_payload(pipeline, payload, self.settings.max_payload_bytes)
+        return self.engine_for(pipeline).start(pipeline, payload, run_id=run_id or str(uuid.uuid4()), origin=origin)
 
     # ------------------------------------------------------------------ run completion
     @cached_property

@@ -46,8 +46,8 @@ def report() -> str:
 
 
 def heartbeat(event: dict[str, Any]) -> dict[str, Any]:
-    """A scheduled task that takes an event."""
-    return {"alive": True, "payload": event.get("chain_payload")}
+    """A scheduled task that takes an event (a schedule's `payload` is its event)."""
+    return {"alive": True, "note": event.get("note")}
 
 
 def flaky(event: dict[str, Any]) -> str:

@@ -226,7 +226,7 @@ class DatabaseScheduler(Scheduler):
         if self._down_since is None:
             self._down_since = now
         self._retry_at = now + self._backoff
-        log.warning("beat: schedule store unavailable (%s: %s); retrying in %.0f s, firing from memory",
+        log.warning("beat: schedule store unavailable (%s: %s); retrying in %.0f s, keeping the last known schedule",
                     type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", self._backoff)
         self._backoff = min(self._backoff * 2, self.backoff_max)
 

@@ -87,8 +87,4 @@ class Dispatcher:
                 return  # the first attempt got as far as creating the run: it was sent
             except NotFoundError:
                 pass
-        # Runs are started by the invoke service (payload checks, engine choice): the scheduler
-        # only decides when. Imported here because services sit above the scheduler.
-        from pypeline.services.invoke import invoke
-
-        invoke(self.rt, spec.target, dict(spec.payload), origin=origin_of(schedule_id), run_id=run_id)
+        self.rt.start_run(spec.target, dict(spec.payload), run_id=run_id, origin=origin_of(schedule_id))

@@ -30,10 +30,11 @@ from sqlalchemy.exc import IntegrityError
 from pypeline.batches.spec import BatchSpec, adhoc_spec, check_spec, spec_from_config
 from pypeline.batches.store import BatchStore, Chunk, ChunkCounts
 from pypeline.config.model import GeneratorConfig, PipelineConfig
+from pypeline.engines.payload import validate_payload
 from pypeline.errors import InvalidInputError, InvalidTransitionError, PypelineError, RunTimeoutError
 from pypeline.generators import iter_keys_from_config
 from pypeline.runtime import Runtime
-from pypeline.services.invoke import invoke, validate_payload
+from pypeline.services.invoke import invoke
 from pypeline.services.runs import retry_run
 from pypeline.status import Status
 
@@ -153,7 +154,7 @@ def _probe(rt: Runtime, pipeline: PipelineConfig, spec: BatchSpec) -> None:
         keys = [info.key for info in islice(keys_iter, spec.chunk_size)]
     finally:
         getattr(keys_iter, "close", lambda: None)()
-    validate_payload(rt, pipeline, spec.chunk_payload(str(uuid.uuid4()), 0, keys))
+    validate_payload(pipeline, spec.chunk_payload(str(uuid.uuid4()), 0, keys), rt.settings.max_payload_bytes)
 
 
 def launch(
@@ -308,7 +309,7 @@ def _dispatch_new(rt: Runtime, store: BatchStore, record: dict[str, Any], spec: 
                 break
             last = len(keys) < spec.chunk_size
             chunk = Chunk(number, str(uuid.uuid4()), keys)
-            validate_payload(rt, pipeline, spec.chunk_payload(batch_run_id, number, keys))
+            validate_payload(pipeline, spec.chunk_payload(batch_run_id, number, keys), rt.settings.max_payload_bytes)
             if not store.add_chunk(batch_run_id, token, number, chunk.run_id, keys, last=last):
                 break  # stopped or taken over meanwhile: the new owner continues from the cursor
             _start_chunk(rt, spec, batch_run_id, chunk)

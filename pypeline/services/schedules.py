@@ -24,6 +24,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pypeline.engines.payload import validate_payload
 from pypeline.errors import InvalidInputError, NotFoundError
 from pypeline.runtime import Runtime
 from pypeline.scheduler.plan import first_fire
@@ -37,7 +38,6 @@ from pypeline.scheduler.spec import (
 )
 from pypeline.scheduler.store import ConflictError, FireRow, RowWrite, ScheduleRow, ScheduleStore
 from pypeline.scheduler.sync import DELETED_FIELD, spec_values, sync_schedules
-from pypeline.services.invoke import validate_payload
 from pypeline.store.models import utcnow
 
 __all__ = [
@@ -98,7 +98,7 @@ def _validate(rt: Runtime, spec: ScheduleSpec, *, timing_changed: bool) -> None:
     """Checks that need the config or the clock (parsing already checked the shape)."""
     check_target(spec, rt.config)
     if spec.target_kind == "pipeline":
-        validate_payload(rt, rt.config.pipeline(spec.target), spec.payload)
+        validate_payload(rt.config.pipeline(spec.target), spec.payload, rt.settings.max_payload_bytes)
     else:
         size = len(json.dumps(spec.payload).encode())
         if size > rt.settings.max_payload_bytes:

@@ -11,7 +11,7 @@ from sqlalchemy.pool import StaticPool
 
 from pypeline.errors import StoreError
 
-__all__ = ["make_engine", "migrate", "dispose_engines", "MIGRATIONS_DIR"]
+__all__ = ["make_engine", "make_claim_engine", "migrate", "dispose_engines", "MIGRATIONS_DIR"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: Milliseconds SQLite waits on a locked database before failing (WAL + busy timeout, see README).
@@ -81,6 +81,25 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, pool_size=5, max_overflow=10)
             _configure_ping(engine)
         _engines[url] = engine
+        return engine
+
+
+def make_claim_engine(url: str) -> Engine | None:
+    """A shared PostgreSQL engine in autocommit mode that does not wait for commit fsync (None on SQLite).
+
+    Only for single-statement writes whose loss in a database crash is harmless: a node claim. One round
+    trip instead of BEGIN / SET LOCAL / UPDATE / COMMIT on every node's start.
+    """
+    if url.startswith("sqlite"):
+        return None
+    key = url + "#claim"
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8,
+                                   connect_args={"options": "-c synchronous_commit=off"})
+            _configure_ping(engine)
+            _engines[key] = engine
         return engine
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, sel
 
 from pypeline.errors import InvalidTransitionError, NotFoundError
 from pypeline.status import ACTIVE, TERMINAL, Status, allowed_sources, check_transition
-from pypeline.store.db import make_engine, migrate
+from pypeline.store.db import make_claim_engine, make_engine, migrate
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
 
 __all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize"]
@@ -125,6 +125,8 @@ class RunStore:
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
+        #: Autocommit, no-fsync-wait engine for node claims (PostgreSQL); None: claims use `engine`.
+        self.claim_engine = make_claim_engine(url)
         if auto_migrate:
             migrate(url)
 
@@ -355,11 +357,11 @@ class RunStore:
     def claim_node(self, run_id: str, node: str, task_id: str, instance: str = "") -> ClaimOutcome:
         """Mark a node RUNNING for this delivery; refused when it is finished, cancelled or not queued."""
         now = utcnow()
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # A claim lost in a database crash is harmless (the node is QUEUED again and its unacked
-                # message redelivers), and the node's durable finish flushes it anyway: skip the fsync wait.
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        # One statement, so no transaction is needed; on PostgreSQL it skips the commit fsync wait: a claim lost
+        # in a database crash is harmless (the node is QUEUED again and its unacked message redelivers), and
+        # the node's durable finish flushes it anyway.
+        claim = self.claim_engine.connect() if self.claim_engine is not None else self.engine.begin()
+        with claim as conn:
             row = conn.execute(
                 update(_NODE).where(
                     _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance,

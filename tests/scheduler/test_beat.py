@@ -129,6 +129,24 @@ def test_undeclared_target_is_not_fired(harness: Harness) -> None:
     assert harness.queued_ids() == [] and store.fires("gone") == []
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_pipeline_payload_no_longer_valid_is_not_run(harness: Harness) -> None:
+    svc.create_schedule(harness.rt, {"id": "bad", "name": "bad", "pipeline": "counted", "every": 60,
+                                     "payload": harness.payload()})
+    store = _store(harness)
+    row = store.get("bad")
+    assert row is not None
+    # Written around the service (e.g. by an older release): the payload misses a required key.
+    store.write([RowWrite("bad", {"payload": {"counter": "x"}, "next_fire_at": utcnow() - ONE_SECOND},
+                          expect_version=row.version)])
+    _scheduler(harness).tick()
+    (fire,) = store.fires("bad")
+    assert fire.status == "failed" and "payloadSchema" in (fire.error or "")
+    after = store.get("bad")
+    assert after is not None and "payloadSchema" in (after.last_error or "")
+    assert harness.rt.store.list_runs(origin=origin_of("bad"))[1] == 0
+
+
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 def test_changes_apply_on_the_next_tick(harness: Harness) -> None:
     sched = _scheduler(harness)

@@ -60,7 +60,8 @@ def test_create_update_enable_disable_delete(rt: Runtime) -> None:
         svc.get_schedule(rt, doc["id"])
     assert doc["id"] not in [d["id"] for d in svc.list_schedules(rt)]
     # A deleted id can be created again, with fresh bookkeeping.
-    again = svc.create_schedule(rt, {"id": doc["id"], "name": "Again", "pipeline": "counted", "cron": "0 * * * *"})
+    again = svc.create_schedule(rt, {"id": doc["id"], "name": "Again", "pipeline": "counted", "cron": "0 * * * *",
+                                     "payload": {"counter": "c", "redis": "redis://"}})
     assert again["config"]["pipeline"] == "counted" and again["totalRunCount"] == 0
 
 
@@ -76,6 +77,8 @@ def test_create_update_enable_disable_delete(rt: Runtime) -> None:
     ({"name": "bad id", "id": "a/b", "task": TASK, "every": 60}, {"id": "other"}),
     ({"name": "From config", "task": TASK, "every": 60}, {"name": "From config"}),  # taken by the config schedule
     ({"name": "bad payload", "pipeline": "counted", "every": 60, "payload": "x"}, {"payload": ["x"]}),
+    ({"name": "schema", "pipeline": "counted", "every": 60, "payload": {"counter": "c"}},
+     {"pipeline": "counted", "payload": {"redis": "r"}}),  # payloadSchema requires counter and redis
 ])
 def test_bad_input_raises_and_writes_nothing(rt: Runtime, doc: dict[str, Any], change: dict[str, Any]) -> None:
     svc.sync_config_schedules(rt)

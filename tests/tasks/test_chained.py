@@ -82,8 +82,8 @@ def test_celery_defaults_are_safe(runtime: Runtime) -> None:
 def test_plain_call_keeps_the_original_contract(runtime: Runtime) -> None:
     task = runtime.celery.tasks["pypeline_examples.demo.heartbeat"]
     # A single positional dict becomes kwargs (the original's mutable-chain behaviour).
-    assert task.apply(args=({"event": {"chain_payload": 1}},)).get() == {"alive": True, "payload": 1}
-    assert task.apply(kwargs={}).get() == {"alive": True, "payload": None}
+    assert task.apply(args=({"event": {"note": 1}},)).get() == {"alive": True, "note": 1}
+    assert task.apply(kwargs={}).get() == {"alive": True, "note": None}
     assert runtime.celery.tasks["pypeline_examples.demo.report"].apply().get() == "report done"
 
 

@@ -1,0 +1,28 @@
+"""Checks on an invocation payload before a run is created: JSON, size limit, the pipeline's payloadSchema."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+
+from pypeline.config.model import PipelineConfig
+from pypeline.errors import InvalidInputError
+
+__all__ = ["validate_payload"]
+
+
+def validate_payload(pipeline: PipelineConfig, payload: Any, max_bytes: int) -> None:
+    """Reject a payload that is not JSON, too large, or not matching the pipeline's payloadSchema."""
+    try:
+        size = len(json.dumps(payload).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"payload is not JSON-serialisable: {exc}") from exc
+    if size > max_bytes:
+        raise InvalidInputError(f"payload is {size} bytes, over the {max_bytes}-byte limit")
+    if pipeline.payload_schema is not None:
+        validator_cls = jsonschema.validators.validator_for(pipeline.payload_schema)
+        errors = sorted(validator_cls(pipeline.payload_schema).iter_errors(payload), key=lambda e: list(e.path))
+        if errors:
+            details = "; ".join(f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors[:10])
+            raise InvalidInputError(f"payload does not match pipeline {pipeline.id!r} payloadSchema: {details}")
