@@ -39,6 +39,8 @@ class Settings:
     home: Path = field(default_factory=lambda: Path(".pypeline"))
     #: Celery broker; `embedded://` (default) is a filesystem transport under `home`.
     broker_url: str = EMBEDDED_BROKER
+    #: True when a broker was named (env or flag): `pypeline run` then submits to running workers.
+    broker_configured: bool = False
     #: Celery result backend; None derives one from the broker (Redis) or the store.
     result_backend: str | None = None
     #: SQLAlchemy URL of the run store; default SQLite file under `home`.
@@ -66,6 +68,8 @@ class Settings:
     dyrygent_tick: float = 1.0
     #: Seconds before Redis re-delivers an unacknowledged message (`PYPELINE_VISIBILITY_TIMEOUT`).
     visibility_timeout: int = 3600
+    #: Flask secret for dashboard sessions; the same value on every API process (`PYPELINE_SECRET_KEY`).
+    secret_key: str | None = None
     #: Log level for workers and the CLI.
     log_level: str = "INFO"
 
@@ -78,6 +82,8 @@ class Settings:
             config_path=_env("PYPELINE_CONFIG"),
             home=home,
             broker_url=broker or EMBEDDED_BROKER,
+            broker_configured=_env("PYPELINE_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL") is not None,
+            secret_key=_env("PYPELINE_SECRET_KEY"),
             result_backend=_env("PYPELINE_RESULT_BACKEND", "CELERY_RESULT_BACKEND"),
             database_url=_env("PYPELINE_DATABASE_URL"),
             service=_env("PYPELINE_SERVICE", "WORKER_NAME"),
@@ -96,7 +102,10 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> Settings:
         """Copy with the given non-None fields replaced (CLI flags win over env)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        values = {k: v for k, v in changes.items() if v is not None}
+        if "broker_url" in values:
+            values.setdefault("broker_configured", True)
+        return replace(self, **values)
 
     @property
     def is_embedded(self) -> bool:

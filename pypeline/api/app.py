@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 
 from flask import Flask, redirect
@@ -37,7 +36,7 @@ def create_app(
     app.config["SESSION_COOKIE_NAME"] = "pypeline_session"
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    secret = os.environ.get("PYPELINE_SECRET_KEY")
+    secret = runtime.settings.secret_key
     if not secret:
         # Sessions (dashboard logins) then last only as long as this process.
         log.warning("PYPELINE_SECRET_KEY is not set: dashboard sessions use a per-process random key")

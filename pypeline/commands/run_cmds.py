@@ -54,18 +54,12 @@ def run(file: str, pipeline: str, payload: str | None, broker: str | None, datab
     """Run PIPELINE from FILE and wait for it; embedded worker unless a broker is given."""
     rt = build_runtime(file, broker, database)
     data = parse_json_arg(payload)
-    embedded = broker is None and rt.settings.is_embedded and "PYPELINE_BROKER_URL" not in _env_keys()
+    embedded = not rt.settings.broker_configured
     worker_ctx = rt.embedded_worker(concurrency=concurrency) if embedded else nullcontext()
     with worker_ctx:
         run_id = invoke_service.invoke(rt, pipeline, data, origin="cli")
         record = _wait_with_progress(rt, run_id, timeout, show=not as_json)
     _report(record, as_json)
-
-
-def _env_keys() -> set[str]:
-    import os
-
-    return {k for k, v in os.environ.items() if v}
 
 
 def _wait_with_progress(rt: Runtime, run_id: str, timeout: float, *, show: bool) -> dict[str, Any]:
