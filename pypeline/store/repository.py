@@ -21,6 +21,8 @@ _NODE = NodeRun.__table__
 _EVENT = RunEvent.__table__
 #: Bound parameters per IN (...) clause; far below SQLite's and PostgreSQL's limits.
 _CHUNK = 500
+#: A run with at least this many node rows refreshes the node table's planner statistics (PostgreSQL).
+_ANALYZE_AT = 1000
 #: (node, instance): one row of a run.
 Pair = tuple[str, str]
 #: The transition `_release` applies inline to rows whose last upstream finished (checked at import).
@@ -233,6 +235,11 @@ class RunStore:
             ]
             for i in range(0, len(rows), _CHUNK):
                 conn.execute(insert(_NODE), rows[i : i + _CHUNK])
+        if len(rows) >= _ANALYZE_AT and self.engine.dialect.name == "postgresql":
+            # Without statistics that know this run is big, PostgreSQL plans "these nodes of run R" as a scan
+            # of all R's rows filtered by name: O(run size) for every fan-in/fan-out node (seen: 2x slower at 10k).
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"ANALYZE {_NODE.name}")
         return roots
 
     def add_nodes(self, run_id: str, nodes: Sequence[NodeSpec]) -> None:
