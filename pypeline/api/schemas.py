@@ -100,13 +100,18 @@ class PipelineSchema(Schema):
                          metadata={"description": "Topological generations (level k: longest upstream path k)"})
 
 
-class RunQuerySchema(_Strict):
+class _PageQuery(_Strict):
+    """Paging of a list: `limit` (1-500, default 50) and `offset`."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
+
+
+class RunQuerySchema(_PageQuery):
     """Filters and paging of the runs list."""
 
     pipeline_id = fields.String(validate=validate.Length(min=1, max=200))
     status = fields.String(validate=validate.OneOf(_STATUSES))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
 
 
 class NodeRunSchema(Schema):
@@ -356,13 +361,11 @@ class BatchRunPageSchema(Schema):
     offset = fields.Integer(required=True)
 
 
-class BatchRunQuerySchema(_Strict):
+class BatchRunQuerySchema(_PageQuery):
     """Filters and paging of the batch runs list."""
 
     batch_id = fields.String(validate=validate.Length(min=1, max=200))
     status = fields.String(validate=validate.OneOf(_STATUSES))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
 
 
 class ChunkSchema(Schema):
