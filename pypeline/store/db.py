@@ -5,9 +5,10 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPool
 
 from pypeline.errors import StoreError
 
@@ -26,7 +27,7 @@ _lock = threading.Lock()
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -36,7 +37,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         # Take the write lock up front: a deferred transaction that later writes can fail with
         # SQLITE_BUSY without the busy handler ever being consulted.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -47,7 +48,7 @@ def _configure_ping(engine: Engine) -> None:
     i.e. two or three per node on the hot path); a dead one is replaced by the pool."""
 
     @event.listens_for(engine, "checkout")
-    def _ping_if_idle(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    def _ping_if_idle(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
         if time.monotonic() - record.info.get("pypeline_checkin", 0.0) <= PING_IF_IDLE_S:
             return
         try:
@@ -58,7 +59,7 @@ def _configure_ping(engine: Engine) -> None:
             raise DisconnectionError("stale pooled connection")
 
     @event.listens_for(engine, "checkin")
-    def _mark_checkin(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    def _mark_checkin(_dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         record.info["pypeline_checkin"] = time.monotonic()
 
 
