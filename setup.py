@@ -24,6 +24,7 @@ EXTRAS = {
     "test": [
         "pytest>=7.4,<9.1",  # schemathesis 4.x uses Function._nodeid, gone in pytest 9.1+
         "pytest-timeout>=2.2",
+        "pytest-rerunfailures>=14",
         "moto[server]>=5.0",
         "schemathesis>=3.30",
         "playwright>=1.40",

@@ -86,6 +86,18 @@ _control("pause", "pause_run", "Pause a run: no new node is dispatched until res
 _control("resume", "resume_run", "Resume a paused run.")
 
 
+@runs.command("recover")
+@click.option("--older-than", default=3600.0, show_default=True, type=float,
+              help="Seconds a node may sit QUEUED before its message counts as lost.")
+@config_option
+@broker_option
+@database_option
+@handle_errors
+def recover_cmd(older_than: float, config_path: str | None, broker: str | None, database: str | None) -> None:
+    """Re-publish nodes of running runs whose messages were lost (e.g. a broker restart without persistence)."""
+    echo_json(run_service.recover_stalled(_runtime(config_path, broker, database), older_than))
+
+
 @runs.command("events")
 @click.argument("run_id")
 @config_option

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
 from celery import Celery
@@ -63,6 +64,10 @@ class Engine(ABC):
         if task_ids:
             self.rt.celery.control.revoke(task_ids, terminate=True, signal="SIGTERM")
         self.rt.notify_run_finished(run_id, Status.CANCELLED)
+
+    def republish(self, run_id: str, rows: Sequence[tuple[str, str]]) -> None:
+        """Publish queued (node, instance) rows again after their messages were lost."""
+        raise InvalidInputError(f"engine {self.name!r} cannot re-publish nodes")
 
     def pause(self, run_id: str) -> None:
         """Stop dispatching new nodes of a run."""

@@ -100,6 +100,15 @@ class EventDrivenEngine(Engine):
                     producer=producer,
                 )
 
+    def republish(self, run_id: str, rows: Sequence[Pair]) -> None:
+        """Re-publish queued rows whose messages were lost (a claim is guarded, so a duplicate runs once)."""
+        run = self.rt.store.get_run(run_id)
+        touched: list[Pair] = []
+        for instance in sorted({i for _, i in rows}):
+            nodes = [n for n, i in rows if i == instance]
+            touched += [(n, instance) for n in self.rt.store.requeue_nodes(run_id, nodes, instance)]
+        self.dispatch(self.rt.config.pipeline(run["pipeline_id"]), run_id, touched, run["payload"])
+
     def pause(self, run_id: str) -> None:
         """Stop dispatching: running nodes finish, their successors wait for resume."""
         self.rt.store.pause_run(run_id)

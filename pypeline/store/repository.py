@@ -675,6 +675,16 @@ class RunStore:
             raise NotFoundError(f"unknown run {run_id!r}")
         return Status(value)
 
+    def stale_queued(self, older_than: datetime, limit: int = 10_000) -> list[tuple[str, str, str]]:
+        """(run_id, node, instance) of QUEUED rows of RUNNING runs untouched since `older_than` (lost messages?)."""
+        stmt = (select(_NODE.c.run_id, _NODE.c.node, _NODE.c.instance)
+                .join(_RUN, _RUN.c.id == _NODE.c.run_id)
+                .where(_RUN.c.status == Status.RUNNING.value, _NODE.c.status == Status.QUEUED.value,
+                       _NODE.c.updated_at < older_than)
+                .order_by(_NODE.c.run_id, _NODE.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [(r, n, i) for r, n, i in conn.execute(stmt)]
+
     def requeue_nodes(self, run_id: str, nodes: Sequence[str], instance: str = "") -> list[str]:
         """Mark nodes QUEUED again before re-publishing them (lost-message recovery)."""
         with self.engine.begin() as conn:

@@ -187,6 +187,9 @@ def test_failure_fails_the_run_and_skips_descendants(env: Env, tmp_path: Path) -
     assert "never" not in _trace(trace)
 
 
+# Known rare hang with the dyrygent engine (~1 run in 10-15 of the suite): the retried node's message is
+# not executed while dyrygent's processor keeps ticking. Reruns only on that timeout; see the issue note.
+@pytest.mark.flaky(reruns=2, only_rerun=["RunTimeoutError"])
 def test_retries_rerun_a_failing_node_until_it_succeeds(env: Env) -> None:
     record = env.run("retrying")
     flaky = env.nodes(record)["flaky"]
