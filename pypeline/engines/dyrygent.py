@@ -12,7 +12,6 @@ the workflow, so the process that starts a run decides them. dyrygent's own defa
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import traceback
@@ -28,6 +27,7 @@ from celery_dyrygent.workflows import Workflow
 
 from pypeline.config.model import PipelineConfig
 from pypeline.engines.base import Engine
+from pypeline.engines.payload import check_result
 from pypeline.errors import InvalidInputError, NodeExecutionError
 from pypeline.status import Status
 from pypeline.store.repository import NodeSpec
@@ -213,7 +213,7 @@ class DyrygentNodeRunner:
                               attempt=claim.attempts, chain_payload=payload, upstream=upstream)
         try:
             result = task.call(node_evt)
-            self._check_result(result)
+            check_result(result, self.rt.settings.max_result_bytes)
         except Retry:
             raise
         except Exception as exc:
@@ -224,15 +224,6 @@ class DyrygentNodeRunner:
         if outcome.run_status is not None:
             self.rt.notify_run_finished(run_id, outcome.run_status)
         return result
-
-    def _check_result(self, result: Any) -> None:
-        try:
-            size = len(json.dumps(result))
-        except (TypeError, ValueError) as exc:
-            raise NodeExecutionError(f"node result is not JSON-serialisable: {exc}") from exc
-        limit = self.rt.settings.max_result_bytes
-        if size > limit:
-            raise NodeExecutionError(f"node result is {size} bytes of JSON, over the {limit}-byte limit")
 
     def _record_failure(self, task: ChainedTask, pipeline: PipelineConfig, run_id: str, name: str,
                         exc: Exception) -> None:

@@ -8,7 +8,6 @@ message of a finished node never releases its successors twice. Split, filter an
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import traceback
@@ -22,6 +21,7 @@ from celery.signals import task_failure
 from pypeline.config.model import NodeConfig, PipelineConfig
 from pypeline.engines.base import Engine
 from pypeline.engines.dataflow import Dataflow, Inputs, instance_index
+from pypeline.engines.payload import check_result
 from pypeline.errors import NodeExecutionError
 from pypeline.status import Status
 from pypeline.store.repository import CompletionOutcome, NodeSpec
@@ -206,13 +206,7 @@ class EventNodeRunner:
                 result = list(result)
             if not isinstance(result, list):
                 raise NodeExecutionError(f"split node '{node.name}' must return a list, got {type(result).__name__}")
-        try:
-            size = len(json.dumps(result))
-        except (TypeError, ValueError) as exc:
-            raise NodeExecutionError(f"node result is not JSON-serialisable: {exc}") from exc
-        limit = self.rt.settings.max_result_bytes
-        if size > limit:
-            raise NodeExecutionError(f"node result is {size} bytes of JSON, over the {limit}-byte limit")
+        check_result(result, self.rt.settings.max_result_bytes)
         return result
 
     def _after(

@@ -7,9 +7,9 @@ from typing import Any
 import jsonschema
 
 from pypeline.config.model import PipelineConfig
-from pypeline.errors import InvalidInputError
+from pypeline.errors import InvalidInputError, NodeExecutionError
 
-__all__ = ["validate_payload"]
+__all__ = ["validate_payload", "check_result"]
 
 
 def validate_payload(pipeline: PipelineConfig, payload: Any, max_bytes: int) -> None:
@@ -26,3 +26,13 @@ def validate_payload(pipeline: PipelineConfig, payload: Any, max_bytes: int) -> 
         if errors:
             details = "; ".join(f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors[:10])
             raise InvalidInputError(f"payload does not match pipeline {pipeline.id!r} payloadSchema: {details}")
+
+
+def check_result(result: Any, max_bytes: int) -> None:
+    """Fail a node whose result is not JSON or larger than `max_bytes` of JSON (it must reach its children)."""
+    try:
+        size = len(json.dumps(result))
+    except (TypeError, ValueError) as exc:
+        raise NodeExecutionError(f"node result is not JSON-serialisable: {exc}") from exc
+    if size > max_bytes:
+        raise NodeExecutionError(f"node result is {size} bytes of JSON, over the {max_bytes}-byte limit")
