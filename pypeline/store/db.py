@@ -1,8 +1,11 @@
 """SQLAlchemy engine creation (SQLite WAL + busy timeout, PostgreSQL) and Alembic upgrades."""
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -30,8 +33,8 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
         cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # before anything that may wait on a lock
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -111,6 +114,25 @@ def dispose_engines() -> None:
             engine.dispose(close=False)
 
 
+@contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """Serialise first starts of several processes on one SQLite file (PostgreSQL uses an advisory lock).
+
+    Switching a new file to WAL and running DDL from two processes at once can fail with "database is
+    locked" without SQLite's busy handler ever waiting, so processes take turns on a lock file.
+    """
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate.lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def migrate(url: str) -> None:
     """Bring the database at `url` up to the newest schema with Alembic (idempotent, once per process)."""
     if url in _migrated:
@@ -123,7 +145,7 @@ def migrate(url: str) -> None:
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     engine = make_engine(url)
     try:
-        with engine.begin() as conn:
+        with _sqlite_migration_lock(engine), engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 # Serialise concurrent first starts (worker, beat, API) on one database.
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -31,3 +32,15 @@ def test_sqlite_schema_matches_models(sqlite_url: str) -> None:
 
 def test_postgres_schema_matches_models(postgres_url: str) -> None:
     assert _diff(postgres_url) == []
+
+
+def test_concurrent_first_starts_on_one_sqlite_file(tmp_path: Path) -> None:
+    """Worker, beat and API starting together on a new SQLite file all migrate it without 'database is locked'."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    code = f"from pypeline.store import RunStore; RunStore({url!r}).list_runs()"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
