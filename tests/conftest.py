@@ -46,11 +46,15 @@ def require_service(name: str, url: str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """A Redis URL on a database reserved for tests (flushed at session start)."""
+    """A Redis URL on a database reserved for tests (flushed at session start).
+
+    `PYPELINE_TEST_REDIS_DB` (default 9) picks the database, so concurrent test sessions on one machine
+    never flush each other's data.
+    """
     url = require_service("Redis", REDIS_URL)
     import redis
 
-    test_url = url.rsplit("/", 1)[0] + "/9"
+    test_url = url.rsplit("/", 1)[0] + "/" + os.environ.get("PYPELINE_TEST_REDIS_DB", "9")
     redis.Redis.from_url(test_url).flushdb()
     return test_url
 
