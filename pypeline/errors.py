@@ -11,6 +11,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidTransitionError",
     "StoreError",
+    "StoreUnavailableError",
     "NodeExecutionError",
     "RunTimeoutError",
     "AuthError",
@@ -114,3 +115,9 @@ class SourceError(PypelineError):
     """A key source could not be listed for another reason (endpoint unreachable, unexpected S3 error)."""
 
     code = "source_error"
+
+
+class StoreUnavailableError(StoreError):
+    """The run store stayed unreachable (or deadlocked) for longer than its retry budget; try again later."""
+
+    code = "store_unavailable"

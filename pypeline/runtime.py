@@ -102,7 +102,7 @@ class Runtime:
     @cached_property
     def store(self) -> RunStore:
         """The run store (migrated on first use)."""
-        return RunStore(self.settings.resolved_database_url)
+        return RunStore(self.settings.resolved_database_url, retry_seconds=self.settings.store_retry_seconds)
 
     def dag(self, pipeline_id: str) -> PipelineDag:
         """The DAG of a pipeline, built once."""

@@ -68,6 +68,10 @@ class Settings:
     dyrygent_tick: float = 1.0
     #: Seconds before Redis re-delivers an unacknowledged message (`PYPELINE_VISIBILITY_TIMEOUT`).
     visibility_timeout: int = 3600
+    #: Seconds a store operation retries lost connections, deadlocks and locks (`PYPELINE_STORE_RETRY_SECONDS`).
+    store_retry_seconds: float = 30.0
+    #: Seconds publishing a node message retries across broker reconnects (`PYPELINE_PUBLISH_RETRY_SECONDS`).
+    publish_retry_seconds: float = 30.0
     #: Flask secret for dashboard sessions; the same value on every API process (`PYPELINE_SECRET_KEY`).
     secret_key: str | None = None
     #: Log level for workers and the CLI.
@@ -97,6 +101,8 @@ class Settings:
             beat_catch_up=_env("PYPELINE_BEAT_CATCH_UP", default="once") or "once",
             dyrygent_tick=_env_float("PYPELINE_DYRYGENT_TICK", 1.0),
             visibility_timeout=_env_int("PYPELINE_VISIBILITY_TIMEOUT", 3600),
+            store_retry_seconds=_env_float("PYPELINE_STORE_RETRY_SECONDS", 30.0),
+            publish_retry_seconds=_env_float("PYPELINE_PUBLISH_RETRY_SECONDS", 30.0),
             log_level=_env("PYPELINE_LOG_LEVEL", "LOG_LEVEL", default="INFO") or "INFO",
         )
 

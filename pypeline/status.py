@@ -5,7 +5,8 @@ from enum import Enum
 
 from pypeline.errors import InvalidTransitionError
 
-__all__ = ["Status", "RUN_TRANSITIONS", "NODE_TRANSITIONS", "TERMINAL", "ACTIVE", "check_transition"]
+__all__ = ["Status", "RUN_TRANSITIONS", "NODE_TRANSITIONS", "TERMINAL", "ACTIVE", "check_transition", "RunAction",
+           "RUN_ACTIONS", "check_action"]
 
 
 class Status(str, Enum):
@@ -76,3 +77,33 @@ def check_transition(current: Status | str, target: Status | str, *, node: bool)
         kind = "node" if node else "run"
         raise InvalidTransitionError(f"{kind} cannot go from {cur} to {tgt}")
     return tgt
+
+
+class RunAction(str, Enum):
+    """What a user may ask of a run (CLI, API, dashboard, Python)."""
+
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    RETRY = "retry"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: The run statuses each action is allowed from; anything else is refused (CLI exit 1, API 409).
+RUN_ACTIONS: dict[RunAction, frozenset[Status]] = {
+    RunAction.CANCEL: frozenset({_S.PENDING, _S.RUNNING, _S.PAUSED}),
+    RunAction.PAUSE: frozenset({_S.RUNNING}),
+    RunAction.RESUME: frozenset({_S.PAUSED}),
+    RunAction.RETRY: frozenset({_S.FAILED, _S.CANCELLED}),
+}
+
+
+def check_action(current: Status | str, action: RunAction | str) -> None:
+    """Raise InvalidTransitionError unless `action` is allowed on a run in status `current`."""
+    cur, act = Status(current), RunAction(action)
+    allowed = RUN_ACTIONS[act]
+    if cur not in allowed:
+        wanted = " or ".join(sorted(s.value for s in allowed))
+        raise InvalidTransitionError(f"cannot {act} a {cur} run: {act} needs a {wanted} run")

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from pypeline.errors import InvalidTransitionError, NotFoundError
-from pypeline.status import ACTIVE, TERMINAL, Status, allowed_sources, check_transition
+from pypeline.status import ACTIVE, TERMINAL, RunAction, Status, allowed_sources, check_action, check_transition
 from pypeline.store.db import make_claim_engine, make_engine, migrate
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
+from pypeline.store.retry import DEFAULT_BUDGET_S, RetryPolicy, retrying
 
 __all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize"]
 
@@ -68,6 +70,8 @@ class CompletionOutcome:
     """What finishing (or failing) a node changed."""
 
     applied: bool  # False when the node was already finished (a redelivered message)
+    #: True when this very delivery had recorded the same outcome already (its commit's reply was lost).
+    already: bool = False
     ready: list[str] = field(default_factory=list)  # successors in the node's own instance to publish now
     requeue: list[str] = field(default_factory=list)  # successors queued but maybe never published
     run_status: Status | None = None  # set when this change finished the run
@@ -124,8 +128,10 @@ class _RunningCheck:
 class RunStore:
     """Reads and writes runs, node runs and events; safe for many workers at once."""
 
-    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+    def __init__(self, url: str, *, auto_migrate: bool = True, retry_seconds: float = DEFAULT_BUDGET_S) -> None:
         self.url = url
+        #: How long every public operation retries transient errors (lost connection, deadlock, lock).
+        self.retry_policy = RetryPolicy(budget_s=retry_seconds)
         self.engine = make_engine(url)
         #: Autocommit, no-fsync-wait engine for node claims (PostgreSQL); None: claims use `engine`.
         self.claim_engine = make_claim_engine(url)
@@ -143,6 +149,7 @@ class RunStore:
         instance: str | None = "",
         only_from: Iterable[Status] | None = None,
         values: dict[str, Any] | None = None,
+        extra: Sequence[ColumnElement[bool]] = (),
     ) -> list[str]:
         """Move nodes to `target` where the state machine allows it; returns the nodes moved."""
         sources = allowed_sources(target, node=True)
@@ -151,7 +158,7 @@ class RunStore:
         vals = {"status": target.value, "updated_at": utcnow(), **(values or {})}
         if target.is_terminal:
             vals.setdefault("finished_at", utcnow())
-        base = [_NODE.c.run_id == run_id, _NODE.c.status.in_([s.value for s in sources])]
+        base = [_NODE.c.run_id == run_id, _NODE.c.status.in_([s.value for s in sources]), *extra]
         if instance is not None:
             base.append(_NODE.c.instance == instance)
         moved: list[str] = []
@@ -207,6 +214,7 @@ class RunStore:
         return target if moved else None
 
     # ----------------------------------------------------------------- runs
+    @retrying
     def create_run(
         self,
         run_id: str,
@@ -221,6 +229,27 @@ class RunStore:
         """Create a RUNNING run with its node rows; returns the root nodes, already QUEUED."""
         now = utcnow()
         roots = [n.node for n in nodes if n.upstreams == 0]
+        try:
+            rows = self._insert_run(run_id, pipeline_id, nodes, leaves, payload, engine, origin, now)
+        except IntegrityError:
+            if self._run_exists(run_id):
+                return roots  # a retry of our own insert whose commit landed but whose reply was lost
+            raise
+        if len(rows) >= _ANALYZE_AT and self.engine.dialect.name == "postgresql":
+            # Without statistics that know this run is big, PostgreSQL plans "these nodes of run R" as a scan
+            # of all R's rows filtered by name: O(run size) for every fan-in/fan-out node (seen: 2x slower at 10k).
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"ANALYZE {_NODE.name}")
+        return roots
+
+    def _run_exists(self, run_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(_RUN.c.id).where(_RUN.c.id == run_id)).scalar() is not None
+
+    def _insert_run(
+        self, run_id: str, pipeline_id: str, nodes: Sequence[NodeSpec], leaves: Sequence[str], payload: Any,
+        engine: str, origin: str | None, now: datetime,
+    ) -> list[dict[str, Any]]:
         with self.engine.begin() as conn:
             conn.execute(insert(_RUN).values(
                 id=run_id, pipeline_id=pipeline_id, engine=engine, status=Status.RUNNING.value, attempt=1,
@@ -235,13 +264,9 @@ class RunStore:
             ]
             for i in range(0, len(rows), _CHUNK):
                 conn.execute(insert(_NODE), rows[i : i + _CHUNK])
-        if len(rows) >= _ANALYZE_AT and self.engine.dialect.name == "postgresql":
-            # Without statistics that know this run is big, PostgreSQL plans "these nodes of run R" as a scan
-            # of all R's rows filtered by name: O(run size) for every fan-in/fan-out node (seen: 2x slower at 10k).
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql(f"ANALYZE {_NODE.name}")
-        return roots
+        return rows
 
+    @retrying
     def add_nodes(self, run_id: str, nodes: Sequence[NodeSpec]) -> None:
         """Add node rows to a live run (dynamic split instances), counting them as not yet finished."""
         now = utcnow()
@@ -257,6 +282,7 @@ class RunStore:
             conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(
                 nodes_left=_RUN.c.nodes_left + len(nodes), nodes_total=_RUN.c.nodes_total + len(nodes)))
 
+    @retrying
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run row as a dict (result unwrapped), or NotFoundError."""
         with self.engine.connect() as conn:
@@ -265,6 +291,7 @@ class RunStore:
             raise NotFoundError(f"unknown run {run_id!r}")
         return _run_dict(row)
 
+    @retrying
     def run_status(self, run_id: str) -> Status:
         """Just the status of a run (cheap, for waiting loops)."""
         with self.engine.connect() as conn:
@@ -273,6 +300,7 @@ class RunStore:
             raise NotFoundError(f"unknown run {run_id!r}")
         return Status(value)
 
+    @retrying
     def list_runs(
         self,
         *,
@@ -297,24 +325,28 @@ class RunStore:
             ).mappings().all()
         return [_run_dict(r) for r in rows], int(total)
 
+    @retrying
     def count_runs_by_status(self) -> dict[str, int]:
         """Number of runs per status (for metrics)."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(_RUN.c.status, func.count()).group_by(_RUN.c.status)).all()
         return {status: int(n) for status, n in rows}
 
+    @retrying
     def node_runs(self, run_id: str) -> list[dict[str, Any]]:
         """Every node row of a run, in creation order."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(_NODE).where(_NODE.c.run_id == run_id).order_by(_NODE.c.id)).mappings().all()
         return [_node_dict(r) for r in rows]
 
+    @retrying
     def node_statuses(self, run_id: str) -> dict[str, str]:
         """node[/instance] -> status, for progress displays."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(_NODE.c.node, _NODE.c.instance, _NODE.c.status).where(_NODE.c.run_id == run_id))
             return {(f"{n}[{i}]" if i else n): s for n, i, s in rows}
 
+    @retrying
     def upstream_results(self, run_id: str, nodes: Sequence[str], instance: str = "") -> dict[str, Any]:
         """Results of the given (finished) nodes of a run, keyed by node name."""
         out: dict[str, Any] = {}
@@ -326,6 +358,7 @@ class RunStore:
                 out.update({n: r for n, r in rows})
         return out
 
+    @retrying
     def node_states(self, run_id: str) -> list[tuple[str, str, str, str | None]]:
         """(node, instance, status, error) of every row of a run, in creation order (no results: cheap)."""
         with self.engine.connect() as conn:
@@ -333,6 +366,7 @@ class RunStore:
                                 .where(_NODE.c.run_id == run_id).order_by(_NODE.c.id)).all()
         return [(n, i, s, e) for n, i, s, e in rows]
 
+    @retrying
     def row_results(self, run_id: str, pairs: Sequence[Pair]) -> dict[Pair, tuple[str, Any]]:
         """(status, result) of the given rows, keyed by (node, instance); missing rows are left out."""
         out: dict[Pair, tuple[str, Any]] = {}
@@ -344,12 +378,14 @@ class RunStore:
                     out.update({(n, inst): (st, r) for n, st, r in rows})
         return out
 
+    @retrying
     def split_element(self, run_id: str, node: str, instance: str, index: int) -> Any:
         """Element `index` of a split node's list result, extracted by the database (not the whole list)."""
         with self.engine.connect() as conn:
             return conn.execute(select(_NODE.c.result[index]).where(
                 _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance)).scalar()
 
+    @retrying
     def instance_results(self, run_id: str, nodes: Sequence[str], parent: str) -> list[tuple[str, str, str, Any]]:
         """(node, instance, status, result) of the split instances of `nodes` directly under instance `parent`."""
         pattern = parent + ".%" if parent else "%"
@@ -361,6 +397,7 @@ class RunStore:
         return [(n, i, st, r) for n, i, st, r in rows if i.count(".") + 1 == depth]
 
     # ----------------------------------------------------------------- node lifecycle
+    @retrying
     def claim_node(self, run_id: str, node: str, task_id: str, instance: str = "") -> ClaimOutcome:
         """Mark a node RUNNING for this delivery; refused when it is finished, cancelled or not queued."""
         now = utcnow()
@@ -385,21 +422,7 @@ class RunStore:
             raise NotFoundError(f"run {run_id!r} has no node {node!r}")
         return ClaimOutcome(False, Status(current.status), current.attempts)
 
-    def complete_node(
-        self,
-        run_id: str,
-        node: str,
-        result: Any,
-        successors: Sequence[str],
-        *,
-        instance: str = "",
-        skip: Sequence[str] = (),
-    ) -> CompletionOutcome:
-        """Record a node's success and, atomically, which successors became ready (all upstreams done)."""
-        plan = FinishPlan(release={(s, instance): 1 for s in successors if s not in set(skip)},
-                          skip=[(s, instance) for s in skip])
-        return self.finish_node(run_id, node, Status.SUCCESS, instance=instance, result=result, plan=plan)
-
+    @retrying
     def finish_node(
         self,
         run_id: str,
@@ -412,8 +435,14 @@ class RunStore:
         tb: str | None = None,
         summary: str | None = None,
         plan: FinishPlan | None = None,
+        task_id: str | None = None,
     ) -> CompletionOutcome:
-        """Move a running node to SUCCESS, FAILED or SKIPPED (filtered out) and apply `plan` atomically."""
+        """Move a running node to SUCCESS, FAILED or SKIPPED (filtered out) and apply `plan` atomically.
+
+        Idempotent for one delivery: when the node already holds `status` under `task_id` (this call's
+        earlier attempt committed but its reply was lost), the outcome says `already` and lists the
+        successors that are QUEUED so the caller still publishes them.
+        """
         if status not in (Status.SUCCESS, Status.FAILED, Status.SKIPPED):
             raise InvalidTransitionError(f"a running node cannot finish as {status}")
         plan = plan or FinishPlan()
@@ -423,10 +452,10 @@ class RunStore:
             values.update(traceback=tb, result_summary=None)
         with self.engine.begin() as conn:
             moved = self._move_nodes(conn, run_id, [node], status, instance=instance,
-                                     only_from=(Status.RUNNING, Status.RETRYING), values=values)
+                                     only_from=(Status.RUNNING, Status.RETRYING), values=values,
+                                     extra=self._run_lock_first(conn, run_id))
             if not moved:
-                same = [n for n, i in plan.release if i == instance]
-                return CompletionOutcome(applied=False, requeue=self._queued_in(conn, run_id, same, instance))
+                return self._not_finished(conn, run_id, node, instance, status, plan, task_id)
             if status is Status.FAILED:
                 conn.execute(update(_RUN).where(_RUN.c.id == run_id, _RUN.c.failed_node.is_(None))
                              .values(failed_node=node, error=error))
@@ -445,6 +474,40 @@ class RunStore:
         return CompletionOutcome(applied=True, ready=[n for n, i in ready if i == instance], run_status=run_status,
                                  skipped=[n for n, _ in skipped], dispatch=ready)
 
+    def _run_lock_first(self, conn: Connection, run_id: str) -> list[ColumnElement[bool]]:
+        """A condition making a node UPDATE lock the run row before any node row (PostgreSQL).
+
+        Run control (cancel, pause, resume, retry) locks the run row and then node rows; finishing a node
+        must take them in the same order or the two deadlock. As part of the node UPDATE this costs no
+        extra round trip (the scalar subquery runs once, before the scan).
+        """
+        if conn.dialect.name != "postgresql":
+            return []  # SQLite: BEGIN IMMEDIATE serialises writers already
+        return [_NODE.c.run_id == select(_RUN.c.id).where(_RUN.c.id == run_id).with_for_update().scalar_subquery()]
+
+    def _not_finished(
+        self, conn: Connection, run_id: str, node: str, instance: str, status: Status, plan: FinishPlan,
+        task_id: str | None,
+    ) -> CompletionOutcome:
+        """Outcome of a finish that moved nothing: a duplicate, or our own earlier commit seen again."""
+        same = [n for n, i in plan.release if i == instance]
+        requeue = self._queued_in(conn, run_id, same, instance)
+        if task_id is None:
+            return CompletionOutcome(applied=False, requeue=requeue)
+        row = conn.execute(select(_NODE.c.status, _NODE.c.task_id).where(
+            _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance)).first()
+        if row is None or row.status != status.value or row.task_id != task_id:
+            return CompletionOutcome(applied=False, requeue=requeue)
+        queued: list[Pair] = []
+        wanted = [*plan.release, *((n.node, n.instance) for n in plan.spawn), *plan.arm]
+        for inst, nodes in self._by_instance(wanted).items():
+            queued.extend((n, inst) for n in self._queued_in(conn, run_id, nodes, inst))
+        run_status = Status(conn.execute(select(_RUN.c.status).where(_RUN.c.id == run_id)).scalar_one())
+        return CompletionOutcome(applied=True, already=True, requeue=requeue, dispatch=queued,
+                                 ready=[n for n, i in queued if i == instance],
+                                 run_status=run_status if run_status.is_terminal else None)
+
+    @retrying
     def queued_among(self, run_id: str, nodes: Sequence[str], instance: str = "") -> list[str]:
         """Which of `nodes` are QUEUED (published, or about to be, but not started)."""
         with self.engine.connect() as conn:
@@ -568,6 +631,7 @@ class RunStore:
                 zero = [(n, held.instance) for n, rem in rows if rem <= 0]
                 return self._queue_ready(conn, run_id, zero, running)
 
+    @retrying
     def retry_node(self, run_id: str, node: str, error: str, tb: str, *, instance: str = "") -> bool:
         """Record a failed attempt that will be retried; False if the node was not running."""
         with self.engine.begin() as conn:
@@ -575,6 +639,7 @@ class RunStore:
                                      values={"error": error, "traceback": tb, "retries": _NODE.c.retries + 1})
         return bool(moved)
 
+    @retrying
     def fail_node(
         self,
         run_id: str,
@@ -592,11 +657,11 @@ class RunStore:
         return self.finish_node(run_id, node, Status.FAILED, instance=instance, error=error, tb=tb, plan=plan)
 
     # ----------------------------------------------------------------- run control
+    @retrying
     def cancel_run(self, run_id: str) -> list[str]:
         """Cancel a run: unstarted nodes never start; returns Celery task ids of running nodes to revoke."""
         with self.engine.begin() as conn:
-            status = self._status_for_update(conn, run_id)
-            check_transition(status, Status.CANCELLED, node=False)
+            check_action(self._status_for_update(conn, run_id), RunAction.CANCEL)
             running = [r[0] for r in conn.execute(select(_NODE.c.task_id).where(
                 _NODE.c.run_id == run_id, _NODE.c.status.in_([Status.RUNNING.value, Status.RETRYING.value]),
                 _NODE.c.task_id.is_not(None)))]
@@ -605,16 +670,18 @@ class RunStore:
             self._move_run(conn, run_id, Status.CANCELLED, nodes_left=0)
         return running
 
+    @retrying
     def pause_run(self, run_id: str) -> None:
         """Pause a run: running nodes finish, but no new node is dispatched until resume."""
         with self.engine.begin() as conn:
-            check_transition(self._status_for_update(conn, run_id), Status.PAUSED, node=False)
+            check_action(self._status_for_update(conn, run_id), RunAction.PAUSE)
             self._move_run(conn, run_id, Status.PAUSED, finished_at=None)
 
+    @retrying
     def resume_run(self, run_id: str) -> list[tuple[str, str]]:
         """Resume a paused run; returns (node, instance) pairs that became ready while paused, now QUEUED."""
         with self.engine.begin() as conn:
-            check_transition(self._status_for_update(conn, run_id), Status.RUNNING, node=False)
+            check_action(self._status_for_update(conn, run_id), RunAction.RESUME)
             self._move_run(conn, run_id, Status.RUNNING)
             ready = conn.execute(select(_NODE.c.node, _NODE.c.instance).where(
                 _NODE.c.run_id == run_id, _NODE.c.status == Status.PENDING.value, _NODE.c.remaining <= 0)).all()
@@ -636,6 +703,7 @@ class RunStore:
         plan = {(n, ""): sum(1 for p in predecessors[n] if p not in done) for n in predecessors if n not in done}
         return [n for n, _ in self.restart_run(run_id, plan)]
 
+    @retrying
     def restart_run(self, run_id: str, plan: dict[Pair, int]) -> list[Pair]:
         """Rerun a FAILED/CANCELLED run: `plan` rows go back to PENDING with their upstream counts; returns ready rows.
 
@@ -643,9 +711,7 @@ class RunStore:
         """
         now = utcnow()
         with self.engine.begin() as conn:
-            status = self._status_for_update(conn, run_id)
-            if status not in (Status.FAILED, Status.CANCELLED):
-                raise InvalidTransitionError(f"only FAILED or CANCELLED runs can be retried; run is {status}")
+            check_action(self._status_for_update(conn, run_id), RunAction.RETRY)
             sources = [s.value for s in allowed_sources(Status.PENDING, node=True)]
             params = [{"b_node": n, "b_inst": i, "b_rem": r} for (n, i), r in plan.items()]
             for i in range(0, len(params), _CHUNK):
@@ -666,6 +732,23 @@ class RunStore:
                 self._finalize(conn, run_id)
         return queued
 
+    @retrying
+    def fail_run(self, run_id: str, error: str) -> bool:
+        """End an active run FAILED with `error` (its orchestration broke): unstarted nodes are skipped.
+
+        Returns False when the run had ended already. Nodes still running finish normally but no longer
+        change the run.
+        """
+        with self.engine.begin() as conn:
+            if self._status_for_update(conn, run_id).is_terminal:
+                return False
+            self._move_nodes(conn, run_id, None, Status.SKIPPED, instance=None,
+                             only_from=(Status.PENDING, Status.QUEUED),
+                             values={"error": f"run failed: {error}"})
+            self._move_nodes(conn, run_id, None, Status.FAILED, instance=None, only_from=(Status.RETRYING,),
+                             values={"error": f"run failed: {error}"})
+            return self._move_run(conn, run_id, Status.FAILED, nodes_left=0, error=error)
+
     def _status_for_update(self, conn: Connection, run_id: str) -> Status:
         stmt = select(_RUN.c.status).where(_RUN.c.id == run_id)
         if conn.dialect.name == "postgresql":
@@ -675,6 +758,7 @@ class RunStore:
             raise NotFoundError(f"unknown run {run_id!r}")
         return Status(value)
 
+    @retrying
     def stale_queued(self, older_than: datetime, limit: int = 10_000) -> list[tuple[str, str, str]]:
         """(run_id, node, instance) of QUEUED rows of RUNNING runs untouched since `older_than` (lost messages?)."""
         stmt = (select(_NODE.c.run_id, _NODE.c.node, _NODE.c.instance)
@@ -685,6 +769,7 @@ class RunStore:
         with self.engine.connect() as conn:
             return [(r, n, i) for r, n, i in conn.execute(stmt)]
 
+    @retrying
     def requeue_nodes(self, run_id: str, nodes: Sequence[str], instance: str = "") -> list[str]:
         """Mark nodes QUEUED again before re-publishing them (lost-message recovery)."""
         with self.engine.begin() as conn:
@@ -692,6 +777,7 @@ class RunStore:
                                     only_from=(Status.QUEUED, Status.PENDING))
 
     # ----------------------------------------------------------------- events
+    @retrying
     def add_event(self, run_id: str, name: str, data: Any = None, node: str | None = None) -> int:
         """Record a named event on a run; returns its id."""
         with self.engine.begin() as conn:
@@ -702,6 +788,7 @@ class RunStore:
                                                      created_at=utcnow()))
             return int(res.inserted_primary_key[0])
 
+    @retrying
     def events(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
         """Events recorded on a run, oldest first."""
         cond = [_EVENT.c.run_id == run_id]

@@ -9,7 +9,7 @@ import pytest
 from pypeline.errors import InvalidTransitionError, NotFoundError
 from pypeline.status import Status
 from pypeline.store import RunStore
-from pypeline.store.repository import NodeSpec
+from pypeline.store.repository import CompletionOutcome, FinishPlan, NodeSpec
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -28,6 +28,12 @@ def _diamond(store: RunStore) -> str:
     return run_id
 
 
+def _complete(store: RunStore, run_id: str, node: str, result: object, successors: list[str]) -> CompletionOutcome:
+    """Record a top-level node's success, counting one finished upstream off each successor."""
+    plan = FinishPlan(release={(s, ""): 1 for s in successors})
+    return store.finish_node(run_id, node, Status.SUCCESS, result=result, plan=plan)
+
+
 def _statuses(store: RunStore, run_id: str) -> dict[str, str]:
     return store.node_statuses(run_id)
 
@@ -35,15 +41,15 @@ def _statuses(store: RunStore, run_id: str) -> dict[str, str]:
 def test_happy_path_fan_out_fan_in(store: RunStore) -> None:
     run_id = _diamond(store)
     assert store.claim_node(run_id, "a", "t1").claimed
-    out = store.complete_node(run_id, "a", {"v": 1}, ["b", "c"])
+    out = _complete(store, run_id, "a", {"v": 1}, ["b", "c"])
     assert out.applied and sorted(out.ready) == ["b", "c"] and out.run_status is None
     for n in ("b", "c"):
         store.claim_node(run_id, n, f"t-{n}")
-    assert store.complete_node(run_id, "b", "B", ["d"]).ready == []
-    assert store.complete_node(run_id, "c", "C", ["d"]).ready == ["d"]
+    assert _complete(store, run_id, "b", "B", ["d"]).ready == []
+    assert _complete(store, run_id, "c", "C", ["d"]).ready == ["d"]
     assert store.upstream_results(run_id, ["b", "c"]) == {"b": "B", "c": "C"}
     store.claim_node(run_id, "d", "t-d")
-    out = store.complete_node(run_id, "d", {"done": True}, [])
+    out = _complete(store, run_id, "d", {"done": True}, [])
     assert out.run_status is Status.SUCCESS
     run = store.get_run(run_id)
     assert run["status"] == "SUCCESS" and run["result"] == {"d": {"done": True}} and run["nodes_left"] == 0
@@ -56,8 +62,8 @@ def test_happy_path_fan_out_fan_in(store: RunStore) -> None:
 def test_redelivered_completion_releases_nothing_twice(store: RunStore) -> None:
     run_id = _diamond(store)
     store.claim_node(run_id, "a", "t1")
-    assert store.complete_node(run_id, "a", 1, ["b", "c"]).applied
-    again = store.complete_node(run_id, "a", 1, ["b", "c"])
+    assert _complete(store, run_id, "a", 1, ["b", "c"]).applied
+    again = _complete(store, run_id, "a", 1, ["b", "c"])
     assert not again.applied and again.ready == [] and sorted(again.requeue) == ["b", "c"]
     claim = store.claim_node(run_id, "a", "t1")
     assert not claim.claimed and claim.status is Status.SUCCESS
@@ -66,12 +72,12 @@ def test_redelivered_completion_releases_nothing_twice(store: RunStore) -> None:
 def test_failure_skips_descendants_and_finishes_run(store: RunStore) -> None:
     run_id = _diamond(store)
     store.claim_node(run_id, "a", "t1")
-    store.complete_node(run_id, "a", 1, ["b", "c"])
+    _complete(store, run_id, "a", 1, ["b", "c"])
     store.claim_node(run_id, "b", "tb")
     store.claim_node(run_id, "c", "tc")
     out = store.fail_node(run_id, "b", "ValueError: boom", "Traceback...", ["d"])
     assert out.applied and out.skipped == ["d"] and out.run_status is None  # c still running
-    assert store.complete_node(run_id, "c", 2, ["d"]).run_status is Status.FAILED
+    assert _complete(store, run_id, "c", 2, ["d"]).run_status is Status.FAILED
     run = store.get_run(run_id)
     assert run["status"] == "FAILED" and run["failed_node"] == "b" and run["error"] == "ValueError: boom"
     assert _statuses(store, run_id) == {"a": "SUCCESS", "b": "FAILED", "c": "SUCCESS", "d": "SKIPPED"}
@@ -85,7 +91,7 @@ def test_retry_then_success(store: RunStore) -> None:
     assert store.retry_node(run_id, "a", "RuntimeError: x", "tb")
     claim = store.claim_node(run_id, "a", "t1")
     assert claim.claimed and claim.attempts == 2
-    store.complete_node(run_id, "a", 1, ["b", "c"])
+    _complete(store, run_id, "a", 1, ["b", "c"])
     node_a = next(n for n in store.node_runs(run_id) if n["node"] == "a")
     assert node_a["retries"] == 1 and node_a["status"] == "SUCCESS" and node_a["error"] is None
 
@@ -96,7 +102,7 @@ def test_cancel_stops_unstarted_nodes(store: RunStore) -> None:
     assert store.cancel_run(run_id) == ["task-a"]
     assert set(_statuses(store, run_id).values()) == {"CANCELLED"}
     assert not store.claim_node(run_id, "b", "x").claimed
-    assert not store.complete_node(run_id, "a", 1, ["b", "c"]).applied
+    assert not _complete(store, run_id, "a", 1, ["b", "c"]).applied
     assert store.get_run(run_id)["status"] == "CANCELLED"
     with pytest.raises(InvalidTransitionError):
         store.cancel_run(run_id)
@@ -106,7 +112,7 @@ def test_pause_holds_ready_nodes_until_resume(store: RunStore) -> None:
     run_id = _diamond(store)
     store.claim_node(run_id, "a", "t")
     store.pause_run(run_id)
-    assert store.complete_node(run_id, "a", 1, ["b", "c"]).ready == []
+    assert _complete(store, run_id, "a", 1, ["b", "c"]).ready == []
     assert store.get_run(run_id)["status"] == "PAUSED"
     assert sorted(store.resume_run(run_id)) == [("b", ""), ("c", "")]
     assert _statuses(store, run_id)["b"] == "QUEUED"
@@ -115,10 +121,10 @@ def test_pause_holds_ready_nodes_until_resume(store: RunStore) -> None:
 def test_rerun_from_failure_reruns_only_unfinished(store: RunStore) -> None:
     run_id = _diamond(store)
     store.claim_node(run_id, "a", "t")
-    store.complete_node(run_id, "a", 1, ["b", "c"])
+    _complete(store, run_id, "a", 1, ["b", "c"])
     store.claim_node(run_id, "b", "t")
     store.claim_node(run_id, "c", "t")
-    store.complete_node(run_id, "c", 3, ["d"])
+    _complete(store, run_id, "c", 3, ["d"])
     store.fail_node(run_id, "b", "E", "tb", ["d"])
     assert store.get_run(run_id)["status"] == "FAILED"
     ready = store.prepare_rerun(run_id, {"a": (), "b": ("a",), "c": ("a",), "d": ("b", "c")})
@@ -126,10 +132,10 @@ def test_rerun_from_failure_reruns_only_unfinished(store: RunStore) -> None:
     run = store.get_run(run_id)
     assert run["status"] == "RUNNING" and run["attempt"] == 2 and run["nodes_left"] == 2
     store.claim_node(run_id, "b", "t2")
-    assert store.complete_node(run_id, "b", 2, ["d"]).ready == ["d"]
+    assert _complete(store, run_id, "b", 2, ["d"]).ready == ["d"]
     assert store.upstream_results(run_id, ["b", "c"]) == {"b": 2, "c": 3}
     store.claim_node(run_id, "d", "t3")
-    assert store.complete_node(run_id, "d", "ok", []).run_status is Status.SUCCESS
+    assert _complete(store, run_id, "d", "ok", []).run_status is Status.SUCCESS
 
 
 def test_fan_in_released_exactly_once_under_concurrency(store: RunStore) -> None:
@@ -139,13 +145,13 @@ def test_fan_in_released_exactly_once_under_concurrency(store: RunStore) -> None
     specs.append(NodeSpec("join", "h", "q", width))
     store.create_run(run_id, "p", specs, leaves=["join"])
     store.claim_node(run_id, "root", "t")
-    store.complete_node(run_id, "root", 0, [f"m{i}" for i in range(width)])
+    _complete(store, run_id, "root", 0, [f"m{i}" for i in range(width)])
     released: list[str] = []
     lock = threading.Lock()
 
     def finish(i: int) -> None:
         store.claim_node(run_id, f"m{i}", f"t{i}")
-        out = store.complete_node(run_id, f"m{i}", i, ["join"])
+        out = _complete(store, run_id, f"m{i}", i, ["join"])
         with lock:
             released.extend(out.ready)
 
