@@ -13,6 +13,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "NodeExecutionError",
+    "NodeResultError",
     "RunTimeoutError",
     "AuthError",
     "AccessDeniedError",
@@ -91,6 +92,14 @@ class NodeExecutionError(PypelineError):
     """A node's handler failed in a way Pypeline itself detected (bad payload, bad result)."""
 
     code = "node_error"
+    #: Whether the node's retry policy applies (a bad input would fail the same way again: no retry).
+    retryable: bool = False
+
+
+class NodeResultError(NodeExecutionError):
+    """A handler returned a result the store cannot keep (not strict JSON, too large); retried by policy."""
+
+    retryable = True
 
 
 class RunTimeoutError(PypelineError, TimeoutError):

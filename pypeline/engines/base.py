@@ -15,7 +15,19 @@ from pypeline.status import Status
 from pypeline.store.repository import RunStore
 from pypeline.tasks.chained import NodeRunner
 
-__all__ = ["Engine", "EngineRuntime"]
+__all__ = ["Engine", "EngineRuntime", "publish_retry_policy"]
+
+
+def publish_retry_policy(budget_s: float) -> dict[str, float]:
+    """kombu's publish retry policy retrying for about `budget_s` seconds (0 s, 0.5 s, 1 s, ... then every 2 s).
+
+    A broker restart of a few seconds then delays a node's successors instead of losing their messages.
+    """
+    steps, waited = 0, 0.0
+    while waited < budget_s:
+        steps += 1
+        waited += min(0.5 * steps, 2.0)
+    return {"max_retries": max(steps, 1), "interval_start": 0.0, "interval_step": 0.5, "interval_max": 2.0}
 
 
 class EngineRuntime(Protocol):

@@ -14,25 +14,22 @@ from __future__ import annotations
 
 import logging
 import random
-import traceback
+from collections.abc import Mapping
 from typing import Any
 
-from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Celery, Task
 from celery.canvas import Signature
-from celery.exceptions import Retry
-from celery.signals import task_failure
 from celery_dyrygent.celery.inspect import ResultState
 from celery_dyrygent.workflows import Workflow
 
-from pypeline.config.model import PipelineConfig
+from pypeline.config.model import NodeConfig, PipelineConfig
+from pypeline.engines import signals  # noqa: F401 - connects the one task_failure handler of node messages
 from pypeline.engines.base import Engine
-from pypeline.engines.payload import check_result
+from pypeline.engines.runner import NodeInputs, NodeRef, NodeRunner, Pair, display_name
 from pypeline.errors import InvalidInputError, NodeExecutionError
 from pypeline.status import Status
-from pypeline.store.repository import NodeSpec
-from pypeline.tasks.chained import CONTEXT_KEY, ChainedTask
-from pypeline.tasks.event import node_event
+from pypeline.store.repository import ClaimOutcome, CompletionOutcome, FinishPlan, NodeSpec
+from pypeline.tasks.chained import CONTEXT_KEY
 
 __all__ = ["DyrygentEngine", "DyrygentNodeRunner", "PypelineWorkflow", "register_processor", "PROCESSOR_TASK",
            "WORKFLOW_EVENT"]
@@ -79,11 +76,38 @@ class PypelineWorkflow(Workflow):
             value = random.uniform(float(low), float(high))
         return min(value, _ACTIVE_TICK_CAP) if self._active_tick else value
 
+    @property
+    def run_id(self) -> str | None:
+        """The Pypeline run this workflow drives."""
+        run_id = self.custom_payload.get("run_id")
+        if run_id is None:  # a workflow serialised before the run id was kept: read it off a node's context
+            for node in self.nodes.values():
+                return dict(node.signature).get("kwargs", {}).get(CONTEXT_KEY, {}).get("run_id")
+        return run_id
+
     def get_tasks_state(self, task_ids: Any) -> dict[str, ResultState]:
-        """Task states read from this workflow's app's result backend."""
-        if self.app is None:
-            return super().get_tasks_state(task_ids)
-        return {task_id: ResultState(self.app.AsyncResult(task_id)) for task_id in task_ids}
+        """Node states read from the run store (the truth), not from the result backend.
+
+        The backend can lie about a retried node: its first attempt publishes the retry under the same
+        task id and only then stores RETRY, so a fast second attempt's SUCCESS may be overwritten by the
+        first attempt's RETRY, and the processor then waits for that node forever.
+        """
+        runtime = getattr(self.app, "pypeline", None)
+        run_id = self.run_id
+        if runtime is None or run_id is None:
+            if self.app is None:
+                return super().get_tasks_state(task_ids)
+            return {task_id: ResultState(self.app.AsyncResult(task_id)) for task_id in task_ids}
+        ids = list(task_ids)
+        if not ids:
+            return {}
+        statuses = {node: Status(status) for node, instance, status, _ in runtime.store.node_states(run_id)
+                    if not instance}
+        out: dict[str, ResultState] = {}
+        for task_id in ids:
+            name = dict(self.nodes[task_id].signature)["kwargs"][CONTEXT_KEY]["node"]
+            out[task_id] = StoredState(statuses.get(name, Status.PENDING))
+        return out
 
     @classmethod
     def load(cls, workflow_dict: dict[str, Any], *, app: Celery, processor: Task) -> PypelineWorkflow:
@@ -96,6 +120,43 @@ class PypelineWorkflow(Workflow):
         return wf
 
 
+class StoredState(ResultState):
+    """dyrygent's view of one node task, built from the node's status in the run store."""
+
+    def __init__(self, status: Status) -> None:  # noqa: D107 - no backend lookup, unlike ResultState
+        self.result = _StoredResult(status.value)
+        self.success = status is Status.SUCCESS
+        self.done = status.is_terminal
+        if self.done:
+            self.state = self.DONE
+        elif status in (Status.PENDING, Status.QUEUED):
+            self.state = self.INIT  # not started: unpublished, or published and waiting in its queue
+        else:
+            self.state = self.RUNNING
+
+
+class _StoredResult:
+    """The two attributes dyrygent reads off a task result."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        self.result = None
+
+
+def _fail_run(app: Celery, wf: PypelineWorkflow, error: str) -> None:
+    """End the workflow's run FAILED (the processor broke or ended without the run finishing)."""
+    runtime = getattr(app, "pypeline", None)
+    run_id = wf.run_id
+    if runtime is None or run_id is None:
+        return
+    try:
+        if runtime.store.fail_run(run_id, error):
+            log.error("dyrygent run %s failed: %s", run_id, error)
+            runtime.notify_run_finished(run_id, Status.FAILED)
+    except Exception:  # noqa: BLE001 - the processor's own error is what the worker must report
+        log.exception("could not record the failure of dyrygent run %s", run_id)
+
+
 def register_processor(app: Celery) -> Task:
     """Register the workflow processor task on `app` (idempotent) and return it."""
     existing = app.tasks.get(PROCESSOR_TASK) if app.finalized else None
@@ -106,12 +167,31 @@ def register_processor(app: Celery) -> Task:
         """One dyrygent tick: publish nodes whose dependencies succeeded, then re-queue itself."""
         workflow_dict["id"] = self.request.id
         wf = PypelineWorkflow.load(workflow_dict, app=self.app, processor=self)
-        if wf.tick():
-            self.request.retries -= 1  # as dyrygent: retry forever, bounded by the workflow's processing limit
-            raise self.retry(kwargs={"workflow_dict": wf.to_dict()}, countdown=wf.get_retry_countdown(),
-                             **wf.workflow_options)
+        try:
+            running = wf.tick()
+        except Exception as exc:
+            _fail_run(self.app, wf, f"dyrygent workflow processor failed: {type(exc).__name__}: {exc}")
+            raise
+        if not running:
+            _check_finished(self.app, wf)
+            return
+        self.request.retries -= 1  # as dyrygent: retry forever, bounded by the workflow's processing limit
+        raise self.retry(kwargs={"workflow_dict": wf.to_dict()}, countdown=wf.get_retry_countdown(),
+                         **wf.workflow_options)
 
     return app.task(name=PROCESSOR_TASK, bind=True, max_retries=1, shared=False)(workflow_processor)
+
+
+def _check_finished(app: Celery, wf: PypelineWorkflow) -> None:
+    """The workflow has nothing left to run: its run must have ended too, else it fails with a clear error."""
+    runtime = getattr(app, "pypeline", None)
+    run_id = wf.run_id
+    if runtime is None or run_id is None or wf.is_success():
+        return
+    if not runtime.store.run_status(run_id).is_terminal:
+        _fail_run(app, wf, "dyrygent workflow ended but nodes never finished: "
+                  + ", ".join(sorted(dict(wf.nodes[t].signature)["kwargs"][CONTEXT_KEY]["node"]
+                                     for t, ok in wf.finished.items() if not ok)))
 
 
 class DyrygentEngine(Engine):
@@ -137,7 +217,7 @@ class DyrygentEngine(Engine):
         node = pipeline.nodes[name]
         ctx = {"engine": self.name, "run_id": run_id, "pipeline_id": pipeline.id, "node": name, "instance": ""}
         options: dict[str, Any] = {"queue": node.queue, "soft_time_limit": node.max_ttl,
-                                   "time_limit": node.hard_time_limit}
+                                   "time_limit": node.hard_time_limit, "shadow": display_name(pipeline.id, name)}
         if node.priority is not None:
             options["priority"] = node.priority
         # No chain_payload here: dyrygent re-sends every signature with each tick, so the payload would be
@@ -156,6 +236,7 @@ class DyrygentEngine(Engine):
         dag = self.rt.dag(pipeline.id)
         wf = PypelineWorkflow({"queue": pipeline.processor_queue}, app=self.rt.celery, processor=self.processor)
         wf.set_tick(self.tick)
+        wf.custom_payload = {"run_id": run_id}
         added: dict[str, Any] = {}
         for name in dag.nodes:  # topological order: upstream nodes are always added first
             deps = [added[p] for p in dag.predecessors(name)]
@@ -187,87 +268,34 @@ class DyrygentEngine(Engine):
             self.rt.celery.control.revoke(workflows)
 
 
-class DyrygentNodeRunner:
-    """Executes one node message for the dyrygent engine: claim, run, record; dyrygent publishes successors."""
+class DyrygentNodeRunner(NodeRunner):
+    """The dyrygent engine's node hooks: record transitions in the store; dyrygent publishes successors."""
 
-    def __init__(self, engine: DyrygentEngine) -> None:
-        self.engine = engine
-        self.rt = engine.rt
+    engine: DyrygentEngine
 
-    def run_node(self, task: ChainedTask, ctx: dict[str, Any], event: dict[str, Any]) -> Any:
-        """Run the node; a failure is raised so dyrygent stops the branch (and sees the Celery FAILURE)."""
-        store = self.rt.store
-        run_id, name = ctx["run_id"], ctx["node"]
-        pipeline = self.rt.config.pipeline(ctx["pipeline_id"])
-        dag = self.rt.dag(pipeline.id)
-        claim = store.claim_node(run_id, name, task.request.id or "")
-        if not claim.claimed:
-            if claim.status is Status.SUCCESS:  # redelivered or rescheduled: report the recorded result again
-                return store.upstream_results(run_id, [name]).get(name)
-            raise NodeExecutionError(f"node {name!r} of run {run_id} is {claim.status}; not started")
-        preds = dag.predecessors(name)
-        # dyrygent starts a node only after its upstream tasks succeeded, and each recorded its result first.
-        upstream = store.upstream_results(run_id, preds) if preds else {}
-        payload = event["chain_payload"] if "chain_payload" in event else store.get_run(run_id)["payload"]
-        node_evt = node_event(pipeline_id=pipeline.id, run_id=run_id, task_id=task.request.id, node=name,
-                              attempt=claim.attempts, chain_payload=payload, upstream=upstream)
-        try:
-            result = task.call(node_evt)
-            check_result(result, self.rt.settings.max_result_bytes)
-        except Retry:
-            raise
-        except Exception as exc:
-            self._record_failure(task, pipeline, run_id, name, exc)
-            raise
-        # Successors are counted down (and QUEUED when ready) but not published: dyrygent publishes them.
-        outcome = store.complete_node(run_id, name, result, dag.successors(name))
+    def inputs(self, ref: NodeRef, ctx: dict[str, Any], event: dict[str, Any]) -> NodeInputs:
+        """Upstream results from the store (dyrygent starts a node only after its upstream nodes recorded)."""
+        preds = self.rt.dag(ref.pipeline_id).predecessors(ref.node)
+        upstream = self.rt.store.upstream_results(ref.run_id, preds) if preds else {}
+        payload = event["chain_payload"] if "chain_payload" in event else self.rt.store.get_run(ref.run_id)["payload"]
+        return NodeInputs(payload=payload, upstream=upstream)
+
+    def success_plan(self, ref: NodeRef, node: NodeConfig, result: Any) -> tuple[FinishPlan, Mapping[Pair, Any]]:
+        """Count the node off its successors (they become QUEUED when ready; dyrygent publishes them)."""
+        successors = self.rt.dag(ref.pipeline_id).successors(ref.node)
+        return FinishPlan(release={(s, ""): 1 for s in successors}), {}
+
+    def failure_plan(self, ref: NodeRef) -> FinishPlan:
+        """Skip every descendant of the failed node."""
+        return FinishPlan(skip=[(d, "") for d in self.rt.dag(ref.pipeline_id).descendants(ref.node)])
+
+    def after(self, ref: NodeRef, outcome: CompletionOutcome, payload: Any, inline: Mapping[Pair, Any]) -> None:
+        """Only wake waiters when the run ended: dyrygent's processor publishes the successors."""
         if outcome.run_status is not None:
-            self.rt.notify_run_finished(run_id, outcome.run_status)
-        return result
+            self.rt.notify_run_finished(ref.run_id, outcome.run_status)
 
-    def _record_failure(self, task: ChainedTask, pipeline: PipelineConfig, run_id: str, name: str,
-                        exc: Exception) -> None:
-        """Schedule a retry (raises Retry) or record the final failure and skip the node's descendants."""
-        store = self.rt.store
-        node = pipeline.nodes[name]
-        error = f"{type(exc).__name__}: {exc}"
-        tb = traceback.format_exc()
-        retries = task.request.retries or 0
-        retryable = not isinstance(exc, NodeExecutionError)
-        if retryable and retries < node.retry.max_retry and not task.request.called_directly:
-            if store.retry_node(run_id, name, error, tb):
-                countdown = node.retry.countdown(retries, random.random())
-                log.warning("node %s of run %s failed (%s); retry %d/%d in %.1fs", name, run_id, error,
-                            retries + 1, node.retry.max_retry, countdown)
-                raise task.retry(exc=exc, countdown=countdown, max_retries=node.retry.max_retry)
-        log.error("node %s of run %s failed after %d retries: %s", name, run_id, retries, error)
-        self.fail(pipeline, run_id, name, error, tb)
-
-    def fail(self, pipeline: PipelineConfig, run_id: str, name: str, error: str, tb: str) -> None:
-        """Record a node's final failure and skip its descendants; the run fails once nothing else runs."""
-        outcome = self.rt.store.fail_node(run_id, name, error, tb, self.rt.dag(pipeline.id).descendants(name))
-        if outcome.run_status is not None:
-            self.rt.notify_run_finished(run_id, outcome.run_status)
-
-    def fail_interrupted(self, ctx: dict[str, Any], exc: BaseException, tb: str) -> None:
-        """The node's process was killed (hard time limit, lost worker): record the failure the handler never saw."""
-        pipeline = self.rt.config.pipeline(ctx["pipeline_id"])
-        self.fail(pipeline, ctx["run_id"], ctx["node"], f"{type(exc).__name__}: {exc}", tb)
-
-
-@task_failure.connect(weak=False)
-def _node_process_killed(sender: Any = None, exception: BaseException | None = None, kwargs: Any = None,
-                         einfo: Any = None, **_: Any) -> None:
-    """In the worker's main process: a dyrygent node killed by its hard time limit is failed in the store."""
-    ctx = kwargs.get(CONTEXT_KEY) if isinstance(kwargs, dict) else None
-    if not isinstance(ctx, dict) or ctx.get("engine") != DyrygentEngine.name:
-        return
-    if not isinstance(exception, (TimeLimitExceeded, WorkerLostError)):
-        return  # an ordinary failure was recorded by the runner itself
-    runtime = getattr(getattr(sender, "app", None), "pypeline", None)
-    if runtime is None:
-        return
-    try:
-        runtime.runner(DyrygentEngine.name).fail_interrupted(ctx, exception, str(getattr(einfo, "traceback", "")))
-    except Exception:  # noqa: BLE001 - a signal handler must never take the worker down
-        log.exception("could not record the failure of node %s of run %s", ctx.get("node"), ctx.get("run_id"))
+    def on_not_claimed(self, ref: NodeRef, claim: ClaimOutcome, ctx: dict[str, Any], event: dict[str, Any]) -> Any:
+        """Redelivered or rescheduled after success: report the recorded result again; otherwise refuse."""
+        if claim.status is Status.SUCCESS:
+            return self.rt.store.upstream_results(ref.run_id, [ref.node]).get(ref.node)
+        raise NodeExecutionError(f"node {ref.node!r} of run {ref.run_id} is {claim.status}; not started")

@@ -9,25 +9,17 @@ message of a finished node never releases its successors twice. Split, filter an
 from __future__ import annotations
 
 import logging
-import random
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from billiard.exceptions import TimeLimitExceeded
-from celery.exceptions import Retry
-from celery.signals import task_failure
-
 from pypeline.config.model import NodeConfig, PipelineConfig
-from pypeline.engines.base import Engine
+from pypeline.engines import signals  # noqa: F401 - connects the one task_failure handler of node messages
+from pypeline.engines.base import Engine, publish_retry_policy
 from pypeline.engines.dataflow import Dataflow, Inputs, instance_index
-from pypeline.engines.payload import check_result
-from pypeline.errors import NodeExecutionError
+from pypeline.engines.runner import NodeInputs, NodeRef, NodeRunner, display_name
 from pypeline.status import Status
-from pypeline.store.repository import CompletionOutcome, NodeSpec
-from pypeline.tasks.chained import CONTEXT_KEY, ChainedTask
-from pypeline.tasks.context import NodeContext, node_context
-from pypeline.tasks.event import node_event
+from pypeline.store.repository import ClaimOutcome, CompletionOutcome, FinishPlan, NodeSpec
+from pypeline.tasks.chained import CONTEXT_KEY
 
 __all__ = ["EventDrivenEngine", "EventNodeRunner"]
 
@@ -90,6 +82,9 @@ class EventDrivenEngine(Engine):
                     ctx["upstream"] = inline[(name, instance)]
                 app.send_task(
                     node.handler,
+                    shadow=display_name(pipeline.id, name),
+                    retry=True,
+                    retry_policy=publish_retry_policy(self.rt.settings.publish_retry_seconds),
                     kwargs={"event": {"pipeline_id": pipeline.id, "execution_id": run_id, "chain_payload": payload},
                             CONTEXT_KEY: ctx},
                     queue=node.queue,
@@ -135,52 +130,25 @@ class EventDrivenEngine(Engine):
             self.rt.notify_run_finished(run_id, status)
 
 
-class EventNodeRunner:
-    """Executes one node message inside a worker for the event-driven engine."""
+class EventNodeRunner(NodeRunner):
+    """The event-driven engine's node hooks: dataflow inputs and plans; `after` publishes what became ready."""
 
-    def __init__(self, engine: EventDrivenEngine) -> None:
-        self.engine = engine
-        self.rt = engine.rt
+    engine: EventDrivenEngine
 
-    def run_node(self, task: ChainedTask, ctx: dict[str, Any], event: dict[str, Any]) -> Any:
-        """Claim the node, run the handler, record the outcome and release ready successors."""
-        store = self.rt.store
-        run_id, name, instance = ctx["run_id"], ctx["node"], ctx.get("instance", "")
-        pipeline = self.rt.config.pipeline(ctx["pipeline_id"])
-        flow = self.engine.flow(pipeline.id)
-        node = pipeline.nodes[name]
-        claim = store.claim_node(run_id, name, task.request.id or "", instance)
-        if not claim.claimed:
-            if claim.status is Status.SUCCESS:
-                self._recover_successors(pipeline, flow, run_id, name, instance, event)
-            log.info("node %s[%s] of run %s not started: it is %s", name, instance, run_id, claim.status)
-            return None
+    def inputs(self, ref: NodeRef, ctx: dict[str, Any], event: dict[str, Any]) -> NodeInputs:
+        """Upstream results from the message (single upstream) or the store (fan-in, joins, split elements)."""
         payload = event.get("chain_payload")
-        with node_context(NodeContext(run_id, pipeline.id, name, instance, store)):
-            try:
-                inputs = self._inputs(flow, run_id, name, instance, ctx)
-                if inputs.dropped:
-                    return self._drop(pipeline, flow, run_id, name, instance, payload, "every upstream was dropped")
-                node_evt = node_event(pipeline_id=pipeline.id, run_id=run_id, task_id=task.request.id, node=name,
-                                      attempt=claim.attempts, chain_payload=payload, upstream=inputs.upstream,
-                                      instance=instance,
-                                      extra=None if inputs.groups is None else {"groups": inputs.groups})
-                result = task.call(node_evt)
-                if node.filter and result is None:
-                    return self._drop(pipeline, flow, run_id, name, instance, payload, "returned None")
-                result = self._check_result(node, result)
-            except Retry:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a handler may raise anything; it is recorded, not lost
-                return self._handle_failure(task, pipeline, flow, run_id, name, instance, payload, exc)
-        plan, inline = flow.success_plan(name, instance, result)
-        outcome = store.finish_node(run_id, name, Status.SUCCESS, instance=instance, result=result, plan=plan)
-        self._after(pipeline, run_id, outcome, payload, inline)
-        return result
+        flow = self.engine.flow(ref.pipeline_id)
+        found = self._resolve(flow, ref, ctx)
+        if found.dropped:
+            return NodeInputs(payload=payload, dropped="every upstream was dropped")
+        return NodeInputs(payload=payload, upstream=found.upstream,
+                          extra=None if found.groups is None else {"groups": found.groups})
 
-    def _inputs(self, flow: Dataflow, run_id: str, name: str, instance: str, ctx: dict[str, Any]) -> Inputs:
+    def _resolve(self, flow: Dataflow, ref: NodeRef, ctx: dict[str, Any]) -> Inputs:
         if "upstream" in ctx:
             return Inputs(upstream=ctx["upstream"])
+        name, instance, run_id = ref.node, ref.instance, ref.run_id
         preds = flow.dag.predecessors(name)
         if not preds:
             return Inputs()
@@ -197,95 +165,37 @@ class EventNodeRunner:
         split_result: list[Any] = []
         if split in preds:
             split_result = store.row_results(run_id, [(split, instance)])[(split, instance)][1] or []
-        rows = store.instance_results(run_id, [p for p in preds if p != split], instance)
-        return flow.resolve_join(name, instance, split_result, rows)
+        rows_in = store.instance_results(run_id, [p for p in preds if p != split], instance)
+        return flow.resolve_join(name, instance, split_result, rows_in)
 
-    def _check_result(self, node: NodeConfig, result: Any) -> Any:
-        if node.split:
-            if isinstance(result, tuple):
-                result = list(result)
-            if not isinstance(result, list):
-                raise NodeExecutionError(f"split node '{node.name}' must return a list, got {type(result).__name__}")
-        check_result(result, self.rt.settings.max_result_bytes)
-        return result
+    def success_plan(self, ref: NodeRef, node: NodeConfig, result: Any) -> tuple[FinishPlan, Mapping[Pair, Any]]:
+        """Release successors (or spawn split instances); a single upstream's result travels inline."""
+        return self.engine.flow(ref.pipeline_id).success_plan(ref.node, ref.instance, result)
 
-    def _after(
-        self,
-        pipeline: PipelineConfig,
-        run_id: str,
-        outcome: CompletionOutcome,
-        payload: Any,
-        inline: Mapping[Pair, dict[str, Any]] | None = None,
-    ) -> None:
-        """Publish what a finished node made ready and wake waiters if the run ended."""
+    def failure_plan(self, ref: NodeRef) -> FinishPlan:
+        """Skip every existing downstream row of the failed node."""
+        return self.engine.flow(ref.pipeline_id).failure_plan(ref.node, ref.instance)
+
+    def drop_plan(self, ref: NodeRef) -> FinishPlan:
+        """Filter rule: nodes fed only by dropped nodes are skipped for this event."""
+        return self.engine.flow(ref.pipeline_id).drop_plan(ref.node, ref.instance)
+
+    def after(self, ref: NodeRef, outcome: CompletionOutcome, payload: Any, inline: Mapping[Pair, Any]) -> None:
+        """Publish what the change made ready and wake waiters if the run ended."""
         if not outcome.applied:
             return
-        self.engine.dispatch(pipeline, run_id, outcome.dispatch, payload, inline)
+        pipeline = self.rt.config.pipeline(ref.pipeline_id)
+        self.engine.dispatch(pipeline, ref.run_id, outcome.dispatch, payload, inline)
         if outcome.run_status is not None:
-            self.rt.notify_run_finished(run_id, outcome.run_status)
+            self.rt.notify_run_finished(ref.run_id, outcome.run_status)
 
-    def _drop(
-        self, pipeline: PipelineConfig, flow: Dataflow, run_id: str, name: str, instance: str, payload: Any, why: str
-    ) -> None:
-        """Filter rule: the node produced nothing; nodes fed only by dropped nodes are skipped for this event."""
-        outcome = self.rt.store.finish_node(run_id, name, Status.SKIPPED, instance=instance,
-                                            summary=f"filtered out ({why})", plan=flow.drop_plan(name, instance))
-        self._after(pipeline, run_id, outcome, payload)
-        return None
-
-    def _handle_failure(
-        self,
-        task: ChainedTask,
-        pipeline: PipelineConfig,
-        flow: Dataflow,
-        run_id: str,
-        name: str,
-        instance: str,
-        payload: Any,
-        exc: Exception,
-    ) -> None:
-        store = self.rt.store
-        node = pipeline.nodes[name]
-        error = f"{type(exc).__name__}: {exc}"
-        tb = traceback.format_exc()
-        retries = task.request.retries or 0
-        retryable = not isinstance(exc, NodeExecutionError)
-        if retryable and retries < node.retry.max_retry and not task.request.called_directly:
-            if store.retry_node(run_id, name, error, tb, instance=instance):
-                countdown = node.retry.countdown(retries, random.random())
-                log.warning("node %s of run %s failed (%s); retry %d/%d in %.1fs", name, run_id, error,
-                            retries + 1, node.retry.max_retry, countdown)
-                raise task.retry(exc=exc, countdown=countdown, max_retries=node.retry.max_retry)
-        log.error("node %s[%s] of run %s failed after %d retries: %s\n%s", name, instance, run_id, retries, error, tb)
-        self.fail(pipeline, flow, run_id, name, instance, payload, error, tb)
-        return None
-
-    def fail(
-        self, pipeline: PipelineConfig, flow: Dataflow, run_id: str, name: str, instance: str, payload: Any,
-        error: str, tb: str,
-    ) -> None:
-        """Record a node's final failure: downstream rows are skipped, the run fails once nothing else runs."""
-        outcome = self.rt.store.fail_node(run_id, name, error, tb, (), instance=instance,
-                                          plan=flow.failure_plan(name, instance))
-        self._after(pipeline, run_id, outcome, payload)
-
-    def fail_interrupted(self, ctx: dict[str, Any], exc: BaseException, tb: str) -> None:
-        """A node's task died outside the handler's reach (hard time limit): fail it if it is still running."""
-        pipeline = self.rt.config.pipeline(ctx["pipeline_id"])
-        if isinstance(exc, TimeLimitExceeded):
-            error = f"TimeLimitExceeded: hard time limit ({exc.args[0] if exc.args else '?'} s) exceeded; " \
-                    "the worker process running the node was killed"
-        else:
-            error = f"{type(exc).__name__}: {exc}"
-        payload = self.rt.store.get_run(ctx["run_id"])["payload"]
-        self.fail(pipeline, self.engine.flow(pipeline.id), ctx["run_id"], ctx["node"], ctx.get("instance", ""),
-                  payload, error, tb)
-
-    def _recover_successors(
-        self, pipeline: PipelineConfig, flow: Dataflow, run_id: str, name: str, instance: str, event: dict[str, Any]
-    ) -> None:
+    def on_not_claimed(self, ref: NodeRef, claim: ClaimOutcome, ctx: dict[str, Any], event: dict[str, Any]) -> Any:
         """A finished node's message came again: re-publish successors that were queued but may be lost."""
+        if claim.status is not Status.SUCCESS:
+            return None
         store = self.rt.store
+        flow = self.engine.flow(ref.pipeline_id)
+        name, instance, run_id = ref.node, ref.instance, ref.run_id
         if name in flow.splits:
             entries = flow.splits[name].entries
             rows = [(n, i) for n, i, status, _ in store.instance_results(run_id, entries, instance)
@@ -298,23 +208,6 @@ class EventNodeRunner:
             for inst, nodes in targets.items():
                 rows.extend((n, inst) for n in store.queued_among(run_id, nodes, inst))
         if rows:
-            log.warning("redelivered finished node %s of run %s: re-publishing queued %s", name, run_id, rows)
-            self.engine.dispatch(pipeline, run_id, rows, event.get("chain_payload"))
-
-
-@task_failure.connect(weak=False)
-def _node_task_failed(sender: Any = None, exception: BaseException | None = None, kwargs: Any = None,
-                      einfo: Any = None, **_: Any) -> None:
-    """Hard time limit (worker process killed): the worker's main process fails the node in the store."""
-    ctx = (kwargs or {}).get(CONTEXT_KEY) if isinstance(kwargs, dict) else None
-    if not isinstance(ctx, dict) or ctx.get("engine") != EventDrivenEngine.name or exception is None:
-        return
-    runtime = getattr(getattr(sender, "app", None), "pypeline", None)
-    if runtime is None:
-        return
-    try:
-        runner = runtime.runner(EventDrivenEngine.name)
-        runner.fail_interrupted(ctx, exception, str(getattr(einfo, "traceback", "") or ""))
-    except Exception:  # noqa: BLE001 - a signal handler must never take the worker down
-        log.exception("could not record the failure of node %s of run %s", ctx.get("node"), ctx.get("run_id"))
-
+            log.warning("redelivered finished node %s of run %s: re-publishing queued %s", ref.label, run_id, rows)
+            self.engine.dispatch(self.rt.config.pipeline(ref.pipeline_id), run_id, rows, event.get("chain_payload"))
+        return None

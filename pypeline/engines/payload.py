@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 
 from pypeline.config.model import PipelineConfig
-from pypeline.errors import InvalidInputError, NodeExecutionError
+from pypeline.errors import InvalidInputError, NodeResultError
 
 __all__ = ["validate_payload", "check_result"]
 
@@ -29,10 +29,11 @@ def validate_payload(pipeline: PipelineConfig, payload: Any, max_bytes: int) -> 
 
 
 def check_result(result: Any, max_bytes: int) -> None:
-    """Fail a node whose result is not JSON or larger than `max_bytes` of JSON (it must reach its children)."""
+    """Fail a node whose result is not strict JSON (no NaN/Infinity) or over `max_bytes` of JSON."""
     try:
-        size = len(json.dumps(result))
+        size = len(json.dumps(result, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise NodeExecutionError(f"node result is not JSON-serialisable: {exc}") from exc
+        detail = "NaN and Infinity are not JSON" if "Out of range float" in str(exc) else str(exc)
+        raise NodeResultError(f"node result is not JSON-serialisable: {detail}") from exc
     if size > max_bytes:
-        raise NodeExecutionError(f"node result is {size} bytes of JSON, over the {max_bytes}-byte limit")
+        raise NodeResultError(f"node result is {size} bytes of JSON, over the {max_bytes}-byte limit")

@@ -508,6 +508,16 @@ class RunStore:
                                  run_status=run_status if run_status.is_terminal else None)
 
     @retrying
+    def node_owner(self, run_id: str, node: str, instance: str = "") -> tuple[Status, str | None]:
+        """A node row's status and the Celery task id that last claimed it."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_NODE.c.status, _NODE.c.task_id).where(
+                _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance)).first()
+        if row is None:
+            raise NotFoundError(f"run {run_id!r} has no node {node!r}")
+        return Status(row.status), row.task_id
+
+    @retrying
     def queued_among(self, run_id: str, nodes: Sequence[str], instance: str = "") -> list[str]:
         """Which of `nodes` are QUEUED (published, or about to be, but not started)."""
         with self.engine.connect() as conn:

@@ -10,9 +10,10 @@ from typing import Any, Protocol
 from celery import Task
 
 from pypeline.config.model import RetryPolicy
+from pypeline.errors import NodeExecutionError
 from pypeline.tasks.typed import convert_event
 
-__all__ = ["ChainedTask", "CONTEXT_KEY", "NodeRunner", "call_handler"]
+__all__ = ["ChainedTask", "CONTEXT_KEY", "NodeRunner", "call_handler", "retry_countdown"]
 
 #: kwargs key carrying the orchestration context of a node message (run id, node, engine).
 CONTEXT_KEY = "_pypeline"
@@ -23,6 +24,23 @@ class NodeRunner(Protocol):
 
     def run_node(self, task: ChainedTask, ctx: dict[str, Any], event: dict[str, Any]) -> Any:
         """Claim, run, record and hand on one node; returns the node's result."""
+
+    def fail_interrupted(self, ctx: dict[str, Any], task_id: str | None, exc: BaseException, tb: str) -> bool:
+        """Fail a node whose task died outside the handler's reach (hard kill); True when recorded."""
+
+
+def retry_countdown(policy: RetryPolicy | None, request: Any, exc: BaseException) -> float | None:
+    """The one retry rule: seconds until the next attempt of a failed call, or None when the failure is final.
+
+    Final when there is no policy, the call was direct (not a message), retries are used up, or Pypeline
+    itself rejected the input (a NodeExecutionError that is not retryable would fail the same way again).
+    """
+    retries = request.retries or 0
+    if policy is None or request.called_directly or retries >= policy.max_retry:
+        return None
+    if isinstance(exc, NodeExecutionError) and not exc.retryable:
+        return None
+    return policy.countdown(retries, random.random())
 
 
 def _run_coroutine(coro: Any) -> Any:
@@ -85,9 +103,9 @@ class ChainedTask(Task):
             return self.call(event, *args, **kwargs)
         except Exception as exc:
             policy = self.retry_policy
-            if policy is None or self.request.called_directly or self.request.retries >= policy.max_retry:
+            countdown = retry_countdown(policy, self.request, exc)
+            if policy is None or countdown is None:
                 raise
-            countdown = policy.countdown(self.request.retries, random.random())
             raise self.retry(exc=exc, countdown=countdown, max_retries=policy.max_retry) from exc
 
     def call(self, event: dict[str, Any], *args: Any, **kwargs: Any) -> Any:

@@ -13,7 +13,8 @@ from celery.canvas import Signature
 from celery.signals import task_failure
 
 from pypeline.engines.dyrygent import PROCESSOR_TASK, DyrygentEngine, PypelineWorkflow
-from pypeline.errors import InvalidInputError
+from pypeline.engines.runner import RECORDED_MARK
+from pypeline.errors import InvalidInputError, StoreUnavailableError
 from pypeline.runtime import Runtime
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
@@ -172,12 +173,23 @@ def test_node_killed_by_hard_time_limit_is_failed_in_the_store(tmp_path: Path) -
     assert run["status"] == "FAILED" and run["failed_node"] == "a" and "TimeLimitExceeded" in run["error"]
     assert {n["node"]: n["status"] for n in rt.store.node_runs(run_id)} == {
         "a": "FAILED", "b": "SKIPPED", "c": "SKIPPED"}
-    # An ordinary failure is recorded by the runner itself: the signal leaves other runs alone.
+    # A failure the runner recorded (and re-raised) and a store outage are left alone by the signal.
     other = invoke(rt, "diamond")
     assert rt.store.claim_node(other, "a", "task-a2").claimed
-    task_failure.send(sender=engine.processor, task_id="task-a2", exception=ValueError("boom"),
+    recorded = ValueError("boom")
+    setattr(recorded, RECORDED_MARK, True)
+    for exc in (recorded, StoreUnavailableError("store down")):
+        task_failure.send(sender=engine.processor, task_id="task-a2", exception=exc,
+                          kwargs={CONTEXT_KEY: {**ctx, "run_id": other}}, einfo=None)
+    assert rt.store.get_run(other)["status"] == "RUNNING"
+    # Another task's failure leaves a node claimed by a newer delivery alone ...
+    task_failure.send(sender=engine.processor, task_id="older-task", exception=ValueError("boom"),
                       kwargs={CONTEXT_KEY: {**ctx, "run_id": other}}, einfo=None)
     assert rt.store.get_run(other)["status"] == "RUNNING"
+    # ... but an unrecorded error that left the node RUNNING under this very task fails it.
+    task_failure.send(sender=engine.processor, task_id="task-a2", exception=ValueError("escaped"),
+                      kwargs={CONTEXT_KEY: {**ctx, "run_id": other}}, einfo=None)
+    assert rt.store.get_run(other)["status"] == "FAILED" and "escaped" in rt.store.get_run(other)["error"]
 
 
 # ---------------------------------------------------------------- real worker on Redis + PostgreSQL
