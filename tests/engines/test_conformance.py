@@ -187,15 +187,21 @@ def test_failure_fails_the_run_and_skips_descendants(env: Env, tmp_path: Path) -
     assert "never" not in _trace(trace)
 
 
-# Known rare hang with the dyrygent engine (~1 run in 10-15 of the suite): the retried node's message is
-# not executed while dyrygent's processor keeps ticking. Reruns only on that timeout; see the issue note.
-@pytest.mark.flaky(reruns=2, only_rerun=["RunTimeoutError"])
 def test_retries_rerun_a_failing_node_until_it_succeeds(env: Env) -> None:
     record = env.run("retrying")
     flaky = env.nodes(record)["flaky"]
     assert record["status"] == "SUCCESS"
     assert flaky["result"] == "recovered" and flaky["attempts"] == 2 and flaky["retries"] == 1
     assert flaky["error"] is None and flaky["traceback"] is not None  # the failed attempt's traceback stays
+
+
+@pytest.mark.parametrize("env", ["dyrygent"], indirect=True)
+def test_dyrygent_retried_node_completes_20_times_in_a_row(env: Env) -> None:
+    """Regression: the result backend could keep a retried node's first attempt RETRY over its SUCCESS (the
+    retry is published before RETRY is stored), so the processor waited forever; it now reads the store."""
+    for _ in range(20):
+        record = env.run("retrying", timeout=30.0)
+        assert record["status"] == "SUCCESS" and env.nodes(record)["flaky"]["attempts"] == 2, record
 
 
 def test_nodes_emit_custom_events_seen_by_later_nodes_and_the_api(env: Env) -> None:

@@ -18,6 +18,8 @@ from pypeline.errors import InvalidInputError, StoreUnavailableError
 from pypeline.runtime import Runtime
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
+from pypeline.status import Status
+from pypeline.store.repository import FinishPlan
 from pypeline.tasks.chained import CONTEXT_KEY
 from tests.conftest import WorkerProcess
 
@@ -133,6 +135,50 @@ def test_workflow_survives_serialisation_bound_to_its_app(tmp_path: Path) -> Non
     assert all(n.signature.app is rt.celery for n in again.nodes.values())
     assert {t: set(n.dependencies) for t, n in again.nodes.items()} == {
         t: set(n.dependencies) for t, n in wf.nodes.items()}
+
+
+def test_processor_sees_node_states_from_the_store_not_the_result_backend(tmp_path: Path) -> None:
+    """The retry-hang root cause: a retried node's first attempt may store RETRY after its second attempt
+    stored SUCCESS (Celery publishes the retry before it records RETRY); the store is never overwritten."""
+    rt = _offline_runtime(tmp_path)
+    engine = rt.engines["dyrygent"]
+    run_id = invoke(rt, "diamond")
+    wf = engine.build_workflow(rt.config.pipeline("diamond"), run_id)
+    wf = PypelineWorkflow.load(wf.to_dict(), app=rt.celery, processor=engine.processor)
+    ids = {name: tid for tid, name in _names(wf).items()}
+    assert rt.store.claim_node(run_id, "a", ids["a"]).claimed
+    assert rt.store.retry_node(run_id, "a", "RuntimeError: first attempt", "tb")
+    assert rt.store.claim_node(run_id, "a", ids["a"]).claimed
+    rt.store.finish_node(run_id, "a", Status.SUCCESS, result=1, plan=FinishPlan(release={("b", ""): 1}))
+    rt.celery.backend.mark_as_retry(ids["a"], RuntimeError("first attempt, stored late"))  # the stale write
+    states = wf.get_tasks_state(list(ids.values()))
+    assert states[ids["a"]].is_done() and states[ids["a"]].is_successful() and states[ids["a"]].is_final()
+    assert not states[ids["b"]].was_published() and not states[ids["c"]].is_done()  # QUEUED / PENDING
+    wf.processing_limit_ts = time.time() + 60
+    wf.running = {ids["a"]: 1}
+    wf.tick()
+    assert wf.finished == {ids["a"]: True} and set(wf.running) == {ids["b"]}
+
+
+def test_processor_error_fails_the_run_with_a_clear_error(tmp_path: Path) -> None:
+    rt = _offline_runtime(tmp_path)
+    engine = rt.engines["dyrygent"]
+    run_id = invoke(rt, "diamond")
+    wf = engine.build_workflow(rt.config.pipeline("diamond"), run_id)
+    wf.processing_limit_ts = 1  # the workflow's processing limit has passed
+    with pytest.raises(Exception, match="processed for too long"):
+        engine.processor.apply(kwargs={"workflow_dict": wf.to_dict()}, throw=True)
+    run = rt.store.get_run(run_id)
+    assert run["status"] == "FAILED" and "workflow processor failed" in run["error"]
+    assert {n["status"] for n in rt.store.node_runs(run_id)} == {"SKIPPED"}
+    # A workflow that ends while its run is unfinished fails the run too (never left RUNNING).
+    other = invoke(rt, "diamond")
+    wf = engine.build_workflow(rt.config.pipeline("diamond"), other)
+    wf.finished = {tid: False for tid in wf.nodes}
+    wf.processing_limit_ts = time.time() + 60
+    engine.processor.apply(kwargs={"workflow_dict": wf.to_dict()}, throw=True)
+    assert rt.store.get_run(other)["status"] == "FAILED"
+    assert "workflow ended but nodes never finished: a, b, c" in rt.store.get_run(other)["error"]
 
 
 def test_tick_policy(tmp_path: Path) -> None:
