@@ -12,6 +12,8 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.signals import worker_process_init
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
 from pypeline.config import load_config
 from pypeline.config.model import PipelineConfig, PypelineConfig
@@ -169,7 +171,11 @@ class Runtime:
         poll: float = 0.05,
         on_tick: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
-        """Block until the run is terminal; returns its record, or raises RunTimeoutError."""
+        """Block until the run is terminal; returns its record, or raises RunTimeoutError.
+
+        Store reads retry transient errors for `PYPELINE_STORE_RETRY_SECONDS` (a restart rides through);
+        a longer outage raises StoreUnavailableError.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         result = self.celery.AsyncResult(run_id) if self._pubsub_results else None
         while True:
@@ -189,6 +195,10 @@ class Runtime:
                         time.sleep(poll)  # stale signal from an earlier attempt of a rerun
                 except CeleryTimeoutError:
                     pass
+                except (OSError, ConnectionError, KombuOperationalError, RedisError) as exc:
+                    # The wake-up channel (Redis) blinked: fall back to polling the store for this step.
+                    log.debug("run wake-up channel unavailable (%s); polling the store", exc)
+                    time.sleep(min(poll * 4, step))
             else:
                 time.sleep(min(poll, step))
 

@@ -8,7 +8,8 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from pypeline.api.constants import API_PREFIX
-from pypeline.errors import PypelineError
+from pypeline.errors import PypelineError, StoreUnavailableError
+from pypeline.store.retry import is_transient
 
 __all__ = ["error_response", "handle_pypeline_error", "handle_http_exception", "handle_unexpected",
            "install_routing_handlers", "STATUS_BY_CODE", "CODE_BY_STATUS"]
@@ -25,6 +26,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "forbidden": 403,
     "timeout": 504,
     "store_error": 503,
+    "store_unavailable": 503,
     "invalid_config": 500,
 }
 #: Stable code of each HTTP status raised by Flask/werkzeug/webargs.
@@ -45,18 +47,29 @@ CODE_BY_STATUS: dict[int, str] = {
 }
 
 
+#: Seconds a client should wait before retrying after a 503 (the store was unavailable).
+RETRY_AFTER_S = 5
+#: What a client is told when the store is down (the driver's message stays in the server log).
+STORE_DOWN_MESSAGE = "the run store is unavailable; retry shortly"
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
     """A JSON error response."""
     response = jsonify({"code": code, "message": message, **extra})
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="pypeline"'
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
 
 def handle_pypeline_error(exc: PypelineError) -> Response:
     """Map a Pypeline error to its HTTP status; unknown codes are server errors."""
     status = STATUS_BY_CODE.get(exc.code, 500)
+    if isinstance(exc, StoreUnavailableError):
+        log.error("API request %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "store_unavailable", STORE_DOWN_MESSAGE)
     if status >= 500:
         log.error("API request %s %s failed: %s", request.method, request.path, exc, exc_info=exc)
     return error_response(status, exc.code, str(exc))
@@ -92,6 +105,9 @@ def handle_unexpected(exc: Exception) -> Response:
         return handle_http_exception(exc)
     if isinstance(exc, PypelineError):
         return handle_pypeline_error(exc)
+    if is_transient(exc):  # a store call outside the run store's retries (e.g. key lookup) hit an outage
+        log.error("API request %s %s: store unavailable: %s", request.method, request.path, exc)
+        return error_response(503, "store_unavailable", STORE_DOWN_MESSAGE)
     log.exception("unexpected error in API request %s %s", request.method, request.path)
     return error_response(500, "internal_error", "internal server error")
 

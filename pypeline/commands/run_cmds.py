@@ -19,12 +19,15 @@ from pypeline.commands.common import (
     handle_errors,
     parse_json_arg,
 )
-from pypeline.errors import RunTimeoutError
+from pypeline.errors import RunTimeoutError, StoreUnavailableError
 from pypeline.runtime import Runtime
 from pypeline.services import invoke as invoke_service
 from pypeline.services import runs as run_service
 
-__all__ = ["run", "worker"]
+__all__ = ["run", "worker", "EXIT_STORE_UNAVAILABLE"]
+
+#: Exit code of `pypeline run` when the run store stayed unreachable while waiting (1: run failed, 3: timeout).
+EXIT_STORE_UNAVAILABLE = 4
 
 _COLOURS = {"SUCCESS": "green", "FAILED": "red", "RUNNING": "yellow", "RETRYING": "magenta", "SKIPPED": "dim",
             "CANCELLED": "dim red", "QUEUED": "cyan", "PENDING": "white"}
@@ -69,10 +72,14 @@ def _wait_with_progress(rt: Runtime, run_id: str, timeout: float, *, show: bool)
         with live as display:
             tick = (lambda: display.update(_progress_table(rt, run_id))) if display is not None else None
             rt.wait(run_id, timeout, on_tick=tick)
+        return run_service.get_run(rt, run_id)
     except RunTimeoutError as exc:
         err_console.print(f"[bold red]timeout:[/] {exc}")
         sys.exit(3)
-    return run_service.get_run(rt, run_id)
+    except StoreUnavailableError as exc:
+        # Not "the run failed": the run may well finish; we could not see it. Its id lets the user look later.
+        err_console.print(f"[bold red]store unavailable:[/] run {run_id} state unknown: {exc}", highlight=False)
+        sys.exit(EXIT_STORE_UNAVAILABLE)
 
 
 def _report(record: dict[str, Any], as_json: bool) -> None:
