@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import exc as sa_exc
 
+from pypeline.commands.run_cmds import EXIT_STORE_UNAVAILABLE, _wait_with_progress
 from pypeline.commands.runs_cmds import runs
 from pypeline.config import load_config
-from pypeline.errors import InvalidTransitionError
+from pypeline.errors import InvalidTransitionError, StoreUnavailableError
 from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
 from pypeline.services.invoke import invoke
@@ -150,3 +152,49 @@ def test_cancel_racing_completion_never_deadlocks_on_postgres(postgres_url: str,
     deadlocks = [r for r in caplog.records if "deadlock" in r.getMessage().lower()]
     assert deadlocks == [], "locks were taken in different orders (the retry hid a deadlock)"
     assert "CANCELLED" in outcomes or "SUCCESS" in outcomes
+
+
+def _store_down(*_: object, **__: object) -> None:
+    raise StoreUnavailableError("run store unavailable: run_status failed for 30 s; last error: AdminShutdown")
+
+
+def test_waiting_run_command_exits_4_with_one_line_when_the_store_stays_down(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    config, _ = unique_queue_config(tmp_path)
+    rt = Runtime(load_config(str(config)), Settings(broker_url="memory://", home=tmp_path / "home",
+                                                    database_url=f"sqlite:///{tmp_path / 's.sqlite'}"),
+                 register=False)
+    run_id = invoke(rt, "diamond")
+    monkeypatch.setattr(rt.store, "run_status", _store_down)
+    with pytest.raises(SystemExit) as exited:
+        _wait_with_progress(rt, run_id, 10.0, show=False)
+    assert exited.value.code == EXIT_STORE_UNAVAILABLE == 4
+    err = capsys.readouterr().err
+    assert f"store unavailable: run {run_id} state unknown" in err and "Traceback" not in err
+
+
+def test_api_answers_503_with_retry_after_when_the_store_is_down(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from pypeline.api import create_app
+    from pypeline.services import keys as key_service
+
+    config, _ = unique_queue_config(tmp_path)
+    rt = Runtime(load_config(str(config)), Settings(broker_url="memory://", home=tmp_path / "home",
+                                                    database_url=f"sqlite:///{tmp_path / 's.sqlite'}"),
+                 register=False)
+    app = create_app(runtime=rt)
+    app.config["TESTING"] = True
+    headers = {"accesskey": key_service.create_key(rt, "writer", "write").token}
+    run_id = invoke(rt, "diamond")
+    client = app.test_client()
+    monkeypatch.setattr(rt.store, "get_run", _store_down)  # after the run store's own retries ran out
+    resp = client.get(f"/api/v1/runs/{run_id}", headers=headers)
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+    assert resp.json == {"code": "store_unavailable", "message": "the run store is unavailable; retry shortly"}
+
+    def raw_outage(*_: object, **__: object) -> None:  # a store call outside RunStore's retries
+        raise sa_exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(rt.store, "get_run", raw_outage)
+    resp = client.get(f"/api/v1/runs/{run_id}", headers=headers)
+    assert resp.status_code == 503 and resp.json["code"] == "store_unavailable"
