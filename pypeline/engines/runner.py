@@ -25,7 +25,7 @@ from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery.exceptions import Reject, Retry
 
 from pypeline.config.model import NodeConfig
-from pypeline.engines.base import EngineRuntime
+from pypeline.engines.base import EngineRuntime, publish_retry_policy
 from pypeline.engines.payload import check_result
 from pypeline.errors import NodeExecutionError, StoreError
 from pypeline.status import Status
@@ -185,7 +185,7 @@ class NodeRunner(ABC):
                 retries = task.request.retries or 0
                 log.warning("node %s of run %s failed (%s); retry %d/%d in %.1fs", ref.label, ref.run_id, error,
                             retries + 1, node.retry.max_retry, countdown)
-                raise task.retry(exc=exc, countdown=countdown, max_retries=node.retry.max_retry)
+                self._retry(task, ref, exc, countdown, node.retry.max_retry)
         log.error("node %s of run %s failed after %d retries: %s\n%s", ref.label, ref.run_id,
                   task.request.retries or 0, error, tb)
         self.fail(ref, payload, error, tb)
@@ -193,6 +193,19 @@ class NodeRunner(ABC):
             _mark_recorded(exc)
             raise exc
         return None
+
+    def _retry(self, task: ChainedTask, ref: NodeRef, exc: Exception, countdown: float, max_retries: int) -> None:
+        """Publish the retry (raises Retry). Celery drops the message when that publish fails; requeue it
+        instead, so the node (RETRYING in the store) is not stranded by a broker outage."""
+        try:
+            raise task.retry(exc=exc, countdown=countdown, max_retries=max_retries,
+                             retry_policy=publish_retry_policy(self.rt.settings.publish_retry_seconds))
+        except Reject as rejected:
+            if rejected.requeue:
+                raise
+            log.error("node %s of run %s: could not publish its retry (%s); its message is requeued",
+                      ref.label, ref.run_id, rejected.reason)
+            raise Reject(rejected.reason, requeue=True) from exc
 
     def fail(self, ref: NodeRef, payload: Any, error: str, tb: str) -> None:
         """Record a node's final failure: downstream rows are skipped, the run fails once nothing else runs."""

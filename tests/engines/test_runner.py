@@ -30,12 +30,16 @@ class StubTask:
         self.fn = fn
         self.request = SimpleNamespace(id=task_id, retries=retries, called_directly=False)
         self.retried: tuple[float, int] | None = None
+        self.broker_down = False
 
     def call(self, event: dict[str, Any]) -> Any:
         return self.fn(event)
 
-    def retry(self, exc: BaseException, countdown: float, max_retries: int) -> Retry:
+    def retry(self, exc: BaseException, countdown: float, max_retries: int, **options: Any) -> Retry:
         self.retried = (countdown, max_retries)
+        assert options["retry_policy"]["max_retries"] > 3  # publishing the retry rides through broker blips
+        if self.broker_down:
+            raise Reject(KombuOperationalError("Connection refused"), requeue=False)  # what Celery does
         return Retry(exc=exc, when=countdown)
 
 
@@ -214,3 +218,17 @@ def test_redelivered_finished_node_republishes_queued_successors(rt: Runtime, mo
     task = StubTask(lambda _: pytest.fail("a finished node must not run again"), task_id="task-1")
     assert _run(rt, ctx, task) is None
     assert sent == [[("b", "")]]
+
+
+def test_a_retry_that_cannot_be_published_is_requeued_not_dropped(rt: Runtime) -> None:
+    ctx = _ctx(rt, "chain")
+
+    def boom(_: Any) -> None:
+        raise ValueError("boom")
+
+    task = StubTask(boom)
+    task.broker_down = True
+    with pytest.raises(Reject) as err:
+        _run(rt, ctx, task)
+    assert err.value.requeue  # Celery would drop it (requeue=False) and strand the RETRYING node
+    assert _nodes(rt, ctx["run_id"])["a"]["status"] == "RETRYING"
