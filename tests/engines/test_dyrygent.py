@@ -146,6 +146,7 @@ def test_processor_sees_node_states_from_the_store_not_the_result_backend(tmp_pa
     wf = engine.build_workflow(rt.config.pipeline("diamond"), run_id)
     wf = PypelineWorkflow.load(wf.to_dict(), app=rt.celery, processor=engine.processor)
     ids = {name: tid for tid, name in _names(wf).items()}
+    assert {wf.nodes[t].signature.options["shadow"] for t in ids.values()} == {"diamond.a", "diamond.b", "diamond.c"}
     assert rt.store.claim_node(run_id, "a", ids["a"]).claimed
     assert rt.store.retry_node(run_id, "a", "RuntimeError: first attempt", "tb")
     assert rt.store.claim_node(run_id, "a", ids["a"]).claimed
@@ -293,6 +294,10 @@ def test_real_worker_runs_dyrygent_pipelines_with_full_records(dyrygent_worker: 
         "start": "SUCCESS", "boom": "FAILED", "side": "SUCCESS", "never": "SKIPPED"}
     assert nodes["boom"]["retries"] == 1 and nodes["boom"]["attempts"] == 2  # maxRetry: 1
     assert "Traceback" in nodes["boom"]["traceback"] and nodes["never"]["attempts"] == 0
+    # The Celery task state tells the truth too: the recorded final failure was re-raised.
+    boom = rt.celery.AsyncResult(nodes["boom"]["task_id"])
+    assert boom.state == "FAILURE" and "always fails" in str(boom.result)
+    assert rt.celery.AsyncResult(nodes["start"]["task_id"]).state == "SUCCESS"
 
 
 @pytest.mark.e2e

@@ -232,3 +232,12 @@ def test_a_retry_that_cannot_be_published_is_requeued_not_dropped(rt: Runtime) -
         _run(rt, ctx, task)
     assert err.value.requeue  # Celery would drop it (requeue=False) and strand the RETRYING node
     assert _nodes(rt, ctx["run_id"])["a"]["status"] == "RETRYING"
+
+
+def test_node_messages_carry_a_display_name_and_a_publish_retry_policy(rt: Runtime,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(rt.celery, "send_task", lambda name, **options: sent.append({"name": name, **options}))
+    invoke(rt, "chain")
+    assert len(sent) == 1 and sent[0]["name"] == H and sent[0]["shadow"] == "chain.a"
+    assert sent[0]["retry"] is True and sent[0]["retry_policy"]["max_retries"] >= 10  # ~30 s of reconnects
