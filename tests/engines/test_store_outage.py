@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pypeline.errors import StoreUnavailableError
 from pypeline.pipeline import Pipeline, build_config
 from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
@@ -68,3 +69,34 @@ def test_connections_killed_while_a_node_runs_do_not_fail_it(tmp_path: Path, red
     assert record["status"] == "SUCCESS", record
     assert {n: row["status"] for n, row in nodes.items()} == {"nap": "SUCCESS", "b": "SUCCESS", "c": "SUCCESS"}
     assert nodes["nap"]["attempts"] == 1 and nodes["nap"]["error"] is None  # recorded once, no failure
+
+
+@pytest.mark.parametrize("broker", ["embedded", "redis"])
+def test_a_store_outage_past_the_budget_redelivers_the_message(tmp_path: Path, request: pytest.FixtureRequest,
+                                                               monkeypatch: pytest.MonkeyPatch, broker: str) -> None:
+    """Recording failed past the retry budget: the message is requeued (not acked), the node is not FAILED,
+    and the redelivery finishes the run on the real transport."""
+    url = "embedded://" if broker == "embedded" else request.getfixturevalue("redis_url")
+    queue = f"outage-{broker}-{tmp_path.name[-8:]}"
+    pipeline = Pipeline("outage", queue=queue, max_retry=0).add_node("a", f"{DEMO}.summarize") \
+        .add_node("b", f"{DEMO}.summarize").chain("a", "b")
+    rt = Runtime(build_config([pipeline]), Settings(broker_url=url, home=tmp_path / "home",
+                                                    database_url=f"sqlite:///{tmp_path / 's.sqlite'}"))
+    store = rt.store
+    real_finish = store.finish_node
+    outages: list[str] = []
+
+    def finish_once_down(run_id: str, node: str, *args: object, **kwargs: object) -> object:
+        if node == "a" and not outages:
+            outages.append(node)
+            raise StoreUnavailableError("run store unavailable: finish_node failed for 30 s")
+        return real_finish(run_id, node, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "finish_node", finish_once_down)
+    with rt.embedded_worker(concurrency=2, queues=[queue]):
+        run_id = invoke(rt, "outage", {})
+        record = rt.wait(run_id, 30)
+    nodes = {n["node"]: n for n in store.node_runs(run_id)}
+    assert outages == ["a"] and record["status"] == "SUCCESS", record
+    assert nodes["a"]["status"] == "SUCCESS" and nodes["a"]["attempts"] == 2 and nodes["a"]["error"] is None
+    assert nodes["b"]["attempts"] == 1
