@@ -2,21 +2,24 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, case, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pypeline.errors import InvalidTransitionError, NotFoundError
 from pypeline.status import ACTIVE, TERMINAL, RunAction, Status, allowed_sources, check_action, check_transition
 from pypeline.store.db import make_claim_engine, make_engine, migrate
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
-from pypeline.store.retry import DEFAULT_BUDGET_S, RetryPolicy, retrying
+from pypeline.store.retry import DEFAULT_BUDGET_S, RetryPolicy, retry_call, retrying
 
 __all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize"]
+
+log = logging.getLogger(__name__)
 
 _RUN = PipelineRun.__table__
 _NODE = NodeRun.__table__
@@ -214,7 +217,6 @@ class RunStore:
         return target if moved else None
 
     # ----------------------------------------------------------------- runs
-    @retrying
     def create_run(
         self,
         run_id: str,
@@ -227,29 +229,39 @@ class RunStore:
         origin: str | None = None,
     ) -> list[str]:
         """Create a RUNNING run with its node rows; returns the root nodes, already QUEUED."""
-        now = utcnow()
+        now = utcnow()  # fixed across retries: it tells our own landed insert from someone else's run
         roots = [n.node for n in nodes if n.upstreams == 0]
-        try:
-            rows = self._insert_run(run_id, pipeline_id, nodes, leaves, payload, engine, origin, now)
-        except IntegrityError:
-            if self._run_exists(run_id):
-                return roots  # a retry of our own insert whose commit landed but whose reply was lost
-            raise
-        if len(rows) >= _ANALYZE_AT and self.engine.dialect.name == "postgresql":
+
+        def insert() -> int:
+            try:
+                return self._insert_run(run_id, pipeline_id, nodes, leaves, payload, engine, origin, now)
+            except IntegrityError:
+                if self._inserted_at(run_id) == now:
+                    return len(nodes)  # a retry of our own insert whose commit landed but whose reply was lost
+                raise
+
+        count = retry_call(insert, self.retry_policy, "create_run")
+        if count >= _ANALYZE_AT and self.engine.dialect.name == "postgresql":
             # Without statistics that know this run is big, PostgreSQL plans "these nodes of run R" as a scan
             # of all R's rows filtered by name: O(run size) for every fan-in/fan-out node (seen: 2x slower at 10k).
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql(f"ANALYZE {_NODE.name}")
+            try:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(f"ANALYZE {_NODE.name}")
+            except SQLAlchemyError as exc:  # only planner statistics: the run exists, do not report it failed
+                log.warning("could not refresh node table statistics after run %s: %s", run_id, exc)
         return roots
 
-    def _run_exists(self, run_id: str) -> bool:
+    def _inserted_at(self, run_id: str) -> datetime | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(_RUN.c.id).where(_RUN.c.id == run_id)).scalar() is not None
+            value = conn.execute(select(_RUN.c.created_at).where(_RUN.c.id == run_id)).scalar()
+        if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC datetimes
+            value = value.replace(tzinfo=timezone.utc)
+        return value
 
     def _insert_run(
         self, run_id: str, pipeline_id: str, nodes: Sequence[NodeSpec], leaves: Sequence[str], payload: Any,
         engine: str, origin: str | None, now: datetime,
-    ) -> list[dict[str, Any]]:
+    ) -> int:
         with self.engine.begin() as conn:
             conn.execute(insert(_RUN).values(
                 id=run_id, pipeline_id=pipeline_id, engine=engine, status=Status.RUNNING.value, attempt=1,
@@ -264,7 +276,7 @@ class RunStore:
             ]
             for i in range(0, len(rows), _CHUNK):
                 conn.execute(insert(_NODE), rows[i : i + _CHUNK])
-        return rows
+        return len(rows)
 
     @retrying
     def add_nodes(self, run_id: str, nodes: Sequence[NodeSpec]) -> None:

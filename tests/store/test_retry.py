@@ -171,3 +171,24 @@ def test_store_down_past_its_budget_raises_store_unavailable(tmp_path: Any) -> N
     sa.event.listen(store.engine, "connect", locked)
     with pytest.raises(StoreUnavailableError, match="run_status failed for 0.3 s"):
         store.run_status(run_id)
+
+
+def test_a_create_whose_reply_was_lost_is_recognised_but_a_reused_id_is_refused(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RunStore(sqlite_url)
+    real_insert = store._insert_run
+    calls: list[int] = []
+
+    def insert_then_lose_reply(*args: Any) -> Any:
+        calls.append(1)
+        rows = real_insert(*args)
+        if len(calls) == 1:  # committed, but the connection "died" before the reply
+            raise _wrapped(sa_exc.OperationalError, _PgError("08006", "connection lost"), invalidated=True)
+        return rows
+
+    monkeypatch.setattr(store, "_insert_run", insert_then_lose_reply)
+    assert store.create_run("r1", "p", [NodeSpec("a", "h", "q", 0)], leaves=["a"]) == ["a"]
+    assert len(calls) == 2 and store.node_statuses("r1") == {"a": "QUEUED"}
+    monkeypatch.undo()
+    with pytest.raises(sa_exc.IntegrityError):  # somebody else's run with that id is never adopted
+        store.create_run("r1", "p", [NodeSpec("a", "h", "q", 0)], leaves=["a"])
