@@ -181,7 +181,7 @@ class NodeRunner(ABC):
         if countdown is not None:
             store = self.rt.store
             if self._store_op(ref, "record a retry", lambda: store.retry_node(
-                    ref.run_id, ref.node, error, tb, instance=ref.instance)):
+                    ref.run_id, ref.node, error, tb, instance=ref.instance, task_id=task.request.id)):
                 retries = task.request.retries or 0
                 log.warning("node %s of run %s failed (%s); retry %d/%d in %.1fs", ref.label, ref.run_id, error,
                             retries + 1, node.retry.max_retry, countdown)

@@ -654,12 +654,21 @@ class RunStore:
                 return self._queue_ready(conn, run_id, zero, running)
 
     @retrying
-    def retry_node(self, run_id: str, node: str, error: str, tb: str, *, instance: str = "") -> bool:
-        """Record a failed attempt that will be retried; False if the node was not running."""
+    def retry_node(self, run_id: str, node: str, error: str, tb: str, *, instance: str = "",
+                   task_id: str | None = None) -> bool:
+        """Record a failed attempt that will be retried; False if the node was not running.
+
+        With `task_id`, a node already RETRYING under that task (this call's earlier attempt committed but
+        its reply was lost) also answers True, so the retry is still scheduled.
+        """
         with self.engine.begin() as conn:
             moved = self._move_nodes(conn, run_id, [node], Status.RETRYING, instance=instance,
                                      values={"error": error, "traceback": tb, "retries": _NODE.c.retries + 1})
-        return bool(moved)
+            if moved or task_id is None:
+                return bool(moved)
+            row = conn.execute(select(_NODE.c.status, _NODE.c.task_id).where(
+                _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance)).first()
+        return row is not None and row.status == Status.RETRYING.value and row.task_id == task_id
 
     @retrying
     def fail_node(

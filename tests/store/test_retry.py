@@ -192,3 +192,14 @@ def test_a_create_whose_reply_was_lost_is_recognised_but_a_reused_id_is_refused(
     monkeypatch.undo()
     with pytest.raises(sa_exc.IntegrityError):  # somebody else's run with that id is never adopted
         store.create_run("r1", "p", [NodeSpec("a", "h", "q", 0)], leaves=["a"])
+
+
+def test_a_retry_record_whose_reply_was_lost_still_schedules_the_retry(sqlite_url: str) -> None:
+    store = RunStore(sqlite_url)
+    run_id = _one_node_run(store)
+    assert store.claim_node(run_id, "a", "task-1").claimed
+    assert store.retry_node(run_id, "a", "ValueError: x", "tb", task_id="task-1")
+    assert store.retry_node(run_id, "a", "ValueError: x", "tb", task_id="task-1")  # the retried call
+    assert not store.retry_node(run_id, "a", "ValueError: x", "tb", task_id="task-2")  # another delivery
+    assert not store.retry_node(run_id, "a", "ValueError: x", "tb")
+    assert store.node_runs(run_id)[0]["retries"] == 1
