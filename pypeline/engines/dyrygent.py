@@ -26,7 +26,7 @@ from pypeline.config.model import NodeConfig, PipelineConfig
 from pypeline.engines import signals  # noqa: F401 - connects the one task_failure handler of node messages
 from pypeline.engines.base import Engine
 from pypeline.engines.runner import NodeInputs, NodeRef, NodeRunner, Pair, display_name
-from pypeline.errors import InvalidInputError, NodeExecutionError
+from pypeline.errors import InvalidInputError, NodeExecutionError, StoreError
 from pypeline.status import Status
 from pypeline.store.repository import ClaimOutcome, CompletionOutcome, FinishPlan, NodeSpec
 from pypeline.tasks.chained import CONTEXT_KEY
@@ -80,9 +80,9 @@ class PypelineWorkflow(Workflow):
     def run_id(self) -> str | None:
         """The Pypeline run this workflow drives."""
         run_id = self.custom_payload.get("run_id")
-        if run_id is None:  # a workflow serialised before the run id was kept: read it off a node's context
-            for node in self.nodes.values():
-                return dict(node.signature).get("kwargs", {}).get(CONTEXT_KEY, {}).get("run_id")
+        first = next(iter(self.nodes.values()), None)
+        if run_id is None and first is not None:  # serialised before the run id was kept: ask a node's context
+            run_id = dict(first.signature).get("kwargs", {}).get(CONTEXT_KEY, {}).get("run_id")
         return run_id
 
     def get_tasks_state(self, task_ids: Any) -> dict[str, ResultState]:
@@ -169,6 +169,10 @@ def register_processor(app: Celery) -> Task:
         wf = PypelineWorkflow.load(workflow_dict, app=self.app, processor=self)
         try:
             running = wf.tick()
+        except StoreError as exc:
+            # The store stayed down past its retry budget: an outage, not a broken workflow. Tick again later.
+            log.warning("dyrygent workflow %s: run store unavailable (%s); ticking again later", wf.id, exc)
+            running = True
         except Exception as exc:
             _fail_run(self.app, wf, f"dyrygent workflow processor failed: {type(exc).__name__}: {exc}")
             raise

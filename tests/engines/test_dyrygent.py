@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from billiard.exceptions import TimeLimitExceeded
 from celery.canvas import Signature
+from celery.exceptions import Retry
 from celery.signals import task_failure
 
 from pypeline.engines.dyrygent import PROCESSOR_TASK, DyrygentEngine, PypelineWorkflow
@@ -159,6 +160,24 @@ def test_processor_sees_node_states_from_the_store_not_the_result_backend(tmp_pa
     wf.running = {ids["a"]: 1}
     wf.tick()
     assert wf.finished == {ids["a"]: True} and set(wf.running) == {ids["b"]}
+
+
+def test_processor_rides_out_a_store_outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = _offline_runtime(tmp_path)
+    engine = rt.engines["dyrygent"]
+    run_id = invoke(rt, "diamond")
+    wf = engine.build_workflow(rt.config.pipeline("diamond"), run_id)
+    wf.processing_limit_ts = time.time() + 60
+    wf.running = {tid: 1 for tid, name in _names(wf).items() if name == "a"}
+
+    def down(*_: Any, **__: Any) -> None:
+        raise StoreUnavailableError("run store unavailable")
+
+    monkeypatch.setattr(rt.store, "node_states", down)
+    with pytest.raises(Retry):  # ticks again later instead of failing the workflow
+        engine.processor.apply(kwargs={"workflow_dict": wf.to_dict()}, throw=True)
+    monkeypatch.undo()
+    assert rt.store.get_run(run_id)["status"] == "RUNNING"
 
 
 def test_processor_error_fails_the_run_with_a_clear_error(tmp_path: Path) -> None:
