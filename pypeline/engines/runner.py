@@ -124,14 +124,16 @@ class NodeRunner(ABC):
                                   upstream=inputs.upstream, instance=ref.instance, extra=inputs.extra)
             try:
                 result = task.call(node_evt)
-                if node.filter and result is None:
-                    return self._drop(ref, payload, "returned None", task_id)
-                result = self.check_result(node, result)
-            except Retry:
-                raise
+                dropped = node.filter and result is None
+                if not dropped:
+                    result = self.check_result(node, result)
+                    plan, inline = self.success_plan(ref, node, result)
+            except (Retry, Reject):
+                raise  # the handler asked Celery for this itself
             except Exception as exc:  # noqa: BLE001 - a handler may raise anything; it is recorded, not lost
                 return self._failed(task, ref, node, payload, exc)
-        plan, inline = self.success_plan(ref, node, result)
+        if dropped:
+            return self._drop(ref, payload, "returned None", task_id)
         outcome = self._store_op(ref, "record its success", lambda: store.finish_node(
             ref.run_id, ref.node, Status.SUCCESS, instance=ref.instance, result=result, plan=plan, task_id=task_id))
         self._after_safely(ref, outcome, payload, inline)

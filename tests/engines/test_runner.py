@@ -55,6 +55,7 @@ def rt(tmp_path: Path) -> Runtime:
     opts: dict[str, Any] = {"queue": "runner-tests", "max_retry": 1, "retry_backoff": 0}
     pipelines = [
         Pipeline("chain", **opts).add_node("a", H).add_node("b", H).add_edge("a", "b"),
+        Pipeline("filtered", **opts).add_node("a", H, filter=True).add_node("b", H).add_edge("a", "b"),
         Pipeline("dy", **{**opts, "engine": "dyrygent", "processor_queue": "runner-tests"})
         .add_node("a", H).add_node("b", H).add_edge("a", "b"),
     ]
@@ -241,3 +242,17 @@ def test_node_messages_carry_a_display_name_and_a_publish_retry_policy(rt: Runti
     invoke(rt, "chain")
     assert len(sent) == 1 and sent[0]["name"] == H and sent[0]["shadow"] == "chain.a"
     assert sent[0]["retry"] is True and sent[0]["retry_policy"]["max_retries"] >= 10  # ~30 s of reconnects
+
+
+def test_a_filter_drop_is_recorded_and_a_store_outage_while_dropping_requeues(
+        rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = _ctx(rt, "filtered")
+    monkeypatch.setattr(rt.store, "finish_node", lambda *a, **k: (_ for _ in ()).throw(StoreUnavailableError("down")))
+    with pytest.raises(Reject) as err:
+        _run(rt, ctx, StubTask(lambda _: None))
+    assert err.value.requeue and _nodes(rt, ctx["run_id"])["a"]["status"] == "RUNNING"  # not FAILED
+    monkeypatch.undo()
+    assert _run(rt, ctx, StubTask(lambda _: None)) is None
+    nodes = _nodes(rt, ctx["run_id"])
+    assert nodes["a"]["status"] == "SKIPPED" and nodes["a"]["result_summary"] == "filtered out (returned None)"
+    assert nodes["b"]["status"] == "SKIPPED" and rt.store.get_run(ctx["run_id"])["status"] == "SUCCESS"
