@@ -107,7 +107,7 @@ class NodeRunner(ABC):
         claim = self._store_op(ref, "claim", lambda: store.claim_node(ref.run_id, ref.node, task_id, ref.instance))
         if not claim.claimed:
             log.info("node %s of run %s not started: it is %s", ref.label, ref.run_id, claim.status)
-            return self.on_not_claimed(ref, claim, ctx, event)
+            return self._store_op(ref, "hand on a finished node", lambda: self.on_not_claimed(ref, claim, ctx, event))
         payload = event.get("chain_payload")
         with node_context(NodeContext(ref.run_id, ref.pipeline_id, ref.node, ref.instance, store)):
             try:
