@@ -205,3 +205,29 @@ def test_api_answers_503_with_retry_after_when_the_store_is_down(tmp_path: Path,
     monkeypatch.setattr(rt.store, "get_run", raw_outage)
     resp = client.get(f"/api/v1/runs/{run_id}", headers=headers)
     assert resp.status_code == 503 and resp.json["code"] == "store_unavailable"
+
+
+def test_waiter_rides_through_a_broken_wake_up_channel(tmp_path: Path, redis_url: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    config, _ = unique_queue_config(tmp_path)
+    rt = Runtime(load_config(str(config)), Settings(broker_url=redis_url, home=tmp_path / "home",
+                                                    database_url=f"sqlite:///{tmp_path / 's.sqlite'}"),
+                 register=False)
+    run_id = invoke(rt, "diamond")
+    failures: list[int] = []
+
+    class BrokenResult:
+        def get(self, **_: object) -> None:
+            failures.append(1)
+            raise RedisConnectionError("Error 111 connecting to localhost:6379. Connection refused.")
+
+    monkeypatch.setattr(rt.celery, "AsyncResult", lambda _id: BrokenResult())
+    ender = threading.Timer(0.3, lambda: rt.store.cancel_run(run_id))
+    ender.start()
+    try:
+        record = rt.wait(run_id, 20)
+    finally:
+        ender.join()
+    assert record["status"] == "CANCELLED" and failures  # fell back to polling the store
