@@ -8,7 +8,9 @@ engine shares live here once:
   node's final failure, recorded in the store and re-raised so the Celery task ends in FAILURE;
 - a store that stays unavailable past its retry budget while claiming or recording is an
   infrastructure fault, never a node failure: the message is rejected with requeue (not acked), so the
-  broker delivers it again later;
+  broker delivers it again later. (An ordinary exception would be acked: `task_acks_on_failure_or_timeout`.
+  `Reject(requeue=True)` puts the message back on Redis and the embedded filesystem transport, whose
+  channels re-publish it, and on RabbitMQ, which requeues it.);
 - a publish that fails after a node was recorded is logged, not turned into a node failure (the node
   stays QUEUED in the store and `runs recover` / the reconciler re-publishes it).
 """
