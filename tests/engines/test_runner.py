@@ -256,3 +256,23 @@ def test_a_filter_drop_is_recorded_and_a_store_outage_while_dropping_requeues(
     nodes = _nodes(rt, ctx["run_id"])
     assert nodes["a"]["status"] == "SKIPPED" and nodes["a"]["result_summary"] == "filtered out (returned None)"
     assert nodes["b"]["status"] == "SKIPPED" and rt.store.get_run(ctx["run_id"])["status"] == "SUCCESS"
+
+
+def returns_nan(event: dict[str, Any]) -> dict[str, float]:
+    """A handler whose result is not strict JSON."""
+    return {"score": math.nan}
+
+
+def test_nan_result_on_a_real_worker_fails_clearly_after_its_retries(tmp_path: Path) -> None:
+    """Probe 3: NaN used to reach PostgreSQL as a raw DataError, skipping the node's retry policy."""
+    pipeline = Pipeline("nanp", queue="nan-tests", max_retry=1, retry_backoff=0) \
+        .add_node("a", f"{__name__}.returns_nan").add_node("b", H).add_edge("a", "b")
+    rt = Runtime(build_config([pipeline]), Settings(home=tmp_path / "home",
+                                                    database_url=f"sqlite:///{tmp_path / 's.sqlite'}"))
+    with rt.embedded_worker(concurrency=1, queues=["nan-tests"]):
+        record = rt.wait(invoke(rt, "nanp", {}), 30)
+    nodes = _nodes(rt, record["id"])
+    assert record["status"] == "FAILED" and record["failed_node"] == "a"
+    assert nodes["a"]["attempts"] == 2 and nodes["a"]["retries"] == 1
+    assert nodes["a"]["error"] == "NodeResultError: node result is not JSON-serialisable: NaN and Infinity are not JSON"
+    assert nodes["b"]["status"] == "SKIPPED"
