@@ -2,39 +2,56 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
+from pypeline.config import codes
 from pypeline.config.model import PypelineConfig
 from pypeline.config.validate import validate_config
 from pypeline.config.yaml_source import parse_yaml
 from pypeline.errors import ConfigError, ConfigIssue
 
-__all__ = ["load_config", "load_config_text"]
+__all__ = ["load_config", "load_config_text", "check_config_text"]
 
 
 def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(issues, key=lambda i: (i.line is None, i.line or 0, i.column or 0))
 
 
-def load_config_text(text: str, filename: str = "<string>", *, check_handlers: bool = True) -> PypelineConfig:
-    """Parse and validate config text; raises ConfigError listing every issue found."""
+def _unreadable(message: str, filename: str) -> ConfigError:
+    return ConfigError([ConfigIssue(message, file=filename, code=codes.FILE_UNREADABLE.id)])
+
+
+def check_config_text(
+    text: str, filename: str = "<string>", *, check_handlers: bool = True, env: Mapping[str, str] | None = None
+) -> tuple[PypelineConfig | None, list[ConfigIssue]]:
+    """Parse and validate config text without raising: the (possibly partial) config and every issue, sorted.
+
+    `env` replaces the process environment for `${VAR}` interpolation (the dashboard preview passes `{}`).
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ConfigError([ConfigIssue(f"config is not valid UTF-8: {exc}", file=filename)]) from None
+            return None, _unreadable(f"config is not valid UTF-8: {exc}", filename).issues
     if not isinstance(text, str):
-        raise ConfigError([ConfigIssue(f"config text must be a string, got {type(text).__name__}", file=filename)])
-    parsed = parse_yaml(text, filename)
+        return None, _unreadable(f"config text must be a string, got {type(text).__name__}", filename).issues
+    parsed = parse_yaml(text, filename, env)
     issues = list(parsed.issues)
     if parsed.data is None:
         if not issues:
             issues.append(ConfigIssue("config file is empty; expected a mapping with serviceConfig, pipelines, ...",
-                                      file=filename, line=1, column=1))
-        raise ConfigError(_sorted(issues))
+                                      file=filename, line=1, column=1, code=codes.EMPTY_FILE.id))
+        return None, _sorted(issues)
     config, more = validate_config(parsed.data, parsed.source, check_handlers=check_handlers)
     issues.extend(more)
+    return config, _sorted(issues)
+
+
+def load_config_text(text: str, filename: str = "<string>", *, check_handlers: bool = True) -> PypelineConfig:
+    """Parse and validate config text; raises ConfigError listing every issue found."""
+    config, issues = check_config_text(text, filename, check_handlers=check_handlers)
     if issues or config is None:
-        raise ConfigError(_sorted(issues))
+        raise ConfigError(issues)
     return config
 
 
@@ -45,12 +62,12 @@ def load_config(path: str | os.PathLike[str], *, check_handlers: bool = True) ->
         with open(filename, encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:
-        raise ConfigError([ConfigIssue("config file not found", file=filename)]) from None
+        raise _unreadable("config file not found", filename) from None
     except IsADirectoryError:
-        raise ConfigError([ConfigIssue("config path is a directory, not a file", file=filename)]) from None
+        raise _unreadable("config path is a directory, not a file", filename) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(f"config file is not valid UTF-8: {exc}", file=filename)]) from None
+        raise _unreadable(f"config file is not valid UTF-8: {exc}", filename) from None
     except OSError as exc:
         message = f"config file could not be read: {exc.strerror or exc}"
-        raise ConfigError([ConfigIssue(message, file=filename)]) from None
+        raise _unreadable(message, filename) from None
     return load_config_text(text, filename, check_handlers=check_handlers)
