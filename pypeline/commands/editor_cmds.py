@@ -6,6 +6,7 @@ import sys
 import click
 
 from pypeline.commands.common import console, handle_errors
+from pypeline.config import codes
 from pypeline.config.fmt import format_text, unified_diff
 from pypeline.config.json_schema import render_schema
 from pypeline.errors import ConfigError, ConfigIssue
@@ -38,7 +39,7 @@ def fmt(files: tuple[str, ...], check: bool) -> None:
             with open(path, encoding="utf-8") as handle:
                 before = handle.read()
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError([ConfigIssue(f"cannot read: {exc}", file=path)]) from None
+            raise ConfigError([ConfigIssue(f"cannot read: {exc}", file=path, code=codes.FILE_UNREADABLE.id)]) from None
         after = format_text(before, path)
         if after == before:
             continue
