@@ -236,7 +236,10 @@ def _too_deep(filename: str) -> ConfigIssue:
 def parse_yaml(text: str, filename: str = "<string>", env: Mapping[str, str] | None = None) -> ParseResult:
     """Parse one YAML document with safe_load semantics into Python values plus a SourceMap; never raises."""
     source = SourceMap(filename)
-    loader = PypelineYamlLoader(text)
+    try:
+        loader = PypelineYamlLoader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters before any parsing
+        return ParseResult(None, source, [_syntax_issue(exc, filename)])
     try:
         try:
             root = loader.get_single_node()
