@@ -60,7 +60,7 @@ def _split(token: CommentToken | None) -> tuple[str, str]:
     return (token.value, "") if cut < 0 else (token.value[: cut + 1], token.value[cut + 1:])
 
 
-def _move_keys(node: CommentedMap, order: list[Any]) -> None:
+def _move_keys(node: CommentedMap, order: list[Any], *, root: bool = False) -> None:
     """Reorder a mapping's keys; comment lines between keys stay in place (before the same next key)."""
     original = list(node)
     slots = {key: _tail_slot(node, key) for key in original}
@@ -72,10 +72,15 @@ def _move_keys(node: CommentedMap, order: list[Any]) -> None:
         before[original[i + 1] if i + 1 < len(original) else None] = rest
     for key in order:
         node.move_to_end(key)
-    orphan = before.get(order[0], "")  # lines that preceded a key which is now first: keep them after it
+    orphan = before.get(order[0], "")  # lines that preceded a key which is now first
+    if orphan and root:  # at the top of the file they can stay before it
+        if node.ca.comment is None:
+            node.ca.comment = [None, None]
+        node.ca.comment[1] = [*(node.ca.comment[1] or []), CommentToken(orphan, CommentMark(0), None)]
+        orphan = ""
     for i, key in enumerate(order):
         following = before.get(order[i + 1], "") if i + 1 < len(order) else before.get(None, "")
-        text = own[key] + (orphan if i == 0 else "") + following
+        text = own[key] + (orphan if i == 0 else "") + following  # a nested orphan follows the moved key
         slot, index = slots[key]
         if text == "\n":
             slot[index] = None
@@ -93,7 +98,7 @@ def _reorder(node: Any, table: Table) -> None:
         original = list(node)
         order = sorted(original, key=lambda k: (rank.get(k, len(rank)), original.index(k)))
         if order != original:
-            _move_keys(node, order)
+            _move_keys(node, order, root=table is ROOT)
     for key in list(node):
         nest = nest_of(table, key) if isinstance(key, str) else None
         if nest is None or not nest.tables:
