@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -92,11 +93,18 @@ def test_pre_commit_hook_definition() -> None:
     hook = _hook()
     assert hook["id"] == "pypeline-validate" and hook["language"] == "python"
     assert hook["entry"] == "pypeline validate --no-handlers"
-    import re
-
     pattern = re.compile(str(hook["files"]))
     assert pattern.search("sermos.yaml") and pattern.search("deploy/pypeline.yaml")
     assert not pattern.search("other.yaml") and not pattern.search("sermos.yaml.example")
+
+
+def test_pre_commit_hook_installs_what_the_command_line_imports() -> None:
+    import ast
+
+    tree = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    (extras,) = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and any(isinstance(t, ast.Name) and t.id == "EXTRAS" for t in node.targets)]
+    assert _hook()["additional_dependencies"] == ast.literal_eval(extras)["workers"]
 
 
 def test_pre_commit_hook_entry_runs_on_good_and_bad_files(tmp_path: Path) -> None:
