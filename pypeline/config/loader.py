@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from pypeline.config import codes
 from pypeline.config.model import PypelineConfig
 from pypeline.config.validate import validate_config
-from pypeline.config.yaml_source import parse_yaml
+from pypeline.config.yaml_source import SourceMap, parse_yaml
 from pypeline.errors import ConfigError, ConfigIssue
 
-__all__ = ["load_config", "load_config_text", "check_config_text"]
+__all__ = ["load_config", "load_config_text", "check_config_text", "read_config_file", "CheckedConfig"]
 
 
 def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
@@ -21,10 +22,19 @@ def _unreadable(message: str, filename: str) -> ConfigError:
     return ConfigError([ConfigIssue(message, file=filename, code=codes.FILE_UNREADABLE.id)])
 
 
+@dataclass(frozen=True)
+class CheckedConfig:
+    """Config text checked without raising: the (possibly partial) config, every issue, and where keys are."""
+
+    config: PypelineConfig | None
+    issues: list[ConfigIssue] = field(default_factory=list)
+    source: SourceMap | None = None
+
+
 def check_config_text(
     text: str, filename: str = "<string>", *, check_handlers: bool = True, env: Mapping[str, str] | None = None
-) -> tuple[PypelineConfig | None, list[ConfigIssue]]:
-    """Parse and validate config text without raising: the (possibly partial) config and every issue, sorted.
+) -> CheckedConfig:
+    """Parse and validate config text without raising; issues are sorted by position.
 
     `env` replaces the process environment for `${VAR}` interpolation (the dashboard preview passes `{}`).
     """
@@ -32,31 +42,37 @@ def check_config_text(
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return None, _unreadable(f"config is not valid UTF-8: {exc}", filename).issues
+            return CheckedConfig(None, _unreadable(f"config is not valid UTF-8: {exc}", filename).issues)
     if not isinstance(text, str):
-        return None, _unreadable(f"config text must be a string, got {type(text).__name__}", filename).issues
+        return CheckedConfig(None, _unreadable(f"config text must be a string, got {type(text).__name__}",
+                                               filename).issues)
     parsed = parse_yaml(text, filename, env)
     issues = list(parsed.issues)
     if parsed.data is None:
         if not issues:
             issues.append(ConfigIssue("config file is empty; expected a mapping with serviceConfig, pipelines, ...",
                                       file=filename, line=1, column=1, code=codes.EMPTY_FILE.id))
-        return None, _sorted(issues)
+        return CheckedConfig(None, _sorted(issues), parsed.source)
     config, more = validate_config(parsed.data, parsed.source, check_handlers=check_handlers)
     issues.extend(more)
-    return config, _sorted(issues)
+    return CheckedConfig(config, _sorted(issues), parsed.source)
 
 
 def load_config_text(text: str, filename: str = "<string>", *, check_handlers: bool = True) -> PypelineConfig:
     """Parse and validate config text; raises ConfigError listing every issue found."""
-    config, issues = check_config_text(text, filename, check_handlers=check_handlers)
-    if issues or config is None:
-        raise ConfigError(issues)
-    return config
+    checked = check_config_text(text, filename, check_handlers=check_handlers)
+    if checked.issues or checked.config is None:
+        raise ConfigError(checked.issues)
+    return checked.config
 
 
 def load_config(path: str | os.PathLike[str], *, check_handlers: bool = True) -> PypelineConfig:
     """Read, parse and validate a config file; a missing or unreadable file is a ConfigError too."""
+    return load_config_text(read_config_file(path), os.fspath(path), check_handlers=check_handlers)
+
+
+def read_config_file(path: str | os.PathLike[str]) -> str:
+    """The text of a config file; a missing or unreadable file is a ConfigError."""
     filename = os.fspath(path)
     try:
         with open(filename, encoding="utf-8") as handle:
@@ -70,4 +86,4 @@ def load_config(path: str | os.PathLike[str], *, check_handlers: bool = True) ->
     except OSError as exc:
         message = f"config file could not be read: {exc.strerror or exc}"
         raise _unreadable(message, filename) from None
-    return load_config_text(text, filename, check_handlers=check_handlers)
+    return text

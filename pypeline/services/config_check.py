@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pypeline.config import load_config
-from pypeline.config.loader import check_config_text
+from pypeline.config.loader import CheckedConfig, check_config_text, read_config_file
 from pypeline.config.model import PypelineConfig
 from pypeline.dag import PipelineDag
 from pypeline.engines.dataflow import dataflow_issues
@@ -28,19 +27,24 @@ class ConfigCheck:
         return not self.issues and self.config is not None
 
 
-def _with_dataflow(config: PypelineConfig | None, issues: list[ConfigIssue]) -> ConfigCheck:
-    if config is not None:
-        issues = issues + dataflow_issues(config)
-    return ConfigCheck(config, issues)
+def _with_dataflow(checked: CheckedConfig) -> ConfigCheck:
+    """Add the dataflow issues of a structurally valid config, located at their dagAdjacency key."""
+    if checked.config is None or checked.issues:
+        return ConfigCheck(checked.config, checked.issues)
+    located = []
+    for issue in dataflow_issues(checked.config):
+        position = checked.source.locate(issue.path, key=True) if checked.source is not None else None
+        located.append(replace(issue, line=position[0], column=position[1]) if position else issue)
+    return ConfigCheck(checked.config, located)
 
 
 def check_file(path: str | os.PathLike[str], *, check_handlers: bool = True) -> ConfigCheck:
     """Check a config file like `pypeline validate`: structure, handlers (optional) and dataflow."""
     try:
-        config = load_config(path, check_handlers=check_handlers)
+        text = read_config_file(path)
     except ConfigError as exc:
         return ConfigCheck(None, list(exc.issues))
-    return _with_dataflow(config, [])
+    return _with_dataflow(check_config_text(text, os.fspath(path), check_handlers=check_handlers))
 
 
 def check_text(text: str, filename: str = "<preview>") -> ConfigCheck:
@@ -48,8 +52,7 @@ def check_text(text: str, filename: str = "<preview>") -> ConfigCheck:
 
     `${VAR:default}` takes its default; `${VAR}` without one is reported as unset (PYP009).
     """
-    config, issues = check_config_text(text, filename, check_handlers=False, env={})
-    return _with_dataflow(config, issues)
+    return _with_dataflow(check_config_text(text, filename, check_handlers=False, env={}))
 
 
 def pipeline_graphs(config: PypelineConfig | None) -> list[dict[str, Any]]:

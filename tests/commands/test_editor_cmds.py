@@ -40,7 +40,7 @@ def test_validate_json_lists_every_error_with_line_and_column() -> None:
     records = json.loads(out)
     assert [(r["line"], r["code"]) for r in records] == [(20, "PYP106"), (22, "PYP202"), (24, "PYP101"),
                                                         (25, "PYP501"), (33, "PYP308")]
-    assert all(isinstance(r["column"], int) for r in records)
+    assert all(isinstance(r["line"], int) and isinstance(r["column"], int) for r in records)
     typo = records[2]
     assert typo["key_path"] == "pipelines.demo.config.taskDefinitions.a.hander" and typo["suggestion"] == "handler"
     assert set(typo) == {"file", "line", "column", "key_path", "code", "name", "message", "suggestion"}

@@ -54,6 +54,15 @@ def test_codes_and_suggestions_at_the_source() -> None:
     assert found == {("PYP105", "event", 5), ("PYP106", None, 5), ("PYP202", "b", 6), ("PYP101", "queue", 8)}
 
 
+def test_dataflow_issues_are_located_at_their_dag() -> None:
+    text = ("pipelines:\n  p:\n    name: p\n    config:\n      dagAdjacency:\n        s: [b]\n        b: [c]\n"
+            "        x: [c]\n      taskDefinitions:\n        s: {handler: m.s, split: true}\n"
+            "        b: {handler: m.b}\n        c: {handler: m.c}\n        x: {handler: m.x}\n")
+    (issue,) = check_text(text).issues
+    assert (issue.code, issue.line, issue.column) == ("PYP210", 5, 7)
+    assert "mixes inputs from different split scopes" in issue.message
+
+
 def test_issue_record_and_github_annotation() -> None:
     issue = ConfigIssue("bad: 100%\nnext", "a.b", "dir/x,y.yaml", 3, 7, codes.UNKNOWN_KEY.id, "name")
     assert issue_record(issue) == {"file": "dir/x,y.yaml", "line": 3, "column": 7, "key_path": "a.b",
