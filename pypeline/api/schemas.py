@@ -414,6 +414,8 @@ class ConfigGraphSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     nodes = fields.List(fields.String(), required=True)
+    handlers = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                           metadata={"description": "node name -> handler path (not imported)"})
     edges = fields.List(fields.List(fields.String()), required=True)
     levels = fields.List(fields.List(fields.String()), required=True)
     layout = fields.Dict(required=True, metadata={"description": "width, height, boxes {name, label, x, y, w, h} "

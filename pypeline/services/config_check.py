@@ -56,7 +56,7 @@ def check_text(text: str, filename: str = "<preview>") -> ConfigCheck:
 
 
 def pipeline_graphs(config: PypelineConfig | None) -> list[dict[str, Any]]:
-    """{id, name, nodes, edges, levels} of every pipeline that validated, in declaration order."""
+    """{id, name, nodes, handlers, edges, levels} of every pipeline that validated, in declaration order."""
     graphs = []
     for pipeline in (config.pipelines.values() if config is not None else ()):
         dag = PipelineDag(pipeline)
@@ -64,6 +64,7 @@ def pipeline_graphs(config: PypelineConfig | None) -> list[dict[str, Any]]:
             "id": pipeline.id,
             "name": pipeline.name,
             "nodes": list(dag.nodes),
+            "handlers": {name: node.handler for name, node in pipeline.nodes.items()},
             "edges": [[u, v] for u, v in pipeline.edges],
             "levels": [list(level) for level in dag.levels],
         })

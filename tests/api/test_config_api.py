@@ -41,6 +41,7 @@ def test_valid_text_gives_each_pipeline_with_its_layout(small_stack: Stack) -> N
     (graph,) = body["pipelines"]
     assert graph["id"] == "p" and graph["name"] == "P" and graph["levels"] == [["a"], ["b", "c"], ["d"]]
     assert graph["edges"] == [["a", "b"], ["a", "c"], ["b", "d"], ["c", "d"]]
+    assert graph["handlers"]["b"] == "not_installed_anywhere.module.fn"
     assert sorted(b["name"] for b in graph["layout"]["boxes"]) == ["a", "b", "c", "d"]
     assert len(graph["layout"]["edges"]) == 4 and graph["layout"]["edges"][0]["d"].startswith("M")
     assert small_stack.config.read_text() == before  # nothing saved

@@ -49,6 +49,7 @@ def test_edit_the_config_see_the_dag_then_a_line_marked_error(module_stack: Stac
             graph = page.locator('#config-dags svg.dag[data-pipeline="etl"]')
             expect(graph.locator("g.node")).to_have_count(4, timeout=15_000)
             expect(graph.locator("path.edge")).to_have_count(4)
+            expect(graph.locator('g.node[data-node="clean"] text.meta')).to_have_text("transform")
             expect(page.locator("#config-status")).to_have_text("valid: 1 pipeline(s)")
             expect(page.locator("#config-lines li.has-error")).to_have_count(0)
             page.screenshot(path=str(ARTIFACTS / "dashboard_config_preview.png"), full_page=True)
