@@ -135,3 +135,21 @@ def test_fmt_output_of_example_and_corpus_is_equal_and_valid(tmp_path: Path) -> 
         target = tmp_path / source.name
         target.write_text(once, encoding="utf-8")
         assert load_config(target, check_handlers=False).raw == load_config(source, check_handlers=False).raw
+
+
+def test_fmt_on_the_bad_corpus_keeps_the_data_or_refuses() -> None:
+    from pypeline.config.fmt import format_text
+    from pypeline.errors import ConfigError
+
+    refused = set()
+    for source in sorted(BAD.glob("*.yaml")):
+        text = source.read_text(encoding="utf-8")
+        try:
+            once = format_text(text, str(source))
+        except ConfigError:
+            refused.add(source.stem)
+            continue
+        assert format_text(once, str(source)) == once, source.name
+        assert yaml.safe_load(once) == yaml.safe_load(text), source.name
+    # not YAML, duplicate keys, or a tag safe YAML cannot build: fmt will not guess
+    assert refused == {"yaml_syntax_error", "duplicate_node_name", "duplicate_pipeline_id", "yaml_unsafe_tag"}
