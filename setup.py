@@ -15,6 +15,7 @@ CORE = [
     "croniter>=2.0",
     "pydantic>=2.5",
     "jsonschema>=4.0",
+    "ruamel.yaml>=0.18",  # `pypeline fmt`: round-trip that keeps comments
 ]
 EXTRAS = {
     "workers": ["celery[redis]>=5.3", "kombu>=5.3", "celery-dyrygent>=0.8.0", "redis>=4.5"],

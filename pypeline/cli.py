@@ -10,6 +10,7 @@ import click
 
 from pypeline import __version__
 from pypeline.commands.config_cmds import graph, validate
+from pypeline.commands.editor_cmds import fmt, schema
 from pypeline.commands.run_cmds import run, worker
 from pypeline.commands.runs_cmds import runs
 
@@ -38,7 +39,7 @@ def cli(verbose: bool) -> None:
         sys.path.insert(0, os.getcwd())
 
 
-for command in (validate, graph, run, worker, runs):
+for command in (validate, graph, schema, fmt, run, worker, runs):
     cli.add_command(command)
 
 for module_name, attr in _OPTIONAL:

@@ -37,6 +37,8 @@ class ConfigIssue:
     file: str = "<string>"
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based
+    code: str = "PYP000"  # stable error code, see pypeline.config.codes and docs/config-errors.md
+    suggestion: str | None = None  # the likely intended value or key, when one is close
 
     def __str__(self) -> str:
         where = self.file

@@ -29,6 +29,7 @@ RESOURCE_BLUEPRINTS = (
     "pypeline.api.blueprints.schedules",
     "pypeline.api.blueprints.batches",
     "pypeline.api.blueprints.health",
+    "pypeline.api.blueprints.config",
 )
 
 #: Service modules written by other layers; their blueprints are skipped while they are absent.

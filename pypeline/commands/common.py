@@ -15,7 +15,7 @@ from pypeline.runtime import Runtime
 from pypeline.settings import Settings, get_settings
 
 __all__ = ["console", "err_console", "build_runtime", "build_settings", "handle_errors", "echo_json", "config_option",
-           "database_option", "broker_option", "parse_json_arg"]
+           "database_option", "broker_option", "parse_json_arg", "print_config_error"]
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -55,15 +55,20 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConfigError as exc:
-            err_console.print(f"[bold red]{len(exc.issues)} config error(s):[/]")
-            for issue in exc.issues:
-                err_console.print(f"  {issue}", markup=False, highlight=False)
+            print_config_error(exc)
             sys.exit(1)
         except PypelineError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_config_error(exc: ConfigError) -> None:
+    """Every issue of a config error on stderr, one per line."""
+    err_console.print(f"[bold red]{len(exc.issues)} config error(s):[/]")
+    for issue in exc.issues:
+        err_console.print(f"  {issue}", markup=False, highlight=False)
 
 
 def echo_json(value: Any) -> None:

@@ -2,55 +2,88 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from pypeline.config import codes
 from pypeline.config.model import PypelineConfig
 from pypeline.config.validate import validate_config
-from pypeline.config.yaml_source import parse_yaml
+from pypeline.config.yaml_source import SourceMap, parse_yaml
 from pypeline.errors import ConfigError, ConfigIssue
 
-__all__ = ["load_config", "load_config_text"]
+__all__ = ["load_config", "load_config_text", "check_config_text", "read_config_file", "CheckedConfig"]
 
 
 def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(issues, key=lambda i: (i.line is None, i.line or 0, i.column or 0))
 
 
-def load_config_text(text: str, filename: str = "<string>", *, check_handlers: bool = True) -> PypelineConfig:
-    """Parse and validate config text; raises ConfigError listing every issue found."""
+def _unreadable(message: str, filename: str) -> ConfigError:
+    return ConfigError([ConfigIssue(message, file=filename, code=codes.FILE_UNREADABLE.id)])
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    """Config text checked without raising: the (possibly partial) config, every issue, and where keys are."""
+
+    config: PypelineConfig | None
+    issues: list[ConfigIssue] = field(default_factory=list)
+    source: SourceMap | None = None
+
+
+def check_config_text(
+    text: str, filename: str = "<string>", *, check_handlers: bool = True, env: Mapping[str, str] | None = None
+) -> CheckedConfig:
+    """Parse and validate config text without raising; issues are sorted by position.
+
+    `env` replaces the process environment for `${VAR}` interpolation (the dashboard preview passes `{}`).
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ConfigError([ConfigIssue(f"config is not valid UTF-8: {exc}", file=filename)]) from None
+            return CheckedConfig(None, _unreadable(f"config is not valid UTF-8: {exc}", filename).issues)
     if not isinstance(text, str):
-        raise ConfigError([ConfigIssue(f"config text must be a string, got {type(text).__name__}", file=filename)])
-    parsed = parse_yaml(text, filename)
+        return CheckedConfig(None, _unreadable(f"config text must be a string, got {type(text).__name__}",
+                                               filename).issues)
+    parsed = parse_yaml(text, filename, env)
     issues = list(parsed.issues)
     if parsed.data is None:
         if not issues:
             issues.append(ConfigIssue("config file is empty; expected a mapping with serviceConfig, pipelines, ...",
-                                      file=filename, line=1, column=1))
-        raise ConfigError(_sorted(issues))
+                                      file=filename, line=1, column=1, code=codes.EMPTY_FILE.id))
+        return CheckedConfig(None, _sorted(issues), parsed.source)
     config, more = validate_config(parsed.data, parsed.source, check_handlers=check_handlers)
     issues.extend(more)
-    if issues or config is None:
-        raise ConfigError(_sorted(issues))
-    return config
+    return CheckedConfig(config, _sorted(issues), parsed.source)
+
+
+def load_config_text(text: str, filename: str = "<string>", *, check_handlers: bool = True) -> PypelineConfig:
+    """Parse and validate config text; raises ConfigError listing every issue found."""
+    checked = check_config_text(text, filename, check_handlers=check_handlers)
+    if checked.issues or checked.config is None:
+        raise ConfigError(checked.issues)
+    return checked.config
 
 
 def load_config(path: str | os.PathLike[str], *, check_handlers: bool = True) -> PypelineConfig:
     """Read, parse and validate a config file; a missing or unreadable file is a ConfigError too."""
+    return load_config_text(read_config_file(path), os.fspath(path), check_handlers=check_handlers)
+
+
+def read_config_file(path: str | os.PathLike[str]) -> str:
+    """The text of a config file; a missing or unreadable file is a ConfigError."""
     filename = os.fspath(path)
     try:
         with open(filename, encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:
-        raise ConfigError([ConfigIssue("config file not found", file=filename)]) from None
+        raise _unreadable("config file not found", filename) from None
     except IsADirectoryError:
-        raise ConfigError([ConfigIssue("config path is a directory, not a file", file=filename)]) from None
+        raise _unreadable("config path is a directory, not a file", filename) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(f"config file is not valid UTF-8: {exc}", file=filename)]) from None
+        raise _unreadable(f"config file is not valid UTF-8: {exc}", filename) from None
     except OSError as exc:
         message = f"config file could not be read: {exc.strerror or exc}"
-        raise ConfigError([ConfigIssue(message, file=filename)]) from None
-    return load_config_text(text, filename, check_handlers=check_handlers)
+        raise _unreadable(message, filename) from None
+    return text

@@ -4,10 +4,12 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
+from pypeline.config import codes
+from pypeline.config.codes import ErrorCode
 from pypeline.config.yaml_source import SourceMap, join_path
 from pypeline.errors import ConfigIssue
 
@@ -20,6 +22,7 @@ __all__ = [
     "describe",
     "closest",
     "did_you_mean",
+    "hint",
     "snake_case",
     "HANDLER_PATTERN",
     "TOP",
@@ -60,6 +63,8 @@ class Field:
     pattern: str | None = None
     pattern_hint: str = ""
     allow_empty: bool = False
+    #: One-line description, shown by editors on hover (through the generated JSON Schema).
+    doc: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,11 @@ class Reporter:
     source: SourceMap
     issues: list[ConfigIssue] = field(default_factory=list)
 
-    def error(self, path: str, message: str, *, key: bool = False) -> None:
-        """Record an issue at `path` (at its key when `key`, else at its value)."""
-        self.issues.append(self.source.issue(message, path, key=key))
+    def error(
+        self, path: str, message: str, *, code: ErrorCode, key: bool = False, suggestion: str | None = None
+    ) -> None:
+        """Record an issue with its stable code at `path` (at its key when `key`, else at its value)."""
+        self.issues.append(self.source.issue(message, path, key=key, code=code, suggestion=suggestion))
 
 
 def describe(value: Any) -> str:
@@ -123,8 +130,13 @@ def snake_case(key: str) -> str:
 
 def did_you_mean(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str:
     """'; did you mean 'x'?' for the closest candidate, or '' when nothing is close."""
+    return hint(word, candidates, cutoff=cutoff)[0]
+
+
+def hint(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> tuple[str, str | None]:
+    """('; did you mean 'x'?', 'x') for the closest candidate, or ('', None) when nothing is close."""
     match = closest(word, candidates, cutoff=cutoff)
-    return f"; did you mean '{match}'?" if match else ""
+    return (f"; did you mean '{match}'?", match) if match else ("", None)
 
 
 def _expected(spec: Field) -> str:
@@ -183,26 +195,29 @@ def check_value(value: Any, spec: Field, path: str, name: str, rep: Reporter) ->
     if not _kind_ok(value, spec.kind):
         # a block list/mapping starts on the line after its key: point at the key instead
         at_key = isinstance(value, (list, dict))
-        rep.error(path, f"'{name}' must be {_expected(spec)}, got {describe(value)}", key=at_key)
+        rep.error(path, f"'{name}' must be {_expected(spec)}, got {describe(value)}", key=at_key,
+                  code=codes.WRONG_TYPE)
         return False, None
     if spec.kind == "cron":
         value = str(value).strip()
     elif isinstance(value, str):
         value = value.strip()
         if not value and not spec.allow_empty:
-            rep.error(path, f"'{name}' must be a non-empty string")
+            rep.error(path, f"'{name}' must be a non-empty string", code=codes.EMPTY_VALUE)
             return False, None
     if spec.choices is not None and value not in spec.choices:
-        hint = did_you_mean(value, spec.choices) if isinstance(value, str) else ""
-        rep.error(path, f"'{name}' must be {_expected(spec)}, got {describe(value)}{hint}")
+        text, match = hint(value, spec.choices) if isinstance(value, str) else ("", None)
+        rep.error(path, f"'{name}' must be {_expected(spec)}, got {describe(value)}{text}", code=codes.INVALID_CHOICE,
+                  suggestion=match)
         return False, None
     if spec.kind in ("int", "number"):
         too_small = (spec.gt is not None and value <= spec.gt) or (spec.ge is not None and value < spec.ge)
         if too_small or (spec.le is not None and value > spec.le):
-            rep.error(path, f"'{name}' must be {_expected(spec)}, got {value}")
+            rep.error(path, f"'{name}' must be {_expected(spec)}, got {value}", code=codes.OUT_OF_RANGE)
             return False, None
     if spec.pattern is not None and not re.match(spec.pattern, value):
-        rep.error(path, f"'{name}' must be {spec.pattern_hint or 'matching ' + spec.pattern}, got {describe(value)}")
+        rep.error(path, f"'{name}' must be {spec.pattern_hint or 'matching ' + spec.pattern}, got {describe(value)}",
+                  code=codes.BAD_FORMAT)
         return False, None
     return True, value
 
@@ -216,7 +231,7 @@ def check_mapping(value: Any, table: Table, path: str, rep: Reporter) -> dict[st
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        rep.error(path, f"{table.where} must be a mapping, got {describe(value)}")
+        rep.error(path, f"{table.where} must be a mapping, got {describe(value)}", code=codes.WRONG_TYPE)
         return None
     out: dict[str, Any] = {}
     suggested: set[str] = set()  # a misspelt required key is reported once, as unknown, not also as missing
@@ -231,7 +246,8 @@ def check_mapping(value: Any, table: Table, path: str, rep: Reporter) -> dict[st
             match = closest(str(key), table.fields)
             if match is not None:
                 suggested.add(match)
-            rep.error(key_path, f"unknown key '{key}' in {table.where}{_suggest(str(key), table)}", key=True)
+            rep.error(key_path, f"unknown key '{key}' in {table.where}{_suggest(str(key), table)}", key=True,
+                      code=codes.UNKNOWN_KEY, suggestion=match)
             continue
         if item is None and not spec.required:
             continue
@@ -244,9 +260,9 @@ def check_mapping(value: Any, table: Table, path: str, rep: Reporter) -> dict[st
             continue
         if spec.required:
             if key not in value:
-                rep.error(path, f"missing required key '{key}' in {table.where}", key=True)
+                rep.error(path, f"missing required key '{key}' in {table.where}", key=True, code=codes.MISSING_KEY)
             elif value[key] is None:
-                rep.error(key_path, f"'{key}' has no value; expected {_expected(spec)}")
+                rep.error(key_path, f"'{key}' has no value; expected {_expected(spec)}", code=codes.EMPTY_VALUE)
         elif spec.default is not None and value.get(key) is None:
             out[key] = spec.default
     return out
@@ -275,11 +291,11 @@ _HANDLER = Field("str", required=True, pattern=HANDLER_PATTERN,
 TOP = Table(
     "the top level",
     {
-        "serviceConfig": Field("list"),
-        "pipelines": Field("mapping"),
-        "scheduledTasks": Field("mapping"),
-        "apiConfig": Field("mapping"),
-        "batches": Field("mapping"),
+        "serviceConfig": Field("list", doc="Worker services and the handlers each one registers."),
+        "pipelines": Field("mapping", doc="Pipelines by id: each is a DAG of task definitions."),
+        "scheduledTasks": Field("mapping", doc="Schedules by id: run a registered task or a pipeline periodically."),
+        "apiConfig": Field("mapping", doc="Free-form API settings (e.g. apiDocumentation); kept as given."),
+        "batches": Field("mapping", doc="Batches by id: run a pipeline once per chunk of keys listed by a generator."),
     },
     ignored=frozenset({"imageConfig", "environmentVariables"}),
 )
@@ -288,47 +304,57 @@ SERVICE = Table(
     "a serviceConfig entry",
     {
         "name": Field("str", required=True, pattern=NAME_PATTERN,
-                      pattern_hint="letters, digits, '_' and '-' only"),
-        "registeredTasks": Field("list"),
+                      pattern_hint="letters, digits, '_' and '-' only",
+                      doc="Service name (letters, digits, '_' and '-'); `pypeline worker --service NAME` picks it."),
+        "registeredTasks": Field("list",
+                                 doc="Handlers it registers: `{handler: pkg.mod.fn}` entries or bare dotted paths."),
     },
     ignored=_SERMOS3_SERVICE_KEYS,
 )
 
-REGISTERED_TASK = Table("a registeredTasks entry", {"handler": _HANDLER, "event": Field("any")})
+REGISTERED_TASK = Table("a registeredTasks entry", {
+    "handler": replace(_HANDLER, doc="Dotted path of the handler function, e.g. 'package.module.function'."),
+    "event": Field("any", doc="Accepted for sermos compatibility; not used."),
+})
 
 PIPELINE = Table(
     "a pipeline",
     {
-        "name": Field("str", required=True),
-        "description": Field("str", allow_empty=True),
-        "schemaVersion": Field("int", default=1),
-        "config": Field("mapping", required=True),
+        "name": Field("str", required=True, doc="Human-readable pipeline name."),
+        "description": Field("str", allow_empty=True, doc="What the pipeline does."),
+        "schemaVersion": Field("int", default=1, doc="Version of the pipeline format; only 1 exists."),
+        "config": Field("mapping", required=True, doc="The pipeline's metadata, DAG and task definitions."),
     },
 )
 
 PIPELINE_CONFIG = Table(
     "a pipeline config",
     {
-        "metadata": Field("mapping"),
-        "dagAdjacency": Field("mapping"),
-        "taskDefinitions": Field("mapping", required=True),
-        "payloadSchema": Field("mapping"),
+        "metadata": Field("mapping",
+                          doc="Defaults for every node of the pipeline (queue, retries, time limit, engine)."),
+        "dagAdjacency": Field("mapping", doc="Edges: node name -> list of child node names. Leaf nodes need no entry."),
+        "taskDefinitions": Field("mapping", required=True,
+                                 doc="Nodes by name, each with its handler and per-node options."),
+        "payloadSchema": Field("mapping", doc="JSON Schema every invocation payload must match."),
     },
 )
 
-_PRIORITY = Field("int", ge=0, le=9)
+_PRIORITY = Field("int", ge=0, le=9, doc="Celery message priority, 0 (lowest) to 9.")
 
 METADATA = Table(
     "pipeline metadata",
     {
-        "queue": Field("str", default="celery"),
-        "processorQueue": Field("str", default="celery"),
-        "maxRetry": Field("int", ge=0, default=3),
-        "maxTtl": Field("int", gt=0, default=60),
-        "retryBackoff": Field("int", ge=0, default=3),
-        "retryJitter": Field("bool", default=False),
-        "retryBackoffMax": Field("int", ge=0, default=600),
-        "engine": Field("str", choices=("event", "dyrygent"), default="event"),
+        "queue": Field("str", default="celery", doc="Default queue of the pipeline's nodes."),
+        "processorQueue": Field("str", default="celery",
+                                doc="Queue of the orchestration messages (the dyrygent engine's processor)."),
+        "maxRetry": Field("int", ge=0, default=3, doc="Default number of retries of a failed node."),
+        "maxTtl": Field("int", gt=0, default=60,
+                        doc="Default soft time limit of a node in seconds (hard limit = +10 s)."),
+        "retryBackoff": Field("int", ge=0, default=3, doc="Base of the exponential retry backoff, in seconds."),
+        "retryJitter": Field("bool", default=False, doc="Randomise retry delays."),
+        "retryBackoffMax": Field("int", ge=0, default=600, doc="Largest retry delay, in seconds."),
+        "engine": Field("str", choices=("event", "dyrygent"), default="event",
+                        doc="Orchestration engine: 'event' (dataflow keys) or 'dyrygent' (sermos-compatible)."),
         "priority": _PRIORITY,
     },
 )
@@ -336,48 +362,53 @@ METADATA = Table(
 TASK_DEFINITION = Table(
     "a taskDefinitions entry",
     {
-        "handler": _HANDLER,
-        "queue": Field("str"),
-        "maxTtl": Field("int", gt=0),
-        "maxRetry": Field("int", ge=0),
-        "retryBackoff": Field("int", ge=0),
-        "retryJitter": Field("bool"),
-        "retryBackoffMax": Field("int", ge=0),
+        "handler": replace(_HANDLER, doc="Dotted path of the node's handler; it receives the `event` argument."),
+        "queue": Field("str", doc="Queue of this node (overrides metadata.queue)."),
+        "maxTtl": Field("int", gt=0, doc="Soft time limit of this node in seconds (overrides metadata.maxTtl)."),
+        "maxRetry": Field("int", ge=0, doc="Retries of this node (overrides metadata.maxRetry)."),
+        "retryBackoff": Field("int", ge=0, doc="Retry backoff base of this node, in seconds."),
+        "retryJitter": Field("bool", doc="Randomise this node's retry delays."),
+        "retryBackoffMax": Field("int", ge=0, doc="Largest retry delay of this node, in seconds."),
         "priority": _PRIORITY,
-        "split": Field("bool"),
-        "splitConcurrency": Field("int", gt=0),
-        "filter": Field("bool"),
-        "joinKey": Field("str"),
+        "split": Field("bool",
+                       doc="Fan out: run downstream nodes once per item of the list this node returns (event engine)."),
+        "splitConcurrency": Field("int", gt=0, doc="Most split items in flight at once (needs split: true)."),
+        "filter": Field("bool",
+                        doc="The node's boolean result decides whether its downstream nodes run (event engine)."),
+        "joinKey": Field("str", doc="Join the results of upstream nodes or split items by this key (event engine)."),
     },
 )
 
 SCHEDULE = Table(
     "a scheduledTasks entry",
     {
-        "name": Field("str", required=True),
-        "schemaVersion": Field("int", default=1),
-        "enabled": Field("bool", default=True),
-        "lastRunAt": Field("timestamp"),
-        "totalRunCount": Field("int", ge=0, default=0),
-        "args": Field("list"),
-        "kwargs": Field("mapping"),
-        "config": Field("mapping", required=True),
+        "name": Field("str", required=True, doc="Unique schedule name."),
+        "schemaVersion": Field("int", default=1, doc="Version of the schedule format; only 1 exists."),
+        "enabled": Field("bool", default=True, doc="Whether the schedule fires."),
+        "lastRunAt": Field("timestamp", doc="When it last ran (kept for sermos compatibility)."),
+        "totalRunCount": Field("int", ge=0, default=0, doc="How often it ran (kept for sermos compatibility)."),
+        "args": Field("list", doc="Positional arguments passed to the scheduled task."),
+        "kwargs": Field("mapping", doc="Keyword arguments passed to the scheduled task."),
+        "config": Field("mapping", required=True, doc="What to run and when."),
     },
 )
 
 SCHEDULE_CONFIG = Table(
     "a schedule config",
     {
-        "scheduleType": Field("str", choices=("interval", "crontab")),
-        "task": Field("str", pattern=HANDLER_PATTERN, pattern_hint="a dotted path like 'package.module.function'"),
-        "pipeline": Field("str"),
-        "queue": Field("str"),
-        "exchange": Field("str"),
-        "routingKey": Field("str"),
-        "expires": Field("int", gt=0),
-        "schedule": Field("mapping", required=True),
-        "timezone": Field("str"),
-        "payload": Field("mapping"),
+        "scheduleType": Field("str", choices=("interval", "crontab"),
+                              doc="'interval' or 'crontab'; inferred from the schedule's keys when omitted."),
+        "task": Field("str", pattern=HANDLER_PATTERN, pattern_hint="a dotted path like 'package.module.function'",
+                      doc="Registered task to run (a handler declared in serviceConfig.registeredTasks)."),
+        "pipeline": Field("str", doc="Pipeline id to invoke (instead of task)."),
+        "queue": Field("str", doc="Queue the task message goes to."),
+        "exchange": Field("str", doc="Celery exchange of the task message."),
+        "routingKey": Field("str", doc="Celery routing key of the task message."),
+        "expires": Field("int", gt=0, doc="Seconds after which an undelivered message is dropped."),
+        "schedule": Field("mapping", required=True,
+                          doc="Interval (every, period) or crontab fields (minute, hour, dayOfWeek, ...)."),
+        "timezone": Field("str", doc="IANA timezone of a crontab schedule, e.g. 'Europe/Warsaw' (default UTC)."),
+        "payload": Field("mapping", doc="Payload of the pipeline run a schedule starts."),
     },
 )
 
@@ -386,8 +417,8 @@ INTERVAL_PERIODS = ("microseconds", "seconds", "minutes", "hours", "days")
 INTERVAL_SCHEDULE = Table(
     "an interval schedule",
     {
-        "every": Field("number", required=True, gt=0),
-        "period": Field("str", required=True, choices=INTERVAL_PERIODS),
+        "every": Field("number", required=True, gt=0, doc="How many periods between runs."),
+        "period": Field("str", required=True, choices=INTERVAL_PERIODS, doc="Unit of 'every'."),
     },
 )
 
@@ -400,37 +431,41 @@ CRONTAB_FIELDS: dict[str, tuple[str, int]] = {
     "monthOfYear": ("month_of_year", 3),
 }
 
-CRONTAB_SCHEDULE = Table("a crontab schedule", {key: Field("cron", default="*") for key in CRONTAB_FIELDS})
+CRONTAB_SCHEDULE = Table("a crontab schedule", {
+    key: Field("cron", default="*", doc=f"Crontab {name.replace('_', ' ')} field, e.g. '*/5', '1-5', 'mon-fri'.")
+    for key, (name, _) in CRONTAB_FIELDS.items()
+})
 
 BATCH = Table(
     "a batches entry",
     {
-        "pipeline": Field("str", required=True),
-        "generator": Field("mapping", required=True),
-        "chunkSize": Field("int", gt=0, default=100),
-        "concurrency": Field("int", gt=0, default=4),
-        "payloadKey": Field("str", default="keys"),
+        "pipeline": Field("str", required=True, doc="Pipeline id run for each chunk."),
+        "generator": Field("mapping", required=True, doc="Where the keys come from (s3 or local)."),
+        "chunkSize": Field("int", gt=0, default=100, doc="Keys per pipeline run."),
+        "concurrency": Field("int", gt=0, default=4, doc="Pipeline runs of the batch in flight at once."),
+        "payloadKey": Field("str", default="keys", doc="Payload key that holds a chunk's list of keys."),
     },
 )
 
 GENERATOR = Table(
     "a batch generator",
     {
-        "type": Field("str", required=True, choices=("s3", "local")),
-        "bucket": Field("str"),
-        "prefix": Field("str", allow_empty=True),
-        "path": Field("str"),
-        "include": Field("strings"),
-        "exclude": Field("strings"),
-        "regex": Field("str"),
-        "minSize": Field("int", ge=0),
-        "maxSize": Field("int", ge=0),
-        "modifiedSince": Field("timestamp"),
-        "endpointUrl": Field("str"),
-        "region": Field("str"),
-        "recursive": Field("bool"),
+        "type": Field("str", required=True, choices=("s3", "local"),
+                      doc="Generator type: 's3' (needs bucket) or 'local' (needs path)."),
+        "bucket": Field("str", doc="S3 bucket to list (s3)."),
+        "prefix": Field("str", allow_empty=True, doc="Key prefix to list under."),
+        "path": Field("str", doc="Directory to list (local)."),
+        "include": Field("strings", doc="Glob pattern(s) a key must match."),
+        "exclude": Field("strings", doc="Glob pattern(s) that drop a key."),
+        "regex": Field("str", doc="Regular expression a key must match."),
+        "minSize": Field("int", ge=0, doc="Smallest object size in bytes."),
+        "maxSize": Field("int", ge=0, doc="Largest object size in bytes."),
+        "modifiedSince": Field("timestamp", doc="Only objects modified at or after this ISO 8601 date/time."),
+        "endpointUrl": Field("str", doc="S3-compatible endpoint URL (s3)."),
+        "region": Field("str", doc="S3 region (s3)."),
+        "recursive": Field("bool", doc="List sub-directories / nested prefixes too."),
         # accepted by pypeline.generators (skip .DS_Store, __pycache__ ...), so allowed here too
-        "skipCommonHidden": Field("bool"),
+        "skipCommonHidden": Field("bool", doc="Skip hidden files and caches (.DS_Store, __pycache__, ...)."),
     },
 )
 

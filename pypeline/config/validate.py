@@ -10,7 +10,8 @@ import jsonschema
 import networkx as nx
 from croniter import croniter
 
-from pypeline.config import schema
+from pypeline.config import codes, schema
+from pypeline.config.codes import ErrorCode
 from pypeline.config.handlers import handler_problem
 from pypeline.config.model import (
     BatchConfig,
@@ -22,7 +23,7 @@ from pypeline.config.model import (
     ScheduleConfig,
     ServiceConfig,
 )
-from pypeline.config.schema import Reporter, check_mapping, check_value, describe, did_you_mean, snake_case
+from pypeline.config.schema import Reporter, check_mapping, check_value, describe, hint, snake_case
 from pypeline.config.yaml_source import SourceMap, index_path, join_path
 from pypeline.errors import ConfigIssue
 
@@ -46,16 +47,19 @@ class _Validator:
         #: (path, handler, needs_event) for every handler use whose path has the right format
         self.handler_uses: list[tuple[str, str, bool]] = []
 
-    def error(self, path: str, message: str, *, key: bool = False) -> None:
-        """Record an issue."""
-        self.rep.error(path, message, key=key)
+    def error(
+        self, path: str, message: str, *, code: ErrorCode, key: bool = False, suggestion: str | None = None
+    ) -> None:
+        """Record an issue with its stable code."""
+        self.rep.error(path, message, code=code, key=key, suggestion=suggestion)
 
     # ------------------------------------------------------------------------------------------------ top
 
     def run(self, data: Any, *, check_handlers: bool) -> PypelineConfig | None:
         """Validate every section, then (optionally) import the handlers."""
         if not isinstance(data, dict):
-            self.error("", f"the top level must be a mapping (serviceConfig, pipelines, ...), got {describe(data)}")
+            self.error("", f"the top level must be a mapping (serviceConfig, pipelines, ...), got {describe(data)}",
+                       code=codes.WRONG_TYPE)
             return None
         top = check_mapping(data, schema.TOP, "", self.rep) or {}
         services = self._services(top.get("serviceConfig") or [])
@@ -113,7 +117,8 @@ class _Validator:
             if name is None:
                 continue
             if name in names:
-                self.error(join_path(path, "name"), f"duplicate service name '{name}' (also used by {names[name]})")
+                self.error(join_path(path, "name"), f"duplicate service name '{name}' (also used by {names[name]})",
+                           code=codes.DUPLICATE_NAME)
                 continue
             names[name] = path
             services.append(ServiceConfig(name=name, handlers=tuple(dict.fromkeys(handlers)), raw=item))
@@ -140,7 +145,8 @@ class _Validator:
         for pid, item in raw.items():
             path = join_path("pipelines", pid)
             if not isinstance(pid, str):
-                self.error(path, f"pipeline ids must be strings, got {describe(pid)}", key=True)
+                self.error(path, f"pipeline ids must be strings, got {describe(pid)}",
+                           key=True, code=codes.ID_NOT_STRING)
                 continue
             pipe = self._pipeline(pid, item, path)
             if pipe is not None:
@@ -166,7 +172,8 @@ class _Validator:
         if payload_schema is not None:
             self._payload_schema(payload_schema, join_path(cpath, "payloadSchema"))
         if "taskDefinitions" in config and not config["taskDefinitions"]:
-            self.error(join_path(cpath, "taskDefinitions"), "a pipeline needs at least one node in taskDefinitions")
+            self.error(join_path(cpath, "taskDefinitions"), "a pipeline needs at least one node in taskDefinitions",
+                       code=codes.NO_NODES)
         if "name" not in entry or len(nodes) != len(defs):
             return None
         return PipelineConfig(
@@ -186,7 +193,8 @@ class _Validator:
     def _schema_version(self, entry: dict[str, Any], path: str) -> None:
         version = entry.get("schemaVersion", 1)
         if version != 1:
-            self.error(join_path(path, "schemaVersion"), f"unsupported schemaVersion {version}; only 1 exists")
+            self.error(join_path(path, "schemaVersion"), f"unsupported schemaVersion {version}; only 1 exists",
+                       code=codes.SCHEMA_VERSION)
 
     def _task_definitions(self, raw: dict[Any, Any], path: str) -> dict[str, dict[str, Any]]:
         """Node name -> checked taskDefinitions entry (every key of `raw`, even broken ones, as a node name)."""
@@ -194,7 +202,8 @@ class _Validator:
         for name, item in raw.items():
             npath = join_path(path, name)
             if not isinstance(name, str):
-                self.error(npath, f"node names must be strings, got {describe(name)}", key=True)
+                self.error(npath, f"node names must be strings, got {describe(name)}",
+                           key=True, code=codes.ID_NOT_STRING)
                 continue
             entry = check_mapping(item, schema.TASK_DEFINITION, npath, self.rep)
             defs[name] = entry if entry is not None else {}
@@ -214,33 +223,39 @@ class _Validator:
         for parent, children in raw.items():
             ppath = join_path(path, parent)
             if not isinstance(parent, str):
-                self.error(ppath, f"node names must be strings, got {describe(parent)}", key=True)
+                self.error(ppath, f"node names must be strings, got {describe(parent)}",
+                           key=True, code=codes.ID_NOT_STRING)
                 continue
             if parent not in defs:
-                self.error(ppath, f"node '{parent}' has no taskDefinitions entry{did_you_mean(parent, defs)}",
-                           key=True)
+                text, match = hint(parent, defs)
+                self.error(ppath, f"node '{parent}' has no taskDefinitions entry{text}",
+                           key=True, code=codes.UNKNOWN_NODE, suggestion=match)
             if children is None:
                 children = []
             if not isinstance(children, list):
-                self.error(ppath, f"dagAdjacency.{parent} must be a list of child node names, got {describe(children)}")
+                self.error(ppath, f"dagAdjacency.{parent} must be a list of child node names, got {describe(children)}",
+                           code=codes.WRONG_TYPE)
                 continue
             seen: set[str] = set()
             for i, child in enumerate(children):
                 cpath = index_path(ppath, i)
                 if not isinstance(child, str) or not child.strip():
-                    self.error(cpath, f"child node names must be non-empty strings, got {describe(child)}")
+                    self.error(cpath, f"child node names must be non-empty strings, got {describe(child)}",
+                               code=codes.WRONG_TYPE)
                     continue
                 child = child.strip()
                 if child in seen:
-                    self.error(cpath, f"duplicate child '{child}' in dagAdjacency.{parent}")
+                    self.error(cpath, f"duplicate child '{child}' in dagAdjacency.{parent}", code=codes.DUPLICATE_CHILD)
                     continue
                 seen.add(child)
                 if child == parent:
-                    self.error(cpath, f"self-loop: node '{parent}' lists itself as a child ({parent} -> {parent})")
+                    self.error(cpath, f"self-loop: node '{parent}' lists itself as a child ({parent} -> {parent})",
+                               code=codes.SELF_LOOP)
                     continue
                 if child not in defs:
+                    text, match = hint(child, defs)
                     self.error(cpath, f"edge '{parent} -> {child}' points to unknown node '{child}': it has no "
-                                      f"taskDefinitions entry{did_you_mean(child, defs)}")
+                                      f"taskDefinitions entry{text}", code=codes.UNKNOWN_NODE, suggestion=match)
                     continue
                 if parent not in defs:
                     continue
@@ -259,7 +274,7 @@ class _Validator:
             first = cycle.index(min(cycle, key=rank.__getitem__))
             cycle = cycle[first:] + cycle[:first]
             shown = " -> ".join([*cycle, cycle[0]])
-            self.error(edge_paths[(cycle[0], cycle[1])], f"cycle in dagAdjacency: {shown}")
+            self.error(edge_paths[(cycle[0], cycle[1])], f"cycle in dagAdjacency: {shown}", code=codes.CYCLE)
 
     def _nodes(
         self, defs: dict[str, dict[str, Any]], meta: dict[str, Any], graph: nx.DiGraph, path: str
@@ -273,13 +288,14 @@ class _Validator:
                 for key in ("split", "filter", "joinKey"):
                     if d.get(key):
                         self.error(join_path(npath, key), f"engine 'dyrygent' does not support '{key}' "
-                                                          f"(node {name}); use engine: event")
+                                                          f"(node {name}); use engine: event",
+                                   code=codes.ENGINE_UNSUPPORTED)
             if "splitConcurrency" in d and not d.get("split"):
                 self.error(join_path(npath, "splitConcurrency"), f"'splitConcurrency' requires 'split: true' "
-                                                                 f"(node {name})")
+                                                                 f"(node {name})", code=codes.NEEDS_SPLIT)
             if d.get("joinKey") and graph.in_degree(name) < 2 and not (nx.ancestors(graph, name) & split_nodes):
                 self.error(join_path(npath, "joinKey"), f"'joinKey' on node '{name}' needs at least two upstream "
-                                                        "nodes or a split node upstream")
+                                                        "nodes or a split node upstream", code=codes.JOIN_WITHOUT_JOIN)
             if "handler" not in d:
                 continue
             retry = RetryPolicy(
@@ -309,9 +325,9 @@ class _Validator:
             where = path
             for part in exc.path:
                 where = index_path(where, part) if isinstance(part, int) else join_path(where, part)
-            self.error(where, f"invalid payloadSchema: {exc.message}")
+            self.error(where, f"invalid payloadSchema: {exc.message}", code=codes.PAYLOAD_SCHEMA)
         except Exception as exc:  # e.g. an unhashable $schema value inside jsonschema
-            self.error(path, f"invalid payloadSchema: {type(exc).__name__}: {exc}")
+            self.error(path, f"invalid payloadSchema: {type(exc).__name__}: {exc}", code=codes.PAYLOAD_SCHEMA)
 
     # ------------------------------------------------------------------------------------------ schedules
 
@@ -323,14 +339,16 @@ class _Validator:
         for sid, item in raw.items():
             path = join_path("scheduledTasks", sid)
             if not isinstance(sid, str):
-                self.error(path, f"schedule ids must be strings, got {describe(sid)}", key=True)
+                self.error(path, f"schedule ids must be strings, got {describe(sid)}",
+                           key=True, code=codes.ID_NOT_STRING)
                 continue
             sched = self._schedule(sid, item, path, pipeline_ids, declared)
             if sched is None:
                 continue
             if sched.name in names:
                 self.error(join_path(path, "name"), f"schedule name '{sched.name}' is already used by "
-                                                    f"{names[sched.name]}; names must be unique")
+                                                    f"{names[sched.name]}; names must be unique",
+                           code=codes.DUPLICATE_NAME)
                 continue
             names[sched.name] = path
             schedules[sid] = sched
@@ -377,23 +395,27 @@ class _Validator:
         failed = self.rep.source.failed
         task, pipeline = config.get("task"), config.get("pipeline")
         if task is not None and pipeline is not None:
-            self.error(join_path(path, "pipeline"), "a schedule takes either 'task' or 'pipeline', not both", key=True)
+            self.error(join_path(path, "pipeline"), "a schedule takes either 'task' or 'pipeline', not both",
+                       key=True, code=codes.TARGET_CONFLICT)
             return False
         if task is None and pipeline is None:
             if join_path(path, "task") not in failed and join_path(path, "pipeline") not in failed:
-                self.error(path, "a schedule needs 'task' (a handler path) or 'pipeline' (a pipeline id)", key=True)
+                self.error(path, "a schedule needs 'task' (a handler path) or 'pipeline' (a pipeline id)",
+                           key=True, code=codes.NO_TARGET)
             return False
         if task is not None:
             if task not in declared:
+                text, match = hint(task, declared, cutoff=0.9)
                 self.error(join_path(path, "task"), f"task '{task}' is not declared in serviceConfig.registeredTasks"
-                                                    f"{did_you_mean(task, declared, cutoff=0.9)}")
+                                                    f"{text}", code=codes.UNDECLARED_TASK, suggestion=match)
                 return False
             self.handler_uses.append((join_path(path, "task"), task, False))
             return True
         if pipeline not in pipeline_ids:
             names = {p for p in pipeline_ids if isinstance(p, str)}
-            self.error(join_path(path, "pipeline"), f"pipeline '{pipeline}' is not declared in pipelines"
-                                                    f"{did_you_mean(pipeline, names)}")
+            text, match = hint(pipeline, names)
+            self.error(join_path(path, "pipeline"), f"pipeline '{pipeline}' is not declared in pipelines{text}",
+                       code=codes.UNKNOWN_PIPELINE, suggestion=match)
             return False
         return True
 
@@ -401,7 +423,8 @@ class _Validator:
         try:
             zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-            self.error(path, f"unknown timezone '{name}'; expected an IANA name like 'Europe/Warsaw' or 'UTC'")
+            self.error(path, f"unknown timezone '{name}'; expected an IANA name like 'Europe/Warsaw' or 'UTC'",
+                       code=codes.UNKNOWN_TIMEZONE)
             return False
         return True
 
@@ -422,7 +445,8 @@ class _Validator:
             is_interval = bool(keys & set(schema.INTERVAL_SCHEDULE.fields))
             if is_cron == is_interval:
                 self.error(spath, "cannot tell the schedule type from the schedule's keys; set scheduleType: "
-                                  "interval (every/period) or crontab (minute/hour/dayOfWeek/dayOfMonth/monthOfYear)")
+                                  "interval (every/period) or crontab (minute/hour/dayOfWeek/dayOfMonth/monthOfYear)",
+                           code=codes.AMBIGUOUS_SCHEDULE)
                 return None
             stype = "crontab" if is_cron else "interval"
         if stype == "interval":
@@ -433,10 +457,11 @@ class _Validator:
                 seconds = timedelta(**{interval["period"]: interval["every"]}).total_seconds()
             except OverflowError:
                 self.error(join_path(spath, "every"), f"interval of {interval['every']} {interval['period']} is "
-                                                      "too large")
+                                                      "too large", code=codes.BAD_INTERVAL)
                 return None
             if seconds <= 0:
-                self.error(join_path(spath, "every"), "interval must be at least one microsecond")
+                self.error(join_path(spath, "every"), "interval must be at least one microsecond",
+                           code=codes.BAD_INTERVAL)
                 return None
             return "interval", seconds, None
         return self._crontab(schedule_value, spath)
@@ -455,7 +480,8 @@ class _Validator:
             parts = ["*"] * 5
             parts[position] = text
             if not text or any(ch.isspace() for ch in text) or not _cron_valid(" ".join(parts)):
-                self.error(join_path(path, key), f"Invalid {key}: `{text}`. Must be valid crontab pattern.")
+                self.error(join_path(path, key), f"Invalid {key}: `{text}`. Must be valid crontab pattern.",
+                           code=codes.BAD_CRONTAB)
                 ok = False
                 continue
             crontab[name] = text
@@ -468,7 +494,7 @@ class _Validator:
         for bid, item in raw.items():
             path = join_path("batches", bid)
             if not isinstance(bid, str):
-                self.error(path, f"batch ids must be strings, got {describe(bid)}", key=True)
+                self.error(path, f"batch ids must be strings, got {describe(bid)}", key=True, code=codes.ID_NOT_STRING)
                 continue
             entry = check_mapping(item, schema.BATCH, path, self.rep)
             if entry is None:
@@ -476,8 +502,9 @@ class _Validator:
             pipeline = entry.get("pipeline")
             if pipeline is not None and pipeline not in pipeline_ids:
                 names = {p for p in pipeline_ids if isinstance(p, str)}
-                self.error(join_path(path, "pipeline"), f"pipeline '{pipeline}' is not declared in pipelines"
-                                                        f"{did_you_mean(pipeline, names)}")
+                text, match = hint(pipeline, names)
+                self.error(join_path(path, "pipeline"), f"pipeline '{pipeline}' is not declared in pipelines{text}",
+                           code=codes.UNKNOWN_PIPELINE, suggestion=match)
                 continue
             generator = self._generator(entry.get("generator"), join_path(path, "generator"))
             if pipeline is None or generator is None:
@@ -506,27 +533,30 @@ class _Validator:
                 continue
             for key in sorted((other_keys & set(entry)) - own_keys):
                 self.error(join_path(path, key), f"'{key}' is not valid for generator type '{kind}' "
-                                                 f"(it belongs to type '{other}')", key=True)
+                                                 f"(it belongs to type '{other}')", key=True, code=codes.GENERATOR_KEY)
                 ok = False
         if required_key not in entry and join_path(path, required_key) not in self.rep.source.failed:
             if required_key not in raw:
-                self.error(path, f"generator type '{kind}' needs '{required_key}'", key=True)
+                self.error(path, f"generator type '{kind}' needs '{required_key}'",
+                           key=True, code=codes.GENERATOR_NEEDS)
             ok = False
         if "regex" in entry:
             try:
                 re.compile(entry["regex"])
             except re.error as exc:
-                self.error(join_path(path, "regex"), f"'regex' is not a valid regular expression: {exc}")
+                self.error(join_path(path, "regex"), f"'regex' is not a valid regular expression: {exc}",
+                           code=codes.BAD_REGEX)
                 ok = False
         if "minSize" in entry and "maxSize" in entry and entry["minSize"] > entry["maxSize"]:
             self.error(join_path(path, "maxSize"), f"'maxSize' ({entry['maxSize']}) is smaller than 'minSize' "
-                                                   f"({entry['minSize']})")
+                                                   f"({entry['minSize']})", code=codes.SIZES_REVERSED)
             ok = False
         if "modifiedSince" in entry:
             since = _as_datetime(entry["modifiedSince"])
             if since is None:
                 self.error(join_path(path, "modifiedSince"), "'modifiedSince' must be an ISO 8601 date or "
-                                                             f"timestamp, got {describe(entry['modifiedSince'])}")
+                                                             f"timestamp, got {describe(entry['modifiedSince'])}",
+                           code=codes.BAD_TIMESTAMP)
                 ok = False
             entry["modifiedSince"] = since
         if not ok:
@@ -547,7 +577,7 @@ class _Validator:
             problem = problems[cache_key]
             if problem is not None and problem not in reported:
                 reported.add(problem)
-                self.error(path, problem)
+                self.error(path, problem, code=codes.HANDLER)
 
 
 def _cron_valid(expression: str) -> bool:

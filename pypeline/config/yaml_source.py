@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from pypeline.config import codes
+from pypeline.config.codes import ErrorCode
 from pypeline.errors import ConfigIssue
 
 __all__ = ["PypelineYamlLoader", "SourceMap", "ParseResult", "parse_yaml", "join_path", "index_path", "parent_path"]
@@ -73,11 +75,15 @@ class SourceMap:
             current = parent_path(current)
             prefer_key = True
 
-    def issue(self, message: str, path: str, *, key: bool = False) -> ConfigIssue:
+    def issue(
+        self, message: str, path: str, *, key: bool = False, code: ErrorCode = codes.GENERIC,
+        suggestion: str | None = None,
+    ) -> ConfigIssue:
         """A ConfigIssue for `path`, located in this file."""
         pos = self.locate(path, key=key)
         line, column = pos if pos else (None, None)
-        return ConfigIssue(message=message, path=path, file=self.filename, line=line, column=column)
+        return ConfigIssue(message=message, path=path, file=self.filename, line=line, column=column, code=code.id,
+                           suggestion=suggestion)
 
 
 @dataclass
@@ -103,10 +109,13 @@ class _TreeBuilder:
         self.issues: list[ConfigIssue] = []
         self._stack: set[int] = set()
 
-    def _error(self, message: str, path: str, mark: yaml.Mark | None, *, failed: bool = True) -> None:
+    def _error(
+        self, message: str, path: str, mark: yaml.Mark | None, *, failed: bool = True,
+        code: ErrorCode = codes.YAML_VALUE,
+    ) -> None:
         pos = _pos(mark)
         line, column = pos if pos else (None, None)
-        self.issues.append(ConfigIssue(message, path, self.source.filename, line, column))
+        self.issues.append(ConfigIssue(message, path, self.source.filename, line, column, code.id))
         if failed:
             self.source.failed.add(path)
 
@@ -116,7 +125,8 @@ class _TreeBuilder:
         if pos is not None:
             self.source.values[path] = pos
         if id(node) in self._stack:
-            self._error("recursive YAML alias: a value may not contain itself", path, node.start_mark)
+            self._error("recursive YAML alias: a value may not contain itself", path, node.start_mark,
+                        code=codes.YAML_ALIAS)
             return None
         self._stack.add(id(node))
         try:
@@ -152,7 +162,8 @@ class _TreeBuilder:
         name, default = match.group("name"), match.group("default")
         text = self.env.get(name, default)
         if text is None:
-            self._error(f"environment variable {name} is not set and has no default", path, node.start_mark)
+            self._error(f"environment variable {name} is not set and has no default", path, node.start_mark,
+                        code=codes.ENV_UNSET)
             return None
         if node.style is not None:  # quoted: the value stays a string
             return text
@@ -173,7 +184,7 @@ class _TreeBuilder:
         for key_node, value_node in own:
             if not isinstance(key_node, ScalarNode):
                 self._error("complex mapping keys (lists or mappings used as keys) are not supported",
-                            path, key_node.start_mark, failed=False)
+                            path, key_node.start_mark, failed=False, code=codes.COMPLEX_KEY)
                 continue
             key = self._construct(key_node, join_path(path, key_node.value))
             if key is _FAILED:
@@ -183,7 +194,8 @@ class _TreeBuilder:
                 first = seen[key]
                 where = f" (first defined on line {first[0]})" if first else ""
                 # the first value stays and is still validated, so no 'failed' mark here
-                self._error(f"duplicate key '{key}'{where}", key_path, key_node.start_mark, failed=False)
+                self._error(f"duplicate key '{key}'{where}", key_path, key_node.start_mark, failed=False,
+                            code=codes.DUPLICATE_KEY)
                 continue
             seen[key] = _pos(key_node.start_mark)
             key_pos = _pos(key_node.start_mark)
@@ -204,7 +216,7 @@ class _TreeBuilder:
                 result.update(merged)
             elif merged is not None:
                 self._error("a '<<' merge key needs a mapping or a list of mappings", path, source.start_mark,
-                            failed=False)
+                            failed=False, code=codes.BAD_MERGE)
 
 
 def _syntax_issue(exc: yaml.YAMLError, filename: str) -> ConfigIssue:
@@ -213,28 +225,35 @@ def _syntax_issue(exc: yaml.YAMLError, filename: str) -> ConfigIssue:
         text = ": ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
         pos = _pos(mark)
         line, column = pos if pos else (None, None)
-        return ConfigIssue(f"invalid YAML: {text}", "", filename, line, column)
-    return ConfigIssue(f"invalid YAML: {exc}", "", filename, None, None)
+        return ConfigIssue(f"invalid YAML: {text}", "", filename, line, column, codes.YAML_SYNTAX.id)
+    return ConfigIssue(f"invalid YAML: {exc}", "", filename, None, None, codes.YAML_SYNTAX.id)
+
+
+def _too_deep(filename: str) -> ConfigIssue:
+    return ConfigIssue("invalid YAML: nested too deeply", "", filename, code=codes.YAML_SYNTAX.id)
 
 
 def parse_yaml(text: str, filename: str = "<string>", env: Mapping[str, str] | None = None) -> ParseResult:
     """Parse one YAML document with safe_load semantics into Python values plus a SourceMap; never raises."""
     source = SourceMap(filename)
-    loader = PypelineYamlLoader(text)
+    try:
+        loader = PypelineYamlLoader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters before any parsing
+        return ParseResult(None, source, [_syntax_issue(exc, filename)])
     try:
         try:
             root = loader.get_single_node()
         except yaml.YAMLError as exc:
             return ParseResult(None, source, [_syntax_issue(exc, filename)])
         except RecursionError:
-            return ParseResult(None, source, [ConfigIssue("invalid YAML: nested too deeply", "", filename)])
+            return ParseResult(None, source, [_too_deep(filename)])
         if root is None:
             return ParseResult(None, source, [])
         builder = _TreeBuilder(loader, source, os.environ if env is None else env)
         try:
             data = builder.build(root, "")
         except RecursionError:
-            return ParseResult(None, source, [ConfigIssue("invalid YAML: nested too deeply", "", filename)])
+            return ParseResult(None, source, [_too_deep(filename)])
         return ParseResult(data, source, builder.issues)
     finally:
         loader.dispose()

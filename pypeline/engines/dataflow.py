@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pypeline.config import codes
 from pypeline.config.model import PypelineConfig
 from pypeline.dag import PipelineDag
 from pypeline.errors import ConfigIssue, InvalidInputError, NodeExecutionError
@@ -362,7 +363,8 @@ def dataflow_issues(config: PypelineConfig) -> list[ConfigIssue]:
         try:
             Dataflow(PipelineDag(pipeline))
         except InvalidInputError as exc:
-            issues.append(ConfigIssue(str(exc), path=f"pipelines.{pipeline.id}.config.dagAdjacency", file=config.path))
+            issues.append(ConfigIssue(str(exc), path=f"pipelines.{pipeline.id}.config.dagAdjacency", file=config.path,
+                                      code=codes.DATAFLOW.id))
     return issues
 
 

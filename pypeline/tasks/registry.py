@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import Celery
 
+from pypeline.config import codes
 from pypeline.config.handlers import import_handler
 from pypeline.config.model import PypelineConfig, RetryPolicy
 from pypeline.errors import ConfigError, ConfigIssue
@@ -56,7 +57,7 @@ def register_handlers(app: Celery, config: PypelineConfig, service: str | None =
             fn = import_callable(path)
         except Exception as exc:  # noqa: BLE001 - every import problem is reported as config
             issues.append(ConfigIssue(f"handler {path!r} could not be imported: {type(exc).__name__}: {exc}",
-                                      file=config.path))
+                                      file=config.path, code=codes.HANDLER.id))
             continue
         task = app.register_task(make_task_class(path, fn, _plain_retry_policy(config, path))())
         names.append(task.name)
