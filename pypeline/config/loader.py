@@ -7,6 +7,7 @@ from pypeline.config.model import PypelineConfig
 from pypeline.config.validate import validate_config
 from pypeline.config.yaml_source import parse_yaml
 from pypeline.errors import ConfigError, ConfigIssue
+from pypeline.settings import get_settings
 
 __all__ = ["load_config", "load_config_text"]
 
@@ -15,8 +16,20 @@ def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(issues, key=lambda i: (i.line is None, i.line or 0, i.column or 0))
 
 
+def _too_large(size: int, filename: str) -> ConfigError:
+    limit = get_settings().max_config_bytes
+    return ConfigError([ConfigIssue(f"config file is {size:,} bytes, over the {limit:,}-byte limit "
+                                    "(PYPELINE_MAX_CONFIG_BYTES)", file=filename)])
+
+
 def load_config_text(text: str, filename: str = "<string>", *, check_handlers: bool = True) -> PypelineConfig:
     """Parse and validate config text; raises ConfigError listing every issue found."""
+    limit = get_settings().max_config_bytes
+    # a str holds at least one byte per character: only text near the limit needs encoding to be measured
+    if isinstance(text, (str, bytes)) and len(text) > limit // 4:
+        size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise _too_large(size, filename)
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -41,9 +54,15 @@ def load_config_text(text: str, filename: str = "<string>", *, check_handlers: b
 def load_config(path: str | os.PathLike[str], *, check_handlers: bool = True) -> PypelineConfig:
     """Read, parse and validate a config file; a missing or unreadable file is a ConfigError too."""
     filename = os.fspath(path)
+    limit = get_settings().max_config_bytes
     try:
         with open(filename, encoding="utf-8") as handle:
-            text = handle.read()
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                raise _too_large(size, filename)
+            text = handle.read(limit + 1)  # a file that grows (or a FIFO) is still bounded
+            if len(text) > limit:
+                raise _too_large(len(text.encode("utf-8", "surrogatepass")), filename)
     except FileNotFoundError:
         raise ConfigError([ConfigIssue("config file not found", file=filename)]) from None
     except IsADirectoryError:

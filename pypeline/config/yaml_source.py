@@ -12,7 +12,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pypeline.errors import ConfigIssue
 
-__all__ = ["PypelineYamlLoader", "SourceMap", "ParseResult", "parse_yaml", "join_path", "index_path", "parent_path"]
+__all__ = ["PypelineYamlLoader", "SourceMap", "ParseResult", "parse_yaml", "join_path", "index_path", "parent_path",
+           "MAX_ALIAS_EXPANSIONS", "NON_PRINTABLE"]
 
 #: A whole scalar `${VAR}` or `${VAR:default}`; the default may itself contain ':'.
 ENV_PATTERN = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<default>.*))?\}$", re.DOTALL)
@@ -23,11 +24,31 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 Position = tuple[int, int]
 
+#: Most node visits that alias references (`*name`, `<<: *name`) may add while building the tree: generous for
+#: real configs (a `<<: *defaults` of 20 keys used 500 times is 10,000), fatal to an exponential "billion laughs".
+MAX_ALIAS_EXPANSIONS = 100_000
+
+#: Characters YAML forbids in a stream (PyYAML's Reader check), found before parsing so the error has a position.
+NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
 _FAILED = object()  # marker: a node could not be constructed (an issue was recorded)
 
 
-class PypelineYamlLoader(yaml.SafeLoader):
-    """A private SafeLoader subclass: composing with it never touches the global `yaml.SafeLoader`."""
+# libyaml's parser (when PyYAML was built with it) is ~10x faster and still gives every node its line/column;
+# construction stays PyYAML's SafeConstructor either way, so the result is exactly safe_load's.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _AliasBombError(Exception):
+    """Alias references expanded past MAX_ALIAS_EXPANSIONS."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("too many alias expansions")
+        self.path = path
+
+
+class PypelineYamlLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """A private safe loader subclass: composing with it never touches the global `yaml.SafeLoader`."""
 
 
 def join_path(path: str, key: object) -> str:
@@ -102,6 +123,9 @@ class _TreeBuilder:
         self.env = env
         self.issues: list[ConfigIssue] = []
         self._stack: set[int] = set()
+        self._built: set[int] = set()
+        self._alias_visits = 0
+        self._expanding: str | None = None  # key path of the outermost alias being expanded
 
     def _error(self, message: str, path: str, mark: yaml.Mark | None, *, failed: bool = True) -> None:
         pos = _pos(mark)
@@ -118,6 +142,15 @@ class _TreeBuilder:
         if id(node) in self._stack:
             self._error("recursive YAML alias: a value may not contain itself", path, node.start_mark)
             return None
+        outermost = False
+        if id(node) in self._built:  # an alias: the same node again, costing a visit per inner node
+            if self._expanding is None:
+                self._expanding, outermost = path, True
+            self._alias_visits += 1
+            if self._alias_visits > MAX_ALIAS_EXPANSIONS:
+                raise _AliasBombError(self._expanding)
+        else:
+            self._built.add(id(node))
         self._stack.add(id(node))
         try:
             if isinstance(node, ScalarNode):
@@ -130,6 +163,8 @@ class _TreeBuilder:
             return None if value is _FAILED else value
         finally:
             self._stack.discard(id(node))
+            if outermost:
+                self._expanding = None
 
     def _construct(self, node: Node, path: str) -> Any:
         try:
@@ -154,7 +189,7 @@ class _TreeBuilder:
         if text is None:
             self._error(f"environment variable {name} is not set and has no default", path, node.start_mark)
             return None
-        if node.style is not None:  # quoted: the value stays a string
+        if node.style:  # quoted or block: the value stays a string (libyaml marks plain with "", PyYAML None)
             return text
         # plain: resolve like an unquoted YAML scalar, so `maxTtl: ${TTL:60}` is the integer 60
         tag = self.loader.resolve(ScalarNode, text, (True, False))
@@ -217,24 +252,53 @@ def _syntax_issue(exc: yaml.YAMLError, filename: str) -> ConfigIssue:
     return ConfigIssue(f"invalid YAML: {exc}", "", filename, None, None)
 
 
+def _position_of(text: str, index: int) -> Position:
+    """1-based (line, column) of character `index` of `text`."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _control_character_issue(text: str, filename: str) -> ConfigIssue | None:
+    found = NON_PRINTABLE.search(text)
+    if found is None:
+        return None
+    line, column = _position_of(text, found.start())
+    return ConfigIssue(f"invalid YAML: control character {ord(found.group()):#04x} is not allowed in a config file",
+                       "", filename, line, column)
+
+
+def _failure(source: SourceMap, message: str, filename: str) -> ParseResult:
+    return ParseResult(None, source, [ConfigIssue(message, "", filename)])
+
+
 def parse_yaml(text: str, filename: str = "<string>", env: Mapping[str, str] | None = None) -> ParseResult:
     """Parse one YAML document with safe_load semantics into Python values plus a SourceMap; never raises."""
     source = SourceMap(filename)
-    loader = PypelineYamlLoader(text)
+    bad_character = _control_character_issue(text, filename)
+    if bad_character is not None:
+        return ParseResult(None, source, [bad_character])
+    try:
+        loader = PypelineYamlLoader(text)
+    except yaml.YAMLError as exc:  # the reader's own checks (encoding, stray characters) run here
+        return ParseResult(None, source, [_syntax_issue(exc, filename)])
     try:
         try:
             root = loader.get_single_node()
         except yaml.YAMLError as exc:
             return ParseResult(None, source, [_syntax_issue(exc, filename)])
         except RecursionError:
-            return ParseResult(None, source, [ConfigIssue("invalid YAML: nested too deeply", "", filename)])
+            return _failure(source, "invalid YAML: nested too deeply", filename)
         if root is None:
             return ParseResult(None, source, [])
         builder = _TreeBuilder(loader, source, os.environ if env is None else env)
         try:
             data = builder.build(root, "")
         except RecursionError:
-            return ParseResult(None, source, [ConfigIssue("invalid YAML: nested too deeply", "", filename)])
+            return _failure(source, "invalid YAML: nested too deeply", filename)
+        except _AliasBombError as exc:
+            message = (f"invalid YAML: aliases expand to more than {MAX_ALIAS_EXPANSIONS:,} values (an alias "
+                       "bomb?); repeat fewer or smaller anchors")
+            return ParseResult(None, source, [source.issue(message, parent_path(exc.path) or exc.path, key=True)])
         return ParseResult(data, source, builder.issues)
     finally:
         loader.dispose()
