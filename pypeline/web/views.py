@@ -54,6 +54,27 @@ def _require_login() -> Any:
     return None
 
 
+#: Sent with every dashboard page: no framing (clickjacking), no MIME sniffing, no URL leaks to other sites.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _csrf_ok() -> bool:
+    expected = session.get(SESSION_CSRF, "")
+    return bool(expected) and hmac.compare_digest(request.form.get("csrf", ""), expected)
+
+
 @bp.context_processor
 def _context() -> dict[str, Any]:
     principal = g.get("pypeline_principal")
@@ -88,8 +109,7 @@ def login() -> Any:
         target = url_for(".runs")
     error = None
     if request.method == "POST":
-        expected = session.get(SESSION_CSRF, "")
-        if not expected or not hmac.compare_digest(request.form.get("csrf", ""), expected):
+        if not _csrf_ok():
             # Login CSRF: only a form this dashboard served may log this browser in.
             error = "the login form expired; try again"
         else:
@@ -105,8 +125,10 @@ def login() -> Any:
 
 
 @bp.route("/logout", methods=["POST"])
-def logout() -> Response:
-    """Forget the dashboard session."""
+def logout() -> Any:
+    """Forget the dashboard session (only when the form carries the session's CSRF token)."""
+    if not _csrf_ok():
+        return _error_page(403, "the logout form expired or came from another site; reload the page and try again")
     logout_session()
     return redirect(url_for(".login"))
 
