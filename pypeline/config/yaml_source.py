@@ -26,7 +26,8 @@ Position = tuple[int, int]
 
 #: Most node visits that alias references (`*name`, `<<: *name`) may add while building the tree: generous for
 #: real configs (a `<<: *defaults` of 20 keys used 500 times is 10,000), fatal to an exponential "billion laughs".
-MAX_ALIAS_EXPANSIONS = 100_000
+#: A visit at a key path longer than 64 characters counts once more per 64 characters.
+MAX_ALIAS_EXPANSIONS = 50_000
 
 #: Characters YAML forbids in a stream (PyYAML's Reader check), found before parsing so the error has a position.
 NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
@@ -146,7 +147,7 @@ class _TreeBuilder:
         if id(node) in self._built:  # an alias: the same node again, costing a visit per inner node
             if self._expanding is None:
                 self._expanding, outermost = path, True
-            self._alias_visits += 1
+            self._alias_visits += 1 + len(path) // 64  # long key paths cost more (they are built and hashed)
             if self._alias_visits > MAX_ALIAS_EXPANSIONS:
                 raise _AliasBombError(self._expanding)
         else:
