@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, sel
 from pypeline.errors import InvalidTransitionError, NotFoundError
 from pypeline.status import ACTIVE, TERMINAL, Status, allowed_sources, check_transition
 from pypeline.store.db import make_claim_engine, make_engine, migrate
-from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
+from pypeline.store.models import NodeRun, PipelineRun, RunEvent, iso_utc, utcnow
 
 __all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize"]
 
@@ -713,7 +713,7 @@ class RunStore:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return iso_utc(value)
 
 
 def _run_dict(row: Any) -> dict[str, Any]:

@@ -3,29 +3,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from pypeline.runtime import Runtime
-from pypeline.services import keys as key_service
-from pypeline.settings import Settings
-from tests.conftest import unique_queue_config
+from tests.hostile.conftest import ApiServer
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -41,47 +26,6 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
-@pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[tuple[int, str]]:
-    """`pypeline api` under gunicorn on a free port; yields (port, write key)."""
-    tmp = tmp_path_factory.mktemp("api-server")
-    config, _ = unique_queue_config(tmp)
-    db = f"sqlite:///{tmp / 'store.sqlite'}"
-    rt = Runtime.from_path(str(config), Settings(config_path=str(config), broker_url=redis_url, database_url=db,
-                                                 home=tmp / "home"), register=False)
-    key = key_service.create_key(rt, "hostile", "write").token
-    port = _free_port()
-    exe = shutil.which("pypeline")
-    cmd = [exe] if exe else [sys.executable, "-m", "pypeline"]
-    log = (tmp / "api.log").open("wb")
-    proc = subprocess.Popen([*cmd, "api", str(config), "--server", "gunicorn", "--port", str(port), "-w", "1",
-                             "--threads", "2", "--broker", redis_url, "--database", db],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp, start_new_session=True,
-                            env={**os.environ, "PYPELINE_HOME": str(tmp / "home")})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/api/v1/health")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"pypeline api did not come up:\n{(tmp / 'api.log').read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield port, key
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
-
-
 @pytest.mark.parametrize(("name", "request_bytes", "status", "code"), [
     ("uri_too_long", b"GET /api/v1/runs/?pipeline_id=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
      "uri_too_long"),
@@ -93,9 +37,9 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iter
     ("bad_http_version", b"GET / HTTP/9.x\r\nHost: x\r\n\r\n", 400, "bad_request"),
     ("bad_header_name", b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n", 400, "bad_request"),
 ])
-def test_server_errors_are_json(api_server: tuple[int, str], name: str, request_bytes: bytes, status: int,
+def test_server_errors_are_json(api_server: ApiServer, name: str, request_bytes: bytes, status: int,
                                 code: str) -> None:
-    port, _ = api_server
+    port = api_server.port
     start = time.perf_counter()
     got, headers, body = _raw(port, request_bytes)
     assert time.perf_counter() - start < 2.0
@@ -106,8 +50,8 @@ def test_server_errors_are_json(api_server: tuple[int, str], name: str, request_
     assert int(headers["content-length"]) == len(body)
 
 
-def test_hostile_requests_through_the_real_server(api_server: tuple[int, str]) -> None:
-    port, key = api_server
+def test_hostile_requests_through_the_real_server(api_server: ApiServer) -> None:
+    port, key = api_server.port, api_server.key
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     for method, path, body, status in [
         ("POST", "/api/v1/pipelines/demo/invoke", '{"chain_payload": NaN}', 400),
