@@ -29,8 +29,8 @@ def list_runs(
     """A page of runs (newest first) and the total count matching the filters."""
     if not 1 <= limit <= 500:
         raise InvalidInputError("limit must be between 1 and 500")
-    if offset < 0:
-        raise InvalidInputError("offset must be >= 0")
+    if not 0 <= offset <= 10_000_000:
+        raise InvalidInputError("offset must be between 0 and 10000000")
     if status is not None:
         from pypeline.status import Status
 

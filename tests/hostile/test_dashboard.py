@@ -90,3 +90,16 @@ def test_a_host_app_gets_a_samesite_session_cookie(dash: Stack) -> None:
     chosen.config.update(SECRET_KEY="x", SESSION_COOKIE_SAMESITE="Strict")
     FlaskPypeline(chosen, runtime=dash.rt)
     assert chosen.config["SESSION_COOKIE_SAMESITE"] == "Strict"  # the host's own choice stays
+
+
+@pytest.mark.parametrize(("url", "status"), [
+    ("/ui/runs/%00", 404), ("/ui/runs/" + "x" * 300, 404), ("/ui/pipelines/%00", 404), ("/ui/?pipeline=%00", 400),
+    ("/ui/?status=%00", 400), ("/ui/?offset=%00", 400), ("/ui/?offset=99999999999999999999999", 400),
+    ("/ui/?offset=-5", 400), ("/ui/login?next=%00", 400),
+])
+def test_hostile_dashboard_urls_are_clean_error_pages(pg_module_stack: Stack, url: str, status: int) -> None:
+    """On PostgreSQL a NUL or an out-of-range offset used to reach the database and end in a 500."""
+    client, _, _ = _login(pg_module_stack)
+    resp = client.get(url)
+    assert resp.status_code == status, resp.get_data(as_text=True)[:300]
+    assert resp.headers["X-Frame-Options"] == "DENY" and b"<html" in resp.data.lower()
