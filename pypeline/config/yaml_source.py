@@ -33,6 +33,7 @@ MAX_ALIAS_EXPANSIONS = 50_000
 NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
 _FAILED = object()  # marker: a node could not be constructed (an issue was recorded)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 # libyaml's parser (when PyYAML was built with it) is ~10x faster and still gives every node its line/column;
@@ -50,6 +51,20 @@ class _AliasBombError(Exception):
 
 class PypelineYamlLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     """A private safe loader subclass: composing with it never touches the global `yaml.SafeLoader`."""
+
+    def __init__(self, stream: str) -> None:
+        self._resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+        super().__init__(stream)
+
+    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
+        """PyYAML's implicit tag resolution, memoised per scalar text (configs repeat keys and values a lot)."""
+        if kind is not ScalarNode or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = self._resolved[key] = super().resolve(kind, value, implicit)
+        return tag
 
 
 def join_path(path: str, key: object) -> str:
@@ -177,7 +192,8 @@ class _TreeBuilder:
         return _FAILED
 
     def _scalar(self, node: ScalarNode, path: str) -> Any:
-        value = self._construct(node, path)
+        # a plain string is its text (SafeConstructor.construct_yaml_str); skip the generic constructor for it
+        value = node.value if node.tag == _STR_TAG else self._construct(node, path)
         if value is _FAILED:
             return None
         if not isinstance(value, str):
@@ -211,7 +227,8 @@ class _TreeBuilder:
                 self._error("complex mapping keys (lists or mappings used as keys) are not supported",
                             path, key_node.start_mark, failed=False)
                 continue
-            key = self._construct(key_node, join_path(path, key_node.value))
+            key = (key_node.value if key_node.tag == _STR_TAG
+                   else self._construct(key_node, join_path(path, key_node.value)))
             if key is _FAILED:
                 continue
             key_path = join_path(path, key)
