@@ -8,7 +8,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 from pypeline.api.auth import authenticate
 from pypeline.api.context import extension
 from pypeline.api.errors import error_response, handle_http_exception, handle_pypeline_error, handle_unexpected
-from pypeline.api.json_input import MAX_ID_LENGTH, bad_text, parse_strict_json
+from pypeline.api.input_checks import bad_id, bad_query, parse_strict_json
 from pypeline.errors import InvalidInputError, NotFoundError, PypelineError
 
 __all__ = ["ApiBlueprint"]
@@ -48,12 +48,11 @@ def _no_sniff(response: Response) -> Response:
 
 def _check_input() -> Response | None:
     """Refuse malformed ids (404), query values (422) and JSON bodies (400) before a view or the store sees them."""
-    for name, value in (request.view_args or {}).items():
-        if isinstance(value, str) and bad_text(value, max_length=MAX_ID_LENGTH):
-            raise NotFoundError(f"no {name.removesuffix('_id').replace('_', ' ')} with that id "
-                                f"({bad_text(value, max_length=MAX_ID_LENGTH)})")
-    problems = {key: [reason] for key, value in request.args.items(multi=True)
-                if (reason := bad_text(key) or bad_text(value, max_length=2000))}
+    malformed = bad_id(request.view_args)
+    if malformed is not None:
+        name, reason = malformed
+        raise NotFoundError(f"no {name.removesuffix('_id').replace('_', ' ')} with that id ({reason})")
+    problems = bad_query(request.args.items(multi=True))
     if problems:
         return error_response(422, "validation_error", "request did not validate; see `errors`",
                               errors={"query": problems})

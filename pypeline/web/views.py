@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from pypeline.api.auth import SESSION_CSRF, KeyAuth, authenticate, csrf_token, login_session, logout_session
 from pypeline.api.constants import UI_PREFIX
 from pypeline.api.context import extension, runtime
-from pypeline.api.json_input import MAX_ID_LENGTH, bad_text
+from pypeline.api.input_checks import bad_id, bad_query
 from pypeline.api.presenters import pipeline_document, pipeline_documents
 from pypeline.errors import AuthError, InvalidInputError, NotFoundError, PypelineError
 from pypeline.services import keys as key_service
@@ -58,13 +58,13 @@ def _require_login() -> Any:
 @bp.before_request
 def _check_input() -> Any:
     """Ids and query values with control characters (`%00`) or absurd lengths never reach the store."""
-    for value in (request.view_args or {}).values():
-        if isinstance(value, str) and bad_text(value, max_length=MAX_ID_LENGTH):
-            return _error_page(404, f"not found: the id {bad_text(value, max_length=MAX_ID_LENGTH)}")
-    for key, value in request.args.items(multi=True):
-        reason = bad_text(key) or bad_text(value, max_length=2000)
-        if reason:
-            return _error_page(400, f"invalid query parameter {key!r}: {reason}")
+    malformed = bad_id(request.view_args)
+    if malformed is not None:
+        return _error_page(404, f"not found: the id {malformed[1]}")
+    problems = bad_query(request.args.items(multi=True))
+    if problems:
+        key, reasons = next(iter(problems.items()))
+        return _error_page(400, f"invalid query parameter {key!r}: {reasons[0]}")
     return None
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pypeline.errors import InvalidInputError
 
-__all__ = ["MAX_JSON_DEPTH", "MAX_INTEGER_DIGITS", "MAX_ID_LENGTH", "parse_strict_json", "check_json_value",
-           "bad_text", "CONTROL_CHARACTERS"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_INTEGER_DIGITS", "MAX_ID_LENGTH", "MAX_QUERY_VALUE_LENGTH", "parse_strict_json",
+           "check_json_value", "bad_text", "bad_id", "bad_query", "CONTROL_CHARACTERS"]
 
 #: Deepest nesting of arrays/objects accepted in a body (real payloads are far shallower).
 MAX_JSON_DEPTH = 64
@@ -18,6 +18,8 @@ MAX_JSON_DEPTH = 64
 MAX_INTEGER_DIGITS = 50
 #: Longest path id (run, schedule, batch run, pipeline) worth a store lookup.
 MAX_ID_LENGTH = 256
+#: Longest query value read (a request line is capped at 4094 bytes under gunicorn anyway).
+MAX_QUERY_VALUE_LENGTH = 2000
 #: C0 control characters and DEL: never part of an id, a name or a query value.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -89,3 +91,17 @@ def bad_text(value: str, *, max_length: int | None = None) -> str | None:
     if max_length is not None and len(value) > max_length:
         return f"longer than {max_length} characters"
     return None
+
+
+def bad_id(view_args: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """(name, reason) of the first path id that cannot name anything (control characters, too long), or None."""
+    for name, value in (view_args or {}).items():
+        if isinstance(value, str) and (reason := bad_text(value, max_length=MAX_ID_LENGTH)):
+            return name, reason
+    return None
+
+
+def bad_query(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Query parameters whose name or value holds control characters (or is absurdly long), with the reason."""
+    return {key: [reason] for key, value in items
+            if (reason := bad_text(key) or bad_text(value, max_length=MAX_QUERY_VALUE_LENGTH))}
