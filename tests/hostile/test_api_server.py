@@ -27,6 +27,7 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 @pytest.mark.parametrize(("name", "request_bytes", "status", "code"), [
+    pytest.param(*case, id=case[0]) for case in [
     ("uri_too_long", b"GET /api/v1/runs/?pipeline_id=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
      "uri_too_long"),
     ("too_many_headers", b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n"
@@ -36,7 +37,7 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     ("bad_request_line", b"THIS IS NOT HTTP\r\n\r\n", 400, "bad_request"),
     ("bad_http_version", b"GET / HTTP/9.x\r\nHost: x\r\n\r\n", 400, "bad_request"),
     ("bad_header_name", b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n", 400, "bad_request"),
-])
+]])
 def test_server_errors_are_json(api_server: ApiServer, name: str, request_bytes: bytes, status: int,
                                 code: str) -> None:
     port = api_server.port
