@@ -27,6 +27,7 @@ from pypeline.settings import Settings, get_settings
 from pypeline.status import Status
 from pypeline.store.db import dispose_engines
 from pypeline.store.repository import RunStore
+from pypeline.tasks.allowlist import restrict_worker_tasks
 from pypeline.tasks.app import create_celery_app
 from pypeline.tasks.chained import NodeRunner
 from pypeline.tasks.registry import register_handlers
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Module defining the built-in `pypeline.batch_driver` task (see pypeline.services.batches).
 BATCH_DRIVER_MODULE = "pypeline.batches.driver"
+#: Name of that task (pypeline.services.batches.DRIVER_TASK): any pipeline may be batched, so workers keep it.
+BATCH_DRIVER_TASK = "pypeline.batch_driver"
 
 
 @worker_process_init.connect(weak=False)
@@ -73,6 +76,20 @@ class Runtime:
                 raise ConfigError(issues)
         if config is not None and register:
             self.task_names = register_handlers(self.celery, config, service or self.settings.service)
+        if register:
+            restrict_worker_tasks(self.celery, self.worker_task_names,
+                                  allow_builtins=self.settings.allow_builtin_tasks)
+
+    def worker_task_names(self) -> set[str]:
+        """Tasks a worker of this runtime executes: declared handlers and the internal tasks the config uses."""
+        names = set(self.task_names)
+        if self._config is None:
+            return names
+        names.add(BATCH_DRIVER_TASK)
+        dyrygent = self.engines.get("dyrygent")
+        if dyrygent is not None and any(p.engine == "dyrygent" for p in self._config.pipelines.values()):
+            names.add(dyrygent.processor.name)  # type: ignore[attr-defined]
+        return names
 
     def _add_optional_engines(self) -> None:
         try:

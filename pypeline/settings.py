@@ -29,6 +29,13 @@ def _env_float(name: str, default: float) -> float:
     return float(value) if value not in (None, "") else default
 
 
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings; build with `get_settings()` or `Settings.from_env()`."""
@@ -55,6 +62,10 @@ class Settings:
     max_payload_bytes: int = 1_000_000
     #: Largest JSON node result kept in the store, in bytes (`PYPELINE_MAX_RESULT_BYTES`).
     max_result_bytes: int = 5_000_000
+    #: Largest config file read, in bytes, checked before parsing (`PYPELINE_MAX_CONFIG_BYTES`).
+    max_config_bytes: int = 10_000_000
+    #: Let workers run Celery's built-in tasks (celery.chord_unlock, ...) (`PYPELINE_ALLOW_BUILTIN_TASKS`).
+    allow_builtin_tasks: bool = False
     #: Polling interval of the embedded filesystem transport, seconds.
     embedded_poll_interval: float = 0.01
     #: Worker prefetch multiplier (1 suits long tasks; `PYPELINE_PREFETCH`).
@@ -95,6 +106,8 @@ class Settings:
             task_timeout=_env_int("PYPELINE_TASK_TIMEOUT", 3600),
             max_payload_bytes=_env_int("PYPELINE_MAX_PAYLOAD_BYTES", 1_000_000),
             max_result_bytes=_env_int("PYPELINE_MAX_RESULT_BYTES", 5_000_000),
+            max_config_bytes=_env_int("PYPELINE_MAX_CONFIG_BYTES", 10_000_000),
+            allow_builtin_tasks=_env_bool("PYPELINE_ALLOW_BUILTIN_TASKS"),
             embedded_poll_interval=_env_float("PYPELINE_EMBEDDED_POLL_INTERVAL", 0.01),
             prefetch_multiplier=_env_int("PYPELINE_PREFETCH", 1),
             beat_max_interval=_env_float("PYPELINE_BEAT_MAX_INTERVAL", 1.0),

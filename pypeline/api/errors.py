@@ -39,10 +39,14 @@ CODE_BY_STATUS: dict[int, str] = {
     406: "not_acceptable",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
+    417: "expectation_failed",
     422: "validation_error",
     429: "too_many_requests",
+    431: "headers_too_large",
     500: "internal_error",
+    501: "not_implemented",
     503: "unavailable",
 }
 
@@ -57,6 +61,7 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
     """A JSON error response."""
     response = jsonify({"code": code, "message": message, **extra})
     response.status_code = status
+    response.headers["X-Content-Type-Options"] = "nosniff"
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="pypeline"'
     if status == 503:

@@ -104,6 +104,9 @@ class FlaskPypeline:
         if self.dashboard:
             from pypeline.web import dashboard_blueprint
 
+            if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # a host app that chose nothing gets Lax
+                app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+
             app.register_blueprint(dashboard_blueprint)
 
     def _make_api(self, app: Flask) -> PypelineApi:

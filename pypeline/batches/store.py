@@ -17,7 +17,7 @@ from pypeline.errors import NotFoundError
 from pypeline.services.batch_models import BatchChunk, BatchRun
 from pypeline.status import TERMINAL, Status, allowed_sources, check_transition
 from pypeline.store.db import make_engine, migrate
-from pypeline.store.models import PipelineRun, utcnow
+from pypeline.store.models import PipelineRun, iso_utc, utcnow
 
 __all__ = ["BatchStore", "ChunkCounts", "Chunk"]
 
@@ -60,7 +60,7 @@ class Chunk:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return iso_utc(value)
 
 
 def _record(row: Any) -> dict[str, Any]:

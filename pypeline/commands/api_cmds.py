@@ -34,11 +34,14 @@ def _app_for(settings: Settings) -> Any:
 def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int, timeout: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from pypeline.commands.gunicorn_errors import install_json_errors
+
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                                "timeout": timeout, "worker_class": "gthread" if threads > 1 else "sync",
-                               "accesslog": "-", "preload_app": False}.items():
+                               "accesslog": "-", "preload_app": False,
+                               "post_worker_init": install_json_errors}.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:

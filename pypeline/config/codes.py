@@ -39,6 +39,9 @@ DUPLICATE_KEY = _code("PYP006", "duplicate-key", "The same key appears twice in 
 COMPLEX_KEY = _code("PYP007", "complex-key", "A list or mapping is used as a mapping key.")
 BAD_MERGE = _code("PYP008", "bad-merge", "A `<<` merge key does not name a mapping or a list of mappings.")
 ENV_UNSET = _code("PYP009", "env-unset", "A `${VAR}` value names an unset environment variable without default.")
+FILE_TOO_LARGE = _code("PYP010", "file-too-large", "The file is larger than PYPELINE_MAX_CONFIG_BYTES.")
+CONTROL_CHARACTER = _code("PYP011", "control-character", "The text holds a NUL or another control character.")
+ALIAS_BOMB = _code("PYP012", "alias-expansion", "YAML aliases expand to too many values (an alias bomb).")
 
 # 1xx: keys and value types (what the JSON Schema expresses)
 UNKNOWN_KEY = _code("PYP101", "unknown-key", "A key that is not allowed at this place.")

@@ -10,6 +10,7 @@ from pypeline.config.model import PypelineConfig
 from pypeline.config.validate import validate_config
 from pypeline.config.yaml_source import SourceMap, parse_yaml
 from pypeline.errors import ConfigError, ConfigIssue
+from pypeline.settings import get_settings
 
 __all__ = ["load_config", "load_config_text", "check_config_text", "read_config_file", "CheckedConfig"]
 
@@ -20,6 +21,22 @@ def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
 
 def _unreadable(message: str, filename: str) -> ConfigError:
     return ConfigError([ConfigIssue(message, file=filename, code=codes.FILE_UNREADABLE.id)])
+
+
+def _too_large(size: int, filename: str) -> ConfigError:
+    limit = get_settings().max_config_bytes
+    return ConfigError([ConfigIssue(f"config file is {size:,} bytes, over the {limit:,}-byte limit "
+                                    "(PYPELINE_MAX_CONFIG_BYTES)", file=filename, code=codes.FILE_TOO_LARGE.id)])
+
+
+def _oversize(text: str | bytes) -> int | None:
+    """The size of `text` in bytes if it is over the config size cap, else None."""
+    limit = get_settings().max_config_bytes
+    # a str holds at least one byte per character: only text near the limit needs encoding to be measured
+    if len(text) <= limit // 4:
+        return None
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    return size if size > limit else None
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,10 @@ def check_config_text(
 
     `env` replaces the process environment for `${VAR}` interpolation (the dashboard preview passes `{}`).
     """
+    if isinstance(text, (str, bytes)):
+        size = _oversize(text)
+        if size is not None:
+            return CheckedConfig(None, _too_large(size, filename).issues)
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -74,9 +95,15 @@ def load_config(path: str | os.PathLike[str], *, check_handlers: bool = True) ->
 def read_config_file(path: str | os.PathLike[str]) -> str:
     """The text of a config file; a missing or unreadable file is a ConfigError."""
     filename = os.fspath(path)
+    limit = get_settings().max_config_bytes
     try:
         with open(filename, encoding="utf-8") as handle:
-            text = handle.read()
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                raise _too_large(size, filename)
+            text = handle.read(limit + 1)  # a file that grows (or a FIFO) is still bounded
+            if len(text) > limit:
+                raise _too_large(len(text.encode("utf-8", "surrogatepass")), filename)
     except FileNotFoundError:
         raise _unreadable("config file not found", filename) from None
     except IsADirectoryError:

@@ -14,7 +14,8 @@ from pypeline.config import codes
 from pypeline.config.codes import ErrorCode
 from pypeline.errors import ConfigIssue
 
-__all__ = ["PypelineYamlLoader", "SourceMap", "ParseResult", "parse_yaml", "join_path", "index_path", "parent_path"]
+__all__ = ["PypelineYamlLoader", "SourceMap", "ParseResult", "parse_yaml", "join_path", "index_path", "parent_path",
+           "MAX_ALIAS_EXPANSIONS", "NON_PRINTABLE"]
 
 #: A whole scalar `${VAR}` or `${VAR:default}`; the default may itself contain ':'.
 ENV_PATTERN = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<default>.*))?\}$", re.DOTALL)
@@ -25,11 +26,47 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 Position = tuple[int, int]
 
+#: Most node visits that alias references (`*name`, `<<: *name`) may add while building the tree: generous for
+#: real configs (a `<<: *defaults` of 20 keys used 500 times is 10,000), fatal to an exponential "billion laughs".
+#: A visit at a key path longer than 64 characters counts once more per 64 characters.
+MAX_ALIAS_EXPANSIONS = 50_000
+
+#: Characters YAML forbids in a stream (PyYAML's Reader check), found before parsing so the error has a position.
+NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
 _FAILED = object()  # marker: a node could not be constructed (an issue was recorded)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
-class PypelineYamlLoader(yaml.SafeLoader):
-    """A private SafeLoader subclass: composing with it never touches the global `yaml.SafeLoader`."""
+# libyaml's parser (when PyYAML was built with it) composes ~4x faster and still gives every node its line/column;
+# construction stays PyYAML's SafeConstructor either way, so the result is exactly safe_load's.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _AliasBombError(Exception):
+    """Alias references expanded past MAX_ALIAS_EXPANSIONS."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("too many alias expansions")
+        self.path = path
+
+
+class PypelineYamlLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """A private safe loader subclass: composing with it never touches the global `yaml.SafeLoader`."""
+
+    def __init__(self, stream: str) -> None:
+        self._resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+        super().__init__(stream)
+
+    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
+        """PyYAML's implicit tag resolution, memoised per scalar text (configs repeat keys and values a lot)."""
+        if kind is not ScalarNode or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = self._resolved[key] = super().resolve(kind, value, implicit)
+        return tag
 
 
 def join_path(path: str, key: object) -> str:
@@ -108,6 +145,9 @@ class _TreeBuilder:
         self.env = env
         self.issues: list[ConfigIssue] = []
         self._stack: set[int] = set()
+        self._built: set[int] = set()
+        self._alias_visits = 0
+        self._expanding: str | None = None  # key path of the outermost alias being expanded
 
     def _error(
         self, message: str, path: str, mark: yaml.Mark | None, *, failed: bool = True,
@@ -128,6 +168,15 @@ class _TreeBuilder:
             self._error("recursive YAML alias: a value may not contain itself", path, node.start_mark,
                         code=codes.YAML_ALIAS)
             return None
+        outermost = False
+        if id(node) in self._built:  # an alias: the same node again, costing a visit per inner node
+            if self._expanding is None:
+                self._expanding, outermost = path, True
+            self._alias_visits += 1 + len(path) // 64  # long key paths cost more (they are built and hashed)
+            if self._alias_visits > MAX_ALIAS_EXPANSIONS:
+                raise _AliasBombError(self._expanding)
+        else:
+            self._built.add(id(node))
         self._stack.add(id(node))
         try:
             if isinstance(node, ScalarNode):
@@ -140,6 +189,8 @@ class _TreeBuilder:
             return None if value is _FAILED else value
         finally:
             self._stack.discard(id(node))
+            if outermost:
+                self._expanding = None
 
     def _construct(self, node: Node, path: str) -> Any:
         try:
@@ -151,7 +202,8 @@ class _TreeBuilder:
         return _FAILED
 
     def _scalar(self, node: ScalarNode, path: str) -> Any:
-        value = self._construct(node, path)
+        # a plain string is its text (SafeConstructor.construct_yaml_str); skip the generic constructor for it
+        value = node.value if node.tag == _STR_TAG else self._construct(node, path)
         if value is _FAILED:
             return None
         if not isinstance(value, str):
@@ -165,7 +217,7 @@ class _TreeBuilder:
             self._error(f"environment variable {name} is not set and has no default", path, node.start_mark,
                         code=codes.ENV_UNSET)
             return None
-        if node.style is not None:  # quoted: the value stays a string
+        if node.style:  # quoted or block: the value stays a string (libyaml marks plain with "", PyYAML None)
             return text
         # plain: resolve like an unquoted YAML scalar, so `maxTtl: ${TTL:60}` is the integer 60
         tag = self.loader.resolve(ScalarNode, text, (True, False))
@@ -186,7 +238,8 @@ class _TreeBuilder:
                 self._error("complex mapping keys (lists or mappings used as keys) are not supported",
                             path, key_node.start_mark, failed=False, code=codes.COMPLEX_KEY)
                 continue
-            key = self._construct(key_node, join_path(path, key_node.value))
+            key = (key_node.value if key_node.tag == _STR_TAG
+                   else self._construct(key_node, join_path(path, key_node.value)))
             if key is _FAILED:
                 continue
             key_path = join_path(path, key)
@@ -233,12 +286,30 @@ def _too_deep(filename: str) -> ConfigIssue:
     return ConfigIssue("invalid YAML: nested too deeply", "", filename, code=codes.YAML_SYNTAX.id)
 
 
+def _position_of(text: str, index: int) -> Position:
+    """1-based (line, column) of character `index` of `text`."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _control_character_issue(text: str, filename: str) -> ConfigIssue | None:
+    found = NON_PRINTABLE.search(text)
+    if found is None:
+        return None
+    line, column = _position_of(text, found.start())
+    return ConfigIssue(f"invalid YAML: control character {ord(found.group()):#04x} is not allowed in a config file",
+                       "", filename, line, column, codes.CONTROL_CHARACTER.id)
+
+
 def parse_yaml(text: str, filename: str = "<string>", env: Mapping[str, str] | None = None) -> ParseResult:
     """Parse one YAML document with safe_load semantics into Python values plus a SourceMap; never raises."""
     source = SourceMap(filename)
+    bad_character = _control_character_issue(text, filename)
+    if bad_character is not None:
+        return ParseResult(None, source, [bad_character])
     try:
         loader = PypelineYamlLoader(text)
-    except yaml.YAMLError as exc:  # the reader refuses control characters before any parsing
+    except yaml.YAMLError as exc:  # the reader's own checks (encoding, stray characters) run here
         return ParseResult(None, source, [_syntax_issue(exc, filename)])
     try:
         try:
@@ -254,6 +325,11 @@ def parse_yaml(text: str, filename: str = "<string>", env: Mapping[str, str] | N
             data = builder.build(root, "")
         except RecursionError:
             return ParseResult(None, source, [_too_deep(filename)])
+        except _AliasBombError as exc:
+            message = (f"invalid YAML: aliases expand to more than {MAX_ALIAS_EXPANSIONS:,} values (an alias "
+                       "bomb?); repeat fewer or smaller anchors")
+            return ParseResult(None, source, [source.issue(message, parent_path(exc.path) or exc.path, key=True,
+                                                           code=codes.ALIAS_BOMB)])
         return ParseResult(data, source, builder.issues)
     finally:
         loader.dispose()

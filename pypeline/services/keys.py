@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from pypeline.api.keys_models import ApiKey
 from pypeline.errors import AuthError, InvalidInputError, NotFoundError
 from pypeline.runtime import Runtime
-from pypeline.store.models import utcnow
+from pypeline.store.models import iso_utc, utcnow
 
 __all__ = ["SCOPES", "KeyInfo", "CreatedKey", "ScopeError", "create_key", "list_keys", "get_key", "revoke_key",
            "verify_key", "check_scope", "hash_secret"]
@@ -79,7 +79,7 @@ def hash_secret(secret: str) -> str:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return iso_utc(value)
 
 
 def _info(row: Any) -> KeyInfo:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pypeline.errors import InvalidInputError
+from pypeline.errors import InvalidInputError, InvalidTransitionError
 from pypeline.runtime import Runtime
+from pypeline.status import Status
 
 __all__ = ["get_run", "list_runs", "wait_for_run", "cancel_run", "retry_run", "pause_run", "resume_run",
            "recover_stalled", "emit_event", "run_events"]
@@ -28,8 +29,8 @@ def list_runs(
     """A page of runs (newest first) and the total count matching the filters."""
     if not 1 <= limit <= 500:
         raise InvalidInputError("limit must be between 1 and 500")
-    if offset < 0:
-        raise InvalidInputError("offset must be >= 0")
+    if not 0 <= offset <= 10_000_000:
+        raise InvalidInputError("offset must be between 0 and 10000000")
     if status is not None:
         from pypeline.status import Status
 
@@ -98,9 +99,18 @@ def recover_stalled(runtime: Runtime, older_than_s: float = 3600.0) -> dict[str,
 
 
 def emit_event(runtime: Runtime, run_id: str, name: str, data: Any = None, node: str | None = None) -> int:
-    """Record a custom named event on a run."""
+    """Record a custom named event on an unfinished run, optionally on one of that run's nodes."""
     if not name or len(name) > 200:
         raise InvalidInputError("event name must be 1-200 characters")
+    run = runtime.store.get_run(run_id)
+    if Status(run["status"]).is_terminal:
+        raise InvalidTransitionError(f"run {run_id!r} is {run['status']}: finished runs take no new events")
+    if node is not None:
+        nodes = {row["node"] for row in runtime.store.node_runs(run_id)}
+        declared = runtime.config.pipelines.get(run["pipeline_id"])
+        nodes.update(declared.nodes if declared is not None else ())
+        if node not in nodes:
+            raise InvalidInputError(f"run {run_id!r} has no node {node!r}; its nodes: {sorted(nodes)}")
     return runtime.store.add_event(run_id, name, data, node=node)
 
 

@@ -38,7 +38,7 @@ from pypeline.scheduler.spec import (
 )
 from pypeline.scheduler.store import ConflictError, FireRow, RowWrite, ScheduleRow, ScheduleStore
 from pypeline.scheduler.sync import DELETED_FIELD, spec_values, sync_schedules
-from pypeline.store.models import utcnow
+from pypeline.store.models import iso_utc, utcnow
 
 __all__ = [
     "list_schedules",
@@ -63,7 +63,7 @@ def schedule_store(rt: Runtime) -> ScheduleStore:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return iso_utc(value)
 
 
 def _document(row: ScheduleRow) -> dict[str, Any]:

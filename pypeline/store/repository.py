@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from pypeline.errors import InvalidTransitionError, NotFoundError
 from pypeline.status import ACTIVE, TERMINAL, RunAction, Status, allowed_sources, check_action, check_transition
 from pypeline.store.db import make_claim_engine, make_engine, migrate
-from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
+from pypeline.store.models import NodeRun, PipelineRun, RunEvent, iso_utc, utcnow
 from pypeline.store.retry import DEFAULT_BUDGET_S, RetryPolicy, retry_call, retrying
 
 __all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize"]
@@ -831,7 +831,7 @@ class RunStore:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return iso_utc(value)
 
 
 def _run_dict(row: Any) -> dict[str, Any]:

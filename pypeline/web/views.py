@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from pypeline.api.auth import SESSION_CSRF, KeyAuth, authenticate, csrf_token, login_session, logout_session
 from pypeline.api.constants import UI_PREFIX
 from pypeline.api.context import extension, runtime
+from pypeline.api.input_checks import bad_id, bad_query
 from pypeline.api.presenters import pipeline_document, pipeline_documents
 from pypeline.errors import AuthError, InvalidInputError, NotFoundError, PypelineError
 from pypeline.services import keys as key_service
@@ -54,6 +55,40 @@ def _require_login() -> Any:
     return None
 
 
+@bp.before_request
+def _check_input() -> Any:
+    """Ids and query values with control characters (`%00`) or absurd lengths never reach the store."""
+    malformed = bad_id(request.view_args)
+    if malformed is not None:
+        return _error_page(404, f"not found: the id {malformed[1]}")
+    problems = bad_query(request.args.items(multi=True))
+    if problems:
+        key, reasons = next(iter(problems.items()))
+        return _error_page(400, f"invalid query parameter {key!r}: {reasons[0]}")
+    return None
+
+
+#: Sent with every dashboard page: no framing (clickjacking), no MIME sniffing, no URL leaks to other sites.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _csrf_ok() -> bool:
+    expected = session.get(SESSION_CSRF, "")
+    return bool(expected) and hmac.compare_digest(request.form.get("csrf", ""), expected)
+
+
 @bp.context_processor
 def _context() -> dict[str, Any]:
     principal = g.get("pypeline_principal")
@@ -88,8 +123,7 @@ def login() -> Any:
         target = url_for(".runs")
     error = None
     if request.method == "POST":
-        expected = session.get(SESSION_CSRF, "")
-        if not expected or not hmac.compare_digest(request.form.get("csrf", ""), expected):
+        if not _csrf_ok():
             # Login CSRF: only a form this dashboard served may log this browser in.
             error = "the login form expired; try again"
         else:
@@ -105,8 +139,10 @@ def login() -> Any:
 
 
 @bp.route("/logout", methods=["POST"])
-def logout() -> Response:
-    """Forget the dashboard session."""
+def logout() -> Any:
+    """Forget the dashboard session (only when the form carries the session's CSRF token)."""
+    if not _csrf_ok():
+        return _error_page(403, "the logout form expired or came from another site; reload the page and try again")
     logout_session()
     return redirect(url_for(".login"))
 

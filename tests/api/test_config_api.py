@@ -57,7 +57,7 @@ def test_errors_are_the_validate_json_records(small_stack: Stack) -> None:
     broken = small_stack.client.post(URL, json={"text": "a: [1, 2\n"}, headers=small_stack.w).json
     assert broken["errors"][0]["code"] == "PYP003" and broken["errors"][0]["line"] == 2
     control = small_stack.client.post(URL, json={"text": "\u0091D"}, headers=small_stack.w)
-    assert control.status_code == 200 and control.json["errors"][0]["code"] == "PYP003"
+    assert control.status_code == 200 and control.json["errors"][0]["code"] == "PYP011"
 
 
 def test_the_server_environment_is_never_read(small_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -99,5 +99,7 @@ def test_pages_render(module_stack: Stack) -> None:
     assert client.get("/ui/pipelines/nope").status_code == 404
     assert client.get("/ui/?status=bogus").status_code == 400
 
-    logout = client.post("/ui/logout")
+    assert client.post("/ui/logout").status_code == 403  # no CSRF token: a cross-site logout is refused
+    assert client.get("/ui/").status_code == 200
+    logout = client.post("/ui/logout", data={"csrf": csrf})
     assert logout.status_code == 302 and client.get("/ui/").status_code == 302
