@@ -21,6 +21,7 @@ from pypeline.engines.dataflow import dataflow_issues
 from pypeline.engines.eventdriven import EventDrivenEngine
 from pypeline.engines.payload import validate_payload
 from pypeline.errors import ConfigError, PypelineError, RunTimeoutError
+from pypeline.reconciler.worker import install as install_reconciler
 from pypeline.settings import Settings, get_settings
 from pypeline.status import Status
 from pypeline.store.db import dispose_engines
@@ -58,6 +59,7 @@ class Runtime:
         self._config = config
         self.celery: Celery = create_celery_app(self.settings)
         self.celery.pypeline = self  # type: ignore[attr-defined]  # how ChainedTask finds its runner
+        install_reconciler(self.celery)  # every worker of this app heartbeats leases and may lead reconciling
         if config is not None:
             # Workers import the built-in batch driver task at start-up (by name: it sits in an upper layer).
             self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE)
@@ -102,7 +104,7 @@ class Runtime:
     @cached_property
     def store(self) -> RunStore:
         """The run store (migrated on first use)."""
-        return RunStore(self.settings.resolved_database_url)
+        return RunStore(self.settings.resolved_database_url, lease_seconds=self.settings.lease_seconds)
 
     def dag(self, pipeline_id: str) -> PipelineDag:
         """The DAG of a pipeline, built once."""

@@ -317,6 +317,8 @@ PIPELINE_CONFIG = Table(
 )
 
 _PRIORITY = Field("int", ge=0, le=9)
+#: Largest run-level timeout (`maxRunTtl`), seconds: 30 days.
+MAX_RUN_TTL = 30 * 24 * 3600
 
 METADATA = Table(
     "pipeline metadata",
@@ -325,6 +327,7 @@ METADATA = Table(
         "processorQueue": Field("str", default="celery"),
         "maxRetry": Field("int", ge=0, default=3),
         "maxTtl": Field("int", gt=0, default=60),
+        "maxRunTtl": Field("int", ge=1, le=MAX_RUN_TTL),
         "retryBackoff": Field("int", ge=0, default=3),
         "retryJitter": Field("bool", default=False),
         "retryBackoffMax": Field("int", ge=0, default=600),

@@ -204,6 +204,8 @@ class DyrygentNodeRunner:
         if not claim.claimed:
             if claim.status is Status.SUCCESS:  # redelivered or rescheduled: report the recorded result again
                 return store.upstream_results(run_id, [name]).get(name)
+            if claim.status is Status.RUNNING:
+                self._defer(task, run_id, name)
             raise NodeExecutionError(f"node {name!r} of run {run_id} is {claim.status}; not started")
         preds = dag.predecessors(name)
         # dyrygent starts a node only after its upstream tasks succeeded, and each recorded its result first.
@@ -224,6 +226,17 @@ class DyrygentNodeRunner:
         if outcome.run_status is not None:
             self.rt.notify_run_finished(run_id, outcome.run_status)
         return result
+
+    def _defer(self, task: ChainedTask, run_id: str, name: str) -> None:
+        """A duplicate delivery of a node running under a live lease: look again later (raises Retry).
+
+        dyrygent watches this task id's state, so the duplicate cannot simply be dropped; the retry keeps the
+        node's retry count (it is not an attempt) and runs the node once the lease expired (worker gone) or
+        reports the recorded result once the live copy finished.
+        """
+        log.info("node %s of run %s is running under a live lease elsewhere; looking again later", name, run_id)
+        task.request.retries -= 1  # Celery adds one on retry; this is not a failed attempt
+        raise task.retry(countdown=max(self.rt.store.lease_seconds / 3, 1.0), max_retries=None)
 
     def _record_failure(self, task: ChainedTask, pipeline: PipelineConfig, run_id: str, name: str,
                         exc: Exception) -> None:

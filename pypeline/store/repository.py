@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, sel
 from pypeline.errors import InvalidTransitionError, NotFoundError
 from pypeline.status import ACTIVE, TERMINAL, Status, allowed_sources, check_transition
 from pypeline.store.db import make_claim_engine, make_engine, migrate
+from pypeline.store.leases import holder_id, live_lease
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
 
 __all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize"]
@@ -124,8 +125,10 @@ class _RunningCheck:
 class RunStore:
     """Reads and writes runs, node runs and events; safe for many workers at once."""
 
-    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+    def __init__(self, url: str, *, auto_migrate: bool = True, lease_seconds: float = 30.0) -> None:
         self.url = url
+        #: Seconds a claim's lease lasts before a heartbeat must renew it (see pypeline.store.leases).
+        self.lease_seconds = lease_seconds
         self.engine = make_engine(url)
         #: Autocommit, no-fsync-wait engine for node claims (PostgreSQL); None: claims use `engine`.
         self.claim_engine = make_claim_engine(url)
@@ -362,7 +365,8 @@ class RunStore:
 
     # ----------------------------------------------------------------- node lifecycle
     def claim_node(self, run_id: str, node: str, task_id: str, instance: str = "") -> ClaimOutcome:
-        """Mark a node RUNNING for this delivery; refused when it is finished, cancelled or not queued."""
+        """Mark a node RUNNING under a fresh lease; refused when it is finished, cancelled, not queued, or RUNNING
+        under another delivery's live lease (that one is alive: the reconciler re-queues it if its lease expires)."""
         now = utcnow()
         # One statement, so no transaction is needed; on PostgreSQL it skips the commit fsync wait: a claim lost
         # in a database crash is harmless (the node is QUEUED again and its unacked message redelivers), and
@@ -373,8 +377,10 @@ class RunStore:
                 update(_NODE).where(
                     _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance,
                     _NODE.c.status.in_([s.value for s in allowed_sources(Status.RUNNING, node=True)]),
+                    ~live_lease(now),  # a node running under a live lease is never run twice at once
                 ).values(status=Status.RUNNING.value, attempts=_NODE.c.attempts + 1, task_id=task_id,
-                         started_at=func.coalesce(_NODE.c.started_at, now), updated_at=now)
+                         started_at=func.coalesce(_NODE.c.started_at, now), updated_at=now,
+                         lease_expires_at=now + timedelta(seconds=self.lease_seconds), lease_holder=holder_id())
                 .returning(_NODE.c.attempts)
             ).first()
             if row is not None:
