@@ -1,0 +1,116 @@
+"""Reconciler passes in this process (embedded broker, SQLite): a dead worker's node is re-run and completes
+once, a lost message is re-published only when its queue is empty, maxRunTtl fails an overrunning run."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from pypeline.config import load_config
+from pypeline.reconciler import Reconciler
+from pypeline.reconciler.worker import ReconcilerLoop
+from pypeline.runtime import Runtime
+from pypeline.settings import Settings
+from pypeline.store.models import NodeRun, utcnow
+from pypeline.store.repository import NodeSpec
+from tests.conftest import unique_queue_config
+
+PIPELINES = Path(__file__).parent / "pipelines.yaml"
+
+
+def _runtime(tmp_path: Path, **overrides: object) -> Runtime:
+    config, _ = unique_queue_config(tmp_path, PIPELINES)
+    settings = Settings.from_env().with_overrides(reconciler_enabled=False, **overrides)
+    return Runtime(load_config(config), settings)
+
+
+def _create(rt: Runtime, run_id: str, pipeline: str = "chain", payload: dict | None = None) -> None:
+    """A run whose root is QUEUED but whose message was never published."""
+    dag = rt.dag(pipeline)
+    specs = [NodeSpec(n, dag.node(n).handler, dag.node(n).queue, len(dag.predecessors(n))) for n in dag.nodes]
+    rt.store.create_run(run_id, pipeline, specs, leaves=dag.leaves, payload=payload or {})
+
+
+def _lines(trace: Path) -> list[str]:
+    return trace.read_text().splitlines() if trace.exists() else []
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def test_dead_workers_node_is_requeued_and_completes_once(pypeline_home: Path, tmp_path: Path) -> None:
+    rt = _runtime(tmp_path)
+    trace = tmp_path / "trace"
+    _create(rt, "r-dead", payload={"trace": str(trace), "sleep": 0})
+    assert rt.store.claim_node("r-dead", "a", "task-of-a-dead-worker").claimed  # it died before running a
+    reconciler = Reconciler(rt)
+    assert reconciler.run_once().empty  # its lease is live: nothing to do yet
+    with rt.store.engine.begin() as conn:  # ... until the lease runs out without a heartbeat
+        conn.execute(update(NodeRun.__table__).where(NodeRun.__table__.c.run_id == "r-dead")
+                     .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    with rt.embedded_worker():
+        report = reconciler.run_once()
+        assert report.expired == {"r-dead": ["a"]} and report.overdue == {}
+        run = rt.wait("r-dead", 30)
+    assert run["status"] == "SUCCESS"
+    assert _lines(trace) == ["a ran", "b start", "b end", "c ran"]  # every handler once
+    nodes = {n["node"]: n for n in rt.store.node_runs("r-dead")}
+    assert nodes["a"]["attempts"] == 2 and all(n["status"] == "SUCCESS" for n in nodes.values())
+    assert nodes["a"]["lease_holder"] is not None
+    recovered = rt.store.events("r-dead", "recovered")
+    assert recovered[0]["data"] == {"nodes": ["a"], "reason": "lease expired (worker gone)"}
+    assert reconciler.run_once().empty  # a finished run is left alone
+
+
+def test_overdue_message_republished_only_when_its_queue_is_empty(pypeline_home: Path, tmp_path: Path) -> None:
+    rt = _runtime(tmp_path, queued_overdue_seconds=0.0)
+    trace = tmp_path / "trace"
+    payload = {"trace": str(trace), "sleep": 0}
+    _create(rt, "r-waiting", payload=payload)
+    pipeline = rt.config.pipeline("chain")
+    rt.engines["event"].dispatch(pipeline, "r-waiting", [("a", "")], payload)  # its message waits in the queue
+    _create(rt, "r-lost", payload=payload)  # ... and this one's was lost
+    reconciler = Reconciler(rt)
+    assert reconciler.run_once().empty  # the queue holds a message: nothing is duplicated
+    with rt.embedded_worker():
+        assert rt.wait("r-waiting", 30)["status"] == "SUCCESS"
+        _wait_for(lambda: reconciler.run_once().overdue == {"r-lost": ["a"]})
+        assert rt.wait("r-lost", 30)["status"] == "SUCCESS"
+    assert sorted(_lines(trace)) == sorted(["a ran", "b start", "b end", "c ran"] * 2)
+
+
+def test_max_run_ttl_fails_the_run_and_ignores_the_late_result(pypeline_home: Path, tmp_path: Path) -> None:
+    rt = _runtime(tmp_path)
+    trace = tmp_path / "trace"
+    with rt.embedded_worker():
+        run_id = rt.start_run("bounded", {"trace": str(trace), "sleep": 3})
+        _wait_for(lambda: _lines(trace) == ["nap start"])
+        reconciler = Reconciler(rt)
+        assert reconciler.run_once().timed_out == []  # not 2 s old yet
+        _wait_for(lambda: reconciler.run_once().timed_out == [run_id], timeout=10)
+        run = rt.store.get_run(run_id)
+    # Leaving the block waited for the handler: a threads pool cannot terminate it, so it ran to its end...
+    assert _lines(trace) == ["nap start", "nap end"]
+    assert run["status"] == "FAILED" and run["error"] == "run exceeded maxRunTtl of 2 s"
+    assert run["failed_node"] == "nap"
+    nodes = {n["node"]: n for n in rt.store.node_runs(run_id)}
+    assert nodes["nap"]["status"] == "FAILED" and nodes["after"]["status"] == "SKIPPED"  # ... its result is dropped
+    assert "after ran" not in _lines(trace)
+    assert [e["name"] for e in rt.store.events(run_id)] == ["timed_out"]
+
+
+def test_only_the_leader_reconciles(pypeline_home: Path, tmp_path: Path) -> None:
+    rt = _runtime(tmp_path)
+    first, second = ReconcilerLoop(rt, holder="w1"), ReconcilerLoop(rt, holder="w2")
+    assert first.step() and not second.step()
+    first.stop()  # a stopping leader hands over at once
+    assert second.step() and not first.step()
+    assert (first.passes, second.passes) == (1, 1)
