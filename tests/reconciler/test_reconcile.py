@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from celery.exceptions import Retry
 from sqlalchemy import update
 
 from pypeline.config import load_config
@@ -114,3 +116,36 @@ def test_only_the_leader_reconciles(pypeline_home: Path, tmp_path: Path) -> None
     first.stop()  # a stopping leader hands over at once
     assert second.step() and not first.step()
     assert (first.passes, second.passes) == (1, 1)
+
+
+def test_embedded_worker_reconciles_on_its_own(pypeline_home: Path, tmp_path: Path) -> None:
+    """No extra process and no command: the worker's own reconciler re-publishes a lost message."""
+    config, _ = unique_queue_config(tmp_path, PIPELINES)
+    settings = Settings.from_env().with_overrides(reconcile_interval=0.2, queued_overdue_seconds=0.0)
+    rt = Runtime(load_config(config), settings)
+    assert settings.reconciler_enabled  # the default
+    trace = tmp_path / "trace"
+    _create(rt, "r-auto", payload={"trace": str(trace), "sleep": 0})
+    with rt.embedded_worker():
+        assert rt.wait("r-auto", 30)["status"] == "SUCCESS"
+    assert _lines(trace) == ["a ran", "b start", "b end", "c ran"]
+    assert [e["name"] for e in rt.store.events("r-auto")] == ["recovered"]
+
+
+def test_dyrygent_duplicate_under_a_live_lease_is_deferred_not_failed(pypeline_home: Path, tmp_path: Path) -> None:
+    rt = _runtime(tmp_path)
+    dag = rt.dag("dchain")
+    specs = [NodeSpec(n, dag.node(n).handler, dag.node(n).queue, len(dag.predecessors(n))) for n in dag.nodes]
+    rt.store.create_run("r-dy", "dchain", specs, leaves=dag.leaves, payload={}, engine="dyrygent")
+    assert rt.store.claim_node("r-dy", "a", "t-a").claimed  # the first copy runs under a live lease
+    task = rt.celery.tasks[dag.node("a").handler]
+    task.push_request(id="t-a", retries=2, called_directly=False, delivery_info={})
+    try:
+        ctx = {"engine": "dyrygent", "run_id": "r-dy", "pipeline_id": "dchain", "node": "a"}
+        with pytest.raises(Retry) as caught:
+            rt.runner("dyrygent").run_node(task, ctx, {"chain_payload": {}})
+    finally:
+        task.pop_request()
+    assert caught.value.when == rt.settings.lease_seconds / 3
+    assert caught.value.sig.options["retries"] == 2  # looking again later is not a failed attempt
+    assert rt.store.node_statuses("r-dy") == {"a": "RUNNING", "b": "PENDING"}
