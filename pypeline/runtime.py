@@ -101,6 +101,11 @@ class Runtime:
             raise PypelineError("no config loaded: pass a FILE or set PYPELINE_CONFIG")
         return self._config
 
+    @property
+    def has_config(self) -> bool:
+        """True when a config is loaded (workers, beat, API); False for a store-only CLI runtime."""
+        return self._config is not None
+
     @cached_property
     def store(self) -> RunStore:
         """The run store (migrated on first use)."""

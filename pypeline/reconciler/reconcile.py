@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from pypeline.engines.base import Engine
+from pypeline.errors import PypelineError
 from pypeline.reconciler.queues import queue_depth
 from pypeline.status import Status
 from pypeline.store import leases
@@ -93,8 +94,9 @@ class Reconciler:
 
     # ------------------------------------------------------------------ run timeout
     def _timeouts(self, report: PassReport) -> None:
-        config = getattr(self.rt, "_config", None)
-        if config is None:
+        try:
+            config = self.rt.config
+        except PypelineError:  # a runtime with no config (e.g. `runs recover` without one) knows no maxRunTtl
             return
         engine = self.rt.store.engine
         now = utcnow()

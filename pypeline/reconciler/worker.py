@@ -93,7 +93,7 @@ class ReconcilerStep(bootsteps.StartStopStep):
         self.heartbeat = Heartbeat(runtime.store, lease_seconds=settings.lease_seconds,
                                    interval=settings.heartbeat_interval, source=lambda: worker_task_ids(timer))
         self.heartbeat.start()
-        if settings.reconciler_enabled and getattr(runtime, "_config", None) is not None:
+        if settings.reconciler_enabled and runtime.has_config:
             self.loop = ReconcilerLoop(runtime)
             self.loop.start()
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from pypeline.status import ACTIVE, Status
+from pypeline.status import ACTIVE, Status, allowed_sources
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
 
 __all__ = ["holder_id", "live_lease", "LeaseRow", "renew", "release", "expired", "requeue_expired",
@@ -71,7 +71,7 @@ def renew(engine: Engine, task_ids: Collection[str], lease_seconds: float, holde
                 _NODE.c.task_id.in_(batch),
                 or_(and_(_NODE.c.status == Status.RUNNING.value, _NODE.c.lease_holder == me),
                     _NODE.c.status == Status.RETRYING.value),
-            ).values(lease_expires_at=until, lease_holder=me))
+            ).values(lease_expires_at=until, lease_holder=me, updated_at=_NODE.c.updated_at))  # not a change
             count += res.rowcount
     return count
 
@@ -88,7 +88,7 @@ def release(engine: Engine, task_ids: Collection[str], holder: str | None = None
             res = conn.execute(update(_NODE).where(
                 _NODE.c.task_id.in_(batch), _NODE.c.status == Status.RUNNING.value, _NODE.c.lease_holder == me,
                 _NODE.c.lease_expires_at > past,
-            ).values(lease_expires_at=past))
+            ).values(lease_expires_at=past, updated_at=_NODE.c.updated_at))
             count += res.rowcount
     return count
 
@@ -197,8 +197,6 @@ class TimeoutOutcome:
 
 def timeout_run(engine: Engine, run_id: str, error: str) -> TimeoutOutcome:
     """End an active run FAILED: running nodes FAILED with `error`, unstarted ones SKIPPED, in one transaction."""
-    from pypeline.status import allowed_sources
-
     now = utcnow()
     with engine.begin() as conn:
         stmt = select(_RUN.c.status).where(_RUN.c.id == run_id)

@@ -735,6 +735,6 @@ def _node_dict(row: Any) -> dict[str, Any]:
     data = dict(row)
     started, finished = data.get("started_at"), data.get("finished_at")
     data["duration"] = (finished - started).total_seconds() if started and finished else None
-    for key in ("created_at", "started_at", "finished_at", "updated_at"):
+    for key in ("created_at", "started_at", "finished_at", "updated_at", "lease_expires_at"):
         data[key] = _iso(data[key])
     return data

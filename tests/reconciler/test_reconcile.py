@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from pypeline.reconciler import Reconciler
 from pypeline.reconciler.worker import ReconcilerLoop
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings
+from pypeline.store import leases
 from pypeline.store.models import NodeRun, utcnow
 from pypeline.store.repository import NodeSpec
 from tests.conftest import unique_queue_config
@@ -149,3 +150,24 @@ def test_dyrygent_duplicate_under_a_live_lease_is_deferred_not_failed(pypeline_h
     assert caught.value.when == rt.settings.lease_seconds / 3
     assert caught.value.sig.options["retries"] == 2  # looking again later is not a failed attempt
     assert rt.store.node_statuses("r-dy") == {"a": "RUNNING", "b": "PENDING"}
+
+
+def test_heartbeat_renews_a_retry_waiting_for_its_countdown(pypeline_home: Path, tmp_path: Path) -> None:
+    """A RETRYING node's message sits in the worker's timer (ETA): its lease is renewed, so it is not re-run."""
+    rt = _runtime(tmp_path, lease_seconds=1.0, heartbeat_seconds=0.2)
+    with rt.embedded_worker():
+        run_id = rt.start_run("flakyrun", {})
+
+        def renewed_while_retrying() -> bool:
+            node = rt.store.node_runs(run_id)[0]
+            if node["status"] != "RETRYING" or node["lease_expires_at"] is None:
+                return False
+            lease, changed = (datetime.fromisoformat(node[k]).replace(tzinfo=timezone.utc)
+                              for k in ("lease_expires_at", "updated_at"))
+            return lease > changed + timedelta(seconds=1.5)  # beyond what the claim granted: renewed
+
+        _wait_for(renewed_while_retrying, timeout=10)
+        assert leases.expired(rt.store.engine, ["event"]) == []
+        assert rt.wait(run_id, 30)["status"] == "SUCCESS"
+    node = rt.store.node_runs(run_id)[0]
+    assert node["attempts"] == 2 and node["retries"] == 1
