@@ -25,7 +25,7 @@ from celery.worker.request import Request
 
 from pypeline.store import leases
 
-__all__ = ["Heartbeat", "worker_task_ids"]
+__all__ = ["Heartbeat", "worker_task_ids", "POLL_S"]
 
 log = logging.getLogger(__name__)
 

@@ -78,12 +78,16 @@ class Reconciler:
         return [name for name, engine in self.rt.engines.items()
                 if type(engine).republish is not Engine.republish]
 
-    def run_once(self, *, force_older_than: float | None = None,
+    def run_once(self, *, force_older_than: float | None = None, recover_expired: bool = True,
                  keep_going: Callable[[], bool] = lambda: True) -> PassReport:
-        """One pass; `keep_going` is asked between steps (a leader that lost its lock stops)."""
+        """One pass; `keep_going` is asked between steps (a leader that lost its lock stops).
+
+        `recover_expired=False` skips re-queueing expired leases (a leader fresh from a store outage waits
+        until live workers had one heartbeat to renew theirs).
+        """
         report = PassReport()
         self._timeouts(report)
-        if keep_going():
+        if recover_expired and keep_going():
             self._expired(report)
         if keep_going():
             self._overdue(report, force_older_than)

@@ -6,16 +6,21 @@ time: each tries every `PYPELINE_RECONCILE_INTERVAL` to take the `reconciler` lo
 (`pypeline.store.locks.NamedLock`, a lease of three intervals), and only the holder runs a pass. A killed
 leader's lock expires and another worker takes over; every change a pass makes is guarded in the store,
 so two passes overlapping (a paused leader, `pypeline runs recover` by hand) cannot run a node twice.
+
+A leader that just (re)gained the store, after an outage or on taking over, waits one heartbeat interval
+before re-queueing expired leases: leases of live workers may have lapsed during the outage, and their
+heartbeats renew them within that interval. Timeouts and lost messages are handled at once.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from celery import Celery, bootsteps
 
-from pypeline.reconciler.heartbeat import Heartbeat, worker_task_ids
+from pypeline.reconciler.heartbeat import POLL_S, Heartbeat, worker_task_ids
 from pypeline.reconciler.reconcile import Reconciler
 from pypeline.store import leases
 from pypeline.store.locks import NamedLock
@@ -37,6 +42,10 @@ class ReconcilerLoop:
         self.reconciler = Reconciler(runtime)
         self.lock = NamedLock(runtime.store.engine, LOCK_NAME, holder or leases.holder_id(),
                               ttl=max(3 * self.interval, 1.0))
+        #: Seconds a leader must have reached the store before it re-queues expired leases: after an outage
+        #: every live worker gets one heartbeat to renew its leases first.
+        self.grace = float(settings.heartbeat_interval) + 2 * POLL_S
+        self._up_since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.passes = 0
@@ -57,11 +66,21 @@ class ReconcilerLoop:
             except Exception as exc:  # noqa: BLE001 - it expires by itself
                 log.warning("could not release the reconciler lock: %s", exc)
 
-    def step(self) -> bool:
+    def step(self, now: float | None = None) -> bool:
         """Try the lock; if held, run one pass. True when this process led."""
-        if not self.lock.acquire():
+        now = time.monotonic() if now is None else now
+        try:
+            leader = self.lock.acquire()
+        except Exception:
+            self._up_since = None  # the store is unreachable: leases cannot be renewed either
+            raise
+        if not leader:
+            self._up_since = None
             return False
-        self.reconciler.run_once(keep_going=lambda: self.lock.held and not self._stop.is_set())
+        if self._up_since is None:
+            self._up_since = now
+        self.reconciler.run_once(recover_expired=now - self._up_since >= self.grace,
+                                 keep_going=lambda: self.lock.held and not self._stop.is_set())
         self.passes += 1
         return True
 

@@ -171,3 +171,20 @@ def test_heartbeat_renews_a_retry_waiting_for_its_countdown(pypeline_home: Path,
         assert rt.wait(run_id, 30)["status"] == "SUCCESS"
     node = rt.store.node_runs(run_id)[0]
     assert node["attempts"] == 2 and node["retries"] == 1
+
+
+def test_a_fresh_leader_gives_live_workers_one_heartbeat_before_requeueing(pypeline_home: Path,
+                                                                           tmp_path: Path) -> None:
+    """After a store outage (or on taking over) leases may have lapsed while their workers live: wait a beat."""
+    rt = _runtime(tmp_path)
+    _create(rt, "r-grace")
+    assert rt.store.claim_node("r-grace", "a", "t-a").claimed
+    with rt.store.engine.begin() as conn:
+        conn.execute(update(NodeRun.__table__).where(NodeRun.__table__.c.run_id == "r-grace")
+                     .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    loop = ReconcilerLoop(rt, holder="w1")
+    assert loop.step(now=100.0)
+    assert rt.store.node_statuses("r-grace")["a"] == "RUNNING"  # not yet: a live worker may still renew it
+    assert loop.step(now=100.0 + loop.grace)
+    assert rt.store.node_statuses("r-grace")["a"] == "QUEUED"
+    assert rt.store.events("r-grace", "recovered")
