@@ -23,6 +23,7 @@ from typing import Any
 from celery.worker import state as worker_state
 from celery.worker.request import Request
 
+from pypeline.errors import PypelineError
 from pypeline.store import leases
 
 __all__ = ["Heartbeat", "worker_task_ids", "POLL_S"]
@@ -71,6 +72,9 @@ class Heartbeat:
 
     def __init__(self, store: Any, *, lease_seconds: float, interval: float,
                  source: Callable[[], tuple[set[str], set[str]]], holder: str | None = None) -> None:
+        if not 0 < interval < lease_seconds:
+            raise PypelineError(f"the lease heartbeat must renew more often than the lease lasts: got "
+                                f"PYPELINE_HEARTBEAT_SECONDS={interval} for PYPELINE_LEASE_SECONDS={lease_seconds}")
         self.store = store
         self.lease_seconds, self.interval = lease_seconds, interval
         self.source = source

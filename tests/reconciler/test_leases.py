@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select, update
 
+from pypeline.errors import PypelineError
 from pypeline.reconciler.heartbeat import Heartbeat
 from pypeline.status import Status
 from pypeline.store import leases
@@ -129,3 +131,8 @@ def test_timeout_run_fails_running_and_skips_unstarted(store: RunStore) -> None:
     # The revoked handler's late success is not recorded; a second timeout changes nothing.
     assert not store.complete_node("r1", "a", 1, ["b"]).applied
     assert not leases.timeout_run(store.engine, "r1", "again").applied
+
+
+def test_heartbeat_must_renew_within_the_lease(store: RunStore) -> None:
+    with pytest.raises(PypelineError, match="renew more often"):
+        Heartbeat(store, lease_seconds=10, interval=10, source=lambda: (set(), set()))
