@@ -124,13 +124,16 @@ class Reconciler:
         if not outcome.applied:
             return False
         revoke = list(outcome.revoke)
-        if revoke:
-            self.rt.celery.control.revoke(revoke, terminate=True, signal="SIGTERM")
-        workflow_ids = getattr(self.rt.engines.get(engine_name), "workflow_ids", None)
-        if callable(workflow_ids):
-            processors = workflow_ids(run_id)
-            if processors:
-                self.rt.celery.control.revoke(processors)  # the dyrygent processor ticks no more
+        try:
+            if revoke:
+                self.rt.celery.control.revoke(revoke, terminate=True, signal="SIGTERM")
+            workflow_ids = getattr(self.rt.engines.get(engine_name), "workflow_ids", None)
+            if callable(workflow_ids):
+                processors = workflow_ids(run_id)
+                if processors:
+                    self.rt.celery.control.revoke(processors)  # the dyrygent processor ticks no more
+        except Exception as exc:  # noqa: BLE001 - the run is FAILED already; a late result is not recorded
+            log.warning("run %s timed out but its tasks could not be revoked: %s", run_id, exc)
         store.add_event(run_id, TIMED_OUT_EVENT, {"max_run_ttl": ttl, "revoked": revoke})
         self.rt.notify_run_finished(run_id, Status.FAILED)
         log.error("run %s failed: %s (revoked %s)", run_id, error, revoke)

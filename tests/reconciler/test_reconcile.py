@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from celery.exceptions import Retry
+from celery.worker import state as worker_state
 from sqlalchemy import update
 
 from pypeline.config import load_config
@@ -188,3 +189,19 @@ def test_a_fresh_leader_gives_live_workers_one_heartbeat_before_requeueing(pypel
     assert loop.step(now=100.0 + loop.grace)
     assert rt.store.node_statuses("r-grace")["a"] == "QUEUED"
     assert rt.store.events("r-grace", "recovered")
+
+
+def test_max_run_ttl_ends_a_dyrygent_run_and_its_processor(pypeline_home: Path, tmp_path: Path) -> None:
+    rt = _runtime(tmp_path, dyrygent_tick=0.2)
+    trace = tmp_path / "trace"
+    with rt.embedded_worker():
+        run_id = rt.start_run("dbounded", {"trace": str(trace), "sleep": 2})
+        _wait_for(lambda: _lines(trace) == ["nap start"])
+        reconciler = Reconciler(rt)
+        _wait_for(lambda: reconciler.run_once().timed_out == [run_id], timeout=10)
+        processors = rt.engines["dyrygent"].workflow_ids(run_id)
+        _wait_for(lambda: set(processors) <= set(worker_state.revoked))  # the workflow ticks no more
+    run = rt.store.get_run(run_id)
+    assert run["status"] == "FAILED" and run["error"] == "run exceeded maxRunTtl of 1 s"
+    assert rt.store.node_statuses(run_id) == {"nap": "FAILED", "after": "SKIPPED"}
+    assert "after ran" not in _lines(trace)
