@@ -7,10 +7,11 @@ entries (retries waiting for their countdown) give the task ids; one UPDATE per 
 of their rows (`pypeline.store.leases.renew`). A thread in each pool process would miss prefork children
 that hang in C code and multiply the round trips; a Celery task would queue behind the work it vouches for.
 
-Every second (in memory only) it also notices tasks that left the worker while their row still says RUNNING
-under this worker's lease: a pool process killed mid-node (`WorkerLostError`; the message is requeued at
-once and a copy arriving while the lease looks live is dropped). Their leases are expired at once
-(`leases.release`), so the reconciler re-runs the node within one pass instead of a whole lease.
+Every second (in memory) it also notices tasks that left the worker, including those that came and went
+between two looks (Celery's `task_received` signal notes every task id); for those, one UPDATE expires the
+lease of a row still RUNNING under this worker (`leases.release`): a pool process killed mid-node
+(`WorkerLostError`; the message is requeued at once and a copy arriving while the lease looks live is
+dropped). The reconciler then re-runs the node within one pass instead of a whole lease.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from celery.signals import task_received
 from celery.worker import state as worker_state
 from celery.worker.request import Request
 
@@ -82,11 +84,28 @@ class Heartbeat:
         self._stop = threading.Event()
         self._draining = False
         self._thread: threading.Thread | None = None
-        self._last: set[str] = set()
+        self._lock = threading.Lock()
+        #: Every task id received since it was last seen gone (filled by the `task_received` signal, so a task
+        #: that comes and goes between two looks, e.g. killed a moment after its start, is still noticed).
+        self._seen: set[str] = set()
+        #: Ids found missing at the previous look; released when missing twice (a task being received is
+        #: signalled a moment before it enters the worker's request sets).
+        self._missing: set[str] = set()
         self._next_renew = 0.0
 
+    def received(self, task_id: str) -> None:
+        """Note a task the worker just received (called from the consumer's thread)."""
+        with self._lock:
+            self._seen.add(task_id)
+
+    def _on_task_received(self, request: Any = None, **_: Any) -> None:
+        task_id = getattr(request, "id", None)
+        if task_id:
+            self.received(task_id)
+
     def start(self) -> None:
-        """Start the daemon thread."""
+        """Listen for received tasks and start the daemon thread."""
+        task_received.connect(self._on_task_received, weak=False)
         self._thread = threading.Thread(target=self._loop, name="pypeline-heartbeat", daemon=True)
         self._thread.start()
 
@@ -97,27 +116,35 @@ class Heartbeat:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop now and wait for the thread."""
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        task_received.disconnect(self._on_task_received)
 
     def _loop(self) -> None:
         while not self._stop.wait(min(POLL_S, self.interval)):
             try:
                 if not self.beat() and self._draining:
-                    return
+                    break
             except Exception as exc:  # noqa: BLE001 - a store blip: the lease has slack for a few misses
                 log.warning("lease heartbeat failed (retrying): %s", exc)
+        task_received.disconnect(self._on_task_received)
 
     def beat(self, now: float | None = None) -> bool:
         """One look: release vanished tasks, renew when due; True while the worker holds any task."""
         now = time.monotonic() if now is None else now
+        with self._lock:
+            seen = set(self._seen)  # before reading the worker's sets: a task received after this is not "gone"
         held, scheduled = self.source()
         current = held | scheduled
-        gone = self._last - current
+        missing = seen - current
+        gone = missing & self._missing
         if gone:
             leases.release(self.store.engine, gone, self.holder)
+        with self._lock:
+            self._seen -= gone
+            self._seen |= current
+        self._missing = missing - gone
         if current and now >= self._next_renew:
             leases.renew(self.store.engine, current, self.lease_seconds, self.holder)
             self._next_renew = now + self.interval
-        self._last = current
         return bool(current)

@@ -7,9 +7,9 @@ time: each tries every `PYPELINE_RECONCILE_INTERVAL` to take the `reconciler` lo
 leader's lock expires and another worker takes over; every change a pass makes is guarded in the store,
 so two passes overlapping (a paused leader, `pypeline runs recover` by hand) cannot run a node twice.
 
-A leader that just (re)gained the store, after an outage or on taking over, waits one heartbeat interval
-before re-queueing expired leases: leases of live workers may have lapsed during the outage, and their
-heartbeats renew them within that interval. Timeouts and lost messages are handled at once.
+A leader back from a store outage waits one heartbeat interval before re-queueing expired leases: leases
+of live workers may have lapsed during the outage, and their heartbeats renew them within that interval.
+Timeouts and lost messages are handled at once.
 """
 from __future__ import annotations
 
@@ -42,10 +42,11 @@ class ReconcilerLoop:
         self.reconciler = Reconciler(runtime)
         self.lock = NamedLock(runtime.store.engine, LOCK_NAME, holder or leases.holder_id(),
                               ttl=max(3 * self.interval, 1.0))
-        #: Seconds a leader must have reached the store before it re-queues expired leases: after an outage
-        #: every live worker gets one heartbeat to renew its leases first.
+        #: Seconds a leader back from a store outage waits before it re-queues expired leases: every live
+        #: worker gets one heartbeat to renew the leases that lapsed during the outage first.
         self.grace = float(settings.heartbeat_interval) + 2 * POLL_S
-        self._up_since: float | None = None
+        #: Since when the store answers again after an outage (None: failing now; -inf: no outage seen).
+        self._up_since: float | None = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.passes = 0
@@ -74,11 +75,10 @@ class ReconcilerLoop:
         except Exception:
             self._up_since = None  # the store is unreachable: leases cannot be renewed either
             raise
-        if not leader:
-            self._up_since = None
-            return False
         if self._up_since is None:
             self._up_since = now
+        if not leader:
+            return False
         self.reconciler.run_once(recover_expired=now - self._up_since >= self.grace,
                                  keep_going=lambda: self.lock.held and not self._stop.is_set())
         self.passes += 1

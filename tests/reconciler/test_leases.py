@@ -82,6 +82,19 @@ def test_heartbeat_renews_held_tasks_and_releases_vanished_ones(store: RunStore)
     assert renewed > utcnow() + timedelta(seconds=200)
     held.clear()  # the pool process running it died: the task left the worker, the row still says RUNNING
     assert not beat.beat(now=1.0)
+    assert leases.expired(store.engine, ["event"]) == []  # missing once may be a task being received
+    assert not beat.beat(now=2.0)
+    assert [r.node for r in leases.expired(store.engine, ["event"])] == ["a"]
+
+
+def test_heartbeat_notices_a_task_that_came_and_went_between_two_looks(store: RunStore) -> None:
+    _run(store)
+    beat = Heartbeat(store, lease_seconds=300, interval=10, source=lambda: (set(), set()))
+    assert not beat.beat(now=0.0)
+    beat.received("t-a")  # received, claimed and killed within a second: never in the worker's sets at a look
+    store.claim_node("r1", "a", "t-a")
+    beat.beat(now=1.0)
+    beat.beat(now=2.0)
     assert [r.node for r in leases.expired(store.engine, ["event"])] == ["a"]
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from celery.exceptions import Retry
-from celery.worker import state as worker_state
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from pypeline.config import load_config
 from pypeline.reconciler import Reconciler
@@ -174,33 +174,54 @@ def test_heartbeat_renews_a_retry_waiting_for_its_countdown(pypeline_home: Path,
     assert node["attempts"] == 2 and node["retries"] == 1
 
 
-def test_a_fresh_leader_gives_live_workers_one_heartbeat_before_requeueing(pypeline_home: Path,
-                                                                           tmp_path: Path) -> None:
-    """After a store outage (or on taking over) leases may have lapsed while their workers live: wait a beat."""
+def test_after_a_store_outage_the_leader_gives_live_workers_one_heartbeat(pypeline_home: Path,
+                                                                          tmp_path: Path) -> None:
+    """Leases lapse during a store outage while their workers live: once back, wait a beat before re-queueing."""
     rt = _runtime(tmp_path)
-    _create(rt, "r-grace")
-    assert rt.store.claim_node("r-grace", "a", "t-a").claimed
+    for run_id in ("r-first", "r-later"):
+        _create(rt, run_id)
+        assert rt.store.claim_node(run_id, "a", f"t-{run_id}").claimed
     with rt.store.engine.begin() as conn:
-        conn.execute(update(NodeRun.__table__).where(NodeRun.__table__.c.run_id == "r-grace")
+        conn.execute(update(NodeRun.__table__).where(NodeRun.__table__.c.run_id == "r-first")
                      .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     loop = ReconcilerLoop(rt, holder="w1")
+    assert loop.step(now=50.0)
+    assert rt.store.node_statuses("r-first")["a"] == "QUEUED"  # no outage seen: a dead worker's node at once
+
+    def store_down() -> bool:
+        raise OperationalError("UPDATE pypeline_locks", {}, Exception("connection refused"))
+
+    acquire, loop.lock.acquire = loop.lock.acquire, store_down  # type: ignore[method-assign]
+    with pytest.raises(OperationalError):
+        loop.step(now=60.0)
+    loop.lock.acquire = acquire  # type: ignore[method-assign]
+    with rt.store.engine.begin() as conn:  # the outage let the live worker's lease lapse
+        conn.execute(update(NodeRun.__table__).where(NodeRun.__table__.c.run_id == "r-later")
+                     .values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     assert loop.step(now=100.0)
-    assert rt.store.node_statuses("r-grace")["a"] == "RUNNING"  # not yet: a live worker may still renew it
+    assert rt.store.node_statuses("r-later")["a"] == "RUNNING"  # its worker gets one heartbeat to renew it
     assert loop.step(now=100.0 + loop.grace)
-    assert rt.store.node_statuses("r-grace")["a"] == "QUEUED"
-    assert rt.store.events("r-grace", "recovered")
+    assert rt.store.node_statuses("r-later")["a"] == "QUEUED"
 
 
 def test_max_run_ttl_ends_a_dyrygent_run_and_its_processor(pypeline_home: Path, tmp_path: Path) -> None:
     rt = _runtime(tmp_path, dyrygent_tick=0.2)
     trace = tmp_path / "trace"
+    revoked: list[list[str]] = []
+    send_revoke = rt.celery.control.revoke
+
+    def revoke(task_ids: list[str], **options: object) -> None:
+        revoked.append(list(task_ids))
+        send_revoke(task_ids, **options)
+
+    rt.celery.control.revoke = revoke  # type: ignore[method-assign]
     with rt.embedded_worker():
         run_id = rt.start_run("dbounded", {"trace": str(trace), "sleep": 2})
         _wait_for(lambda: _lines(trace) == ["nap start"])
         reconciler = Reconciler(rt)
         _wait_for(lambda: reconciler.run_once().timed_out == [run_id], timeout=10)
-        processors = rt.engines["dyrygent"].workflow_ids(run_id)
-        _wait_for(lambda: set(processors) <= set(worker_state.revoked))  # the workflow ticks no more
+    nap_task = {n["node"]: n["task_id"] for n in rt.store.node_runs(run_id)}["nap"]
+    assert revoked == [[nap_task], rt.engines["dyrygent"].workflow_ids(run_id)]  # the node, then the processor
     run = rt.store.get_run(run_id)
     assert run["status"] == "FAILED" and run["error"] == "run exceeded maxRunTtl of 1 s"
     assert rt.store.node_statuses(run_id) == {"nap": "FAILED", "after": "SKIPPED"}
