@@ -23,6 +23,7 @@ from pypeline.engines.dataflow import dataflow_issues
 from pypeline.engines.eventdriven import EventDrivenEngine
 from pypeline.engines.payload import validate_payload
 from pypeline.errors import ConfigError, PypelineError, RunTimeoutError
+from pypeline.reconciler.worker import install as install_reconciler
 from pypeline.settings import Settings, get_settings
 from pypeline.status import Status
 from pypeline.store.db import dispose_engines
@@ -63,6 +64,7 @@ class Runtime:
         self._config = config
         self.celery: Celery = create_celery_app(self.settings)
         self.celery.pypeline = self  # type: ignore[attr-defined]  # how ChainedTask finds its runner
+        install_reconciler(self.celery)  # every worker of this app heartbeats leases and may lead reconciling
         if config is not None:
             # Workers import the built-in batch driver task at start-up (by name: it sits in an upper layer).
             self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE)
@@ -118,10 +120,16 @@ class Runtime:
             raise PypelineError("no config loaded: pass a FILE or set PYPELINE_CONFIG")
         return self._config
 
+    @property
+    def has_config(self) -> bool:
+        """True when a config is loaded (workers, beat, API); False for a store-only CLI runtime."""
+        return self._config is not None
+
     @cached_property
     def store(self) -> RunStore:
         """The run store (migrated on first use)."""
-        return RunStore(self.settings.resolved_database_url, retry_seconds=self.settings.store_retry_seconds)
+        return RunStore(self.settings.resolved_database_url, retry_seconds=self.settings.store_retry_seconds,
+                        lease_seconds=self.settings.lease_seconds)
 
     def dag(self, pipeline_id: str) -> PipelineDag:
         """The DAG of a pipeline, built once."""

@@ -83,6 +83,18 @@ class Settings:
     store_retry_seconds: float = 30.0
     #: Seconds publishing a node message retries across broker reconnects (`PYPELINE_PUBLISH_RETRY_SECONDS`).
     publish_retry_seconds: float = 30.0
+    #: Seconds a running node's lease lasts without a heartbeat; a node whose lease expired is re-queued
+    #: by the reconciler (`PYPELINE_LEASE_SECONDS`).
+    lease_seconds: float = 30.0
+    #: Seconds between lease renewals by each worker (`PYPELINE_HEARTBEAT_SECONDS`; default a third of the lease).
+    heartbeat_seconds: float | None = None
+    #: Whether every worker runs the leader-elected reconciler (`PYPELINE_RECONCILER`, 1/0).
+    reconciler_enabled: bool = True
+    #: Seconds between reconciler passes (`PYPELINE_RECONCILE_INTERVAL`).
+    reconcile_interval: float = 5.0
+    #: Seconds a node may sit QUEUED, with its broker queue empty, before its message counts as lost and is
+    #: re-published (`PYPELINE_QUEUED_OVERDUE_SECONDS`).
+    queued_overdue_seconds: float = 30.0
     #: Flask secret for dashboard sessions; the same value on every API process (`PYPELINE_SECRET_KEY`).
     secret_key: str | None = None
     #: Log level for workers and the CLI.
@@ -116,6 +128,12 @@ class Settings:
             visibility_timeout=_env_int("PYPELINE_VISIBILITY_TIMEOUT", 3600),
             store_retry_seconds=_env_float("PYPELINE_STORE_RETRY_SECONDS", 30.0),
             publish_retry_seconds=_env_float("PYPELINE_PUBLISH_RETRY_SECONDS", 30.0),
+            lease_seconds=_env_float("PYPELINE_LEASE_SECONDS", 30.0),
+            heartbeat_seconds=_env_float("PYPELINE_HEARTBEAT_SECONDS", 0.0) or None,
+            reconciler_enabled=(_env("PYPELINE_RECONCILER", default="1") or "1").lower() not in ("0", "false", "no",
+                                                                                             "off"),
+            reconcile_interval=_env_float("PYPELINE_RECONCILE_INTERVAL", 5.0),
+            queued_overdue_seconds=_env_float("PYPELINE_QUEUED_OVERDUE_SECONDS", 30.0),
             log_level=_env("PYPELINE_LOG_LEVEL", "LOG_LEVEL", default="INFO") or "INFO",
         )
 
@@ -125,6 +143,11 @@ class Settings:
         if "broker_url" in values:
             values.setdefault("broker_configured", True)
         return replace(self, **values)
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Seconds between lease renewals: the configured value, else a third of the lease."""
+        return self.heartbeat_seconds or self.lease_seconds / 3
 
     @property
     def is_embedded(self) -> bool:

@@ -39,9 +39,10 @@ NODE_TRANSITIONS: dict[Status, frozenset[Status]] = {
     _S.PENDING: frozenset({_S.QUEUED, _S.SKIPPED, _S.CANCELLED}),
     # QUEUED -> QUEUED: a lost message is re-published.
     _S.QUEUED: frozenset({_S.QUEUED, _S.RUNNING, _S.SKIPPED, _S.CANCELLED}),
-    # RUNNING -> RUNNING: a message redelivered after a worker died mid-node.
-    _S.RUNNING: frozenset({_S.RUNNING, _S.RETRYING, _S.SUCCESS, _S.FAILED, _S.SKIPPED, _S.CANCELLED}),
-    _S.RETRYING: frozenset({_S.RUNNING, _S.FAILED, _S.CANCELLED}),
+    # RUNNING -> RUNNING: a message redelivered after a worker died mid-node (only once the node's lease expired).
+    # RUNNING/RETRYING -> QUEUED: the reconciler re-queues a node whose worker's lease expired.
+    _S.RUNNING: frozenset({_S.RUNNING, _S.QUEUED, _S.RETRYING, _S.SUCCESS, _S.FAILED, _S.SKIPPED, _S.CANCELLED}),
+    _S.RETRYING: frozenset({_S.RUNNING, _S.QUEUED, _S.FAILED, _S.CANCELLED}),
     # Rerun from failure: failed and skipped nodes go back to PENDING in a new attempt.
     _S.FAILED: frozenset({_S.PENDING}),
     _S.SKIPPED: frozenset({_S.PENDING}),

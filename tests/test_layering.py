@@ -11,6 +11,8 @@ RANKS = [
     ("pypeline.errors", 0), ("pypeline.settings", 0), ("pypeline.status", 1),
     ("pypeline.config", 2), ("pypeline.dag", 3), ("pypeline.store", 4), ("pypeline.tasks", 5),
     ("pypeline.engines", 6), ("pypeline.pipeline", 7), ("pypeline.runtime", 7), ("pypeline.celery", 8),
+    # Leases and the reconciler: used by the runtime (worker bootstep), never importing it.
+    ("pypeline.reconciler", 7),
     ("pypeline.scheduler", 9), ("pypeline.celery_beat", 9), ("pypeline.generators", 9),
     ("pypeline.services", 10), ("pypeline.utils", 10), ("pypeline.batches", 10),
     ("pypeline.api", 11), ("pypeline.web", 11), ("pypeline.commands", 12),

@@ -37,3 +37,18 @@ def test_amqp_broker_uses_the_store_for_results(monkeypatch: pytest.MonkeyPatch,
 def test_cli_overrides_ignore_none() -> None:
     s = Settings().with_overrides(broker_url=None, database_url="sqlite:///x.db")
     assert s.broker_url == EMBEDDED_BROKER and s.database_url == "sqlite:///x.db"
+
+
+def test_lease_and_reconciler_settings(monkeypatch: pytest.MonkeyPatch, pypeline_home: Path) -> None:
+    defaults = Settings.from_env()
+    assert (defaults.lease_seconds, defaults.heartbeat_interval, defaults.reconciler_enabled,
+            defaults.reconcile_interval, defaults.queued_overdue_seconds) == (30.0, 10.0, True, 5.0, 30.0)
+    monkeypatch.setenv("PYPELINE_LEASE_SECONDS", "12")
+    monkeypatch.setenv("PYPELINE_RECONCILER", "off")
+    monkeypatch.setenv("PYPELINE_RECONCILE_INTERVAL", "1.5")
+    monkeypatch.setenv("PYPELINE_QUEUED_OVERDUE_SECONDS", "90")
+    custom = Settings.from_env()
+    assert (custom.lease_seconds, custom.heartbeat_interval, custom.reconciler_enabled,
+            custom.reconcile_interval, custom.queued_overdue_seconds) == (12.0, 4.0, False, 1.5, 90.0)
+    monkeypatch.setenv("PYPELINE_HEARTBEAT_SECONDS", "2")
+    assert Settings.from_env().heartbeat_interval == 2.0

@@ -87,14 +87,15 @@ _control("resume", "resume_run", "Resume a paused run.")
 
 
 @runs.command("recover")
-@click.option("--older-than", default=3600.0, show_default=True, type=float,
-              help="Seconds a node may sit QUEUED before its message counts as lost.")
+@click.option("--older-than", default=None, type=float,
+              help="Re-publish every node QUEUED for longer than this many seconds, even if its queue is not "
+                   "empty (default: PYPELINE_QUEUED_OVERDUE_SECONDS, only when the node's queue is empty).")
 @config_option
 @broker_option
 @database_option
 @handle_errors
-def recover_cmd(older_than: float, config_path: str | None, broker: str | None, database: str | None) -> None:
-    """Re-publish nodes of running runs whose messages were lost (e.g. a broker restart without persistence)."""
+def recover_cmd(older_than: float | None, config_path: str | None, broker: str | None, database: str | None) -> None:
+    """Run one reconciler pass now: re-run nodes of dead workers, re-publish lost messages, apply maxRunTtl."""
     echo_json(run_service.recover_stalled(_runtime(config_path, broker, database), older_than))
 
 

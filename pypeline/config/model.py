@@ -73,6 +73,8 @@ class PipelineConfig:
     queue: str = DEFAULT_QUEUE
     processor_queue: str = DEFAULT_QUEUE  # dyrygent workflow_processor queue
     engine: EngineName = "event"
+    #: Run-level timeout (`maxRunTtl`, s): a run still active after it ends FAILED (None: no limit).
+    max_run_ttl: int | None = None
     #: Optional JSON Schema that `chain_payload` must satisfy on invoke.
     payload_schema: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

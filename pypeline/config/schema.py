@@ -340,6 +340,8 @@ PIPELINE_CONFIG = Table(
 )
 
 _PRIORITY = Field("int", ge=0, le=9, doc="Celery message priority, 0 (lowest) to 9.")
+#: Largest run-level timeout (`maxRunTtl`), seconds: 30 days.
+MAX_RUN_TTL = 30 * 24 * 3600
 
 METADATA = Table(
     "pipeline metadata",
@@ -350,6 +352,8 @@ METADATA = Table(
         "maxRetry": Field("int", ge=0, default=3, doc="Default number of retries of a failed node."),
         "maxTtl": Field("int", gt=0, default=60,
                         doc="Default soft time limit of a node in seconds (hard limit = +10 s)."),
+        "maxRunTtl": Field("int", ge=1, le=MAX_RUN_TTL,
+                           doc="Run-level timeout in seconds: a run still active after it ends FAILED."),
         "retryBackoff": Field("int", ge=0, default=3, doc="Base of the exponential retry backoff, in seconds."),
         "retryJitter": Field("bool", default=False, doc="Randomise retry delays."),
         "retryBackoffMax": Field("int", ge=0, default=600, doc="Largest retry delay, in seconds."),

@@ -186,6 +186,7 @@ class _Validator:
             queue=meta.get("queue", "celery"),
             processor_queue=meta.get("processorQueue", "celery"),
             engine=meta.get("engine", "event"),
+            max_run_ttl=meta.get("maxRunTtl"),
             payload_schema=payload_schema,
             raw=raw,
         )

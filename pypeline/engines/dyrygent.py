@@ -276,6 +276,7 @@ class DyrygentNodeRunner(NodeRunner):
     """The dyrygent engine's node hooks: record transitions in the store; dyrygent publishes successors."""
 
     engine: DyrygentEngine
+    defer_live_duplicates = True  # dyrygent's processor waits on this node: a dropped duplicate would strand it
 
     def inputs(self, ref: NodeRef, ctx: dict[str, Any], event: dict[str, Any]) -> NodeInputs:
         """Upstream results from the store (dyrygent starts a node only after its upstream nodes recorded)."""

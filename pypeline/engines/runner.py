@@ -93,6 +93,9 @@ class NodeRunner(ABC):
 
     #: Re-raise a recorded final failure so the Celery task ends in FAILURE (the store stays the truth).
     reraise_failures: ClassVar[bool] = True
+    #: Retry (instead of dropping) a delivery that finds its node RUNNING under another copy's live lease: for
+    #: engines that publish nothing themselves (dyrygent), so the node still runs if that copy's worker is gone.
+    defer_live_duplicates: ClassVar[bool] = False
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -108,6 +111,8 @@ class NodeRunner(ABC):
         store = self.rt.store
         claim = self._store_op(ref, "claim", lambda: store.claim_node(ref.run_id, ref.node, task_id, ref.instance))
         if not claim.claimed:
+            if claim.status is Status.RUNNING and self.defer_live_duplicates:
+                self._defer(task, ref)
             log.info("node %s of run %s not started: it is %s", ref.label, ref.run_id, claim.status)
             return self._store_op(ref, "hand on a finished node", lambda: self.on_not_claimed(ref, claim, ctx, event))
         payload = event.get("chain_payload")
@@ -197,6 +202,18 @@ class NodeRunner(ABC):
             _mark_recorded(exc)
             raise exc
         return None
+
+    def _defer(self, task: ChainedTask, ref: NodeRef) -> None:
+        """A duplicate delivery of a node running under a live lease: look again later (raises Retry).
+
+        The retry keeps the node's retry count (it is not an attempt) and runs the node once the lease expired
+        (worker gone), or reports the recorded result once the live copy finished.
+        """
+        log.info("node %s of run %s is running under a live lease elsewhere; looking again later", ref.label,
+                 ref.run_id)
+        task.request.retries = (task.request.retries or 0) - 1  # Celery adds one on retry; this is not an attempt
+        raise task.retry(countdown=max(self.rt.store.lease_seconds / 3, 1.0), max_retries=None,
+                         retry_policy=publish_retry_policy(self.rt.settings.publish_retry_seconds))
 
     def _retry(self, task: ChainedTask, ref: NodeRef, exc: Exception, countdown: float, max_retries: int) -> None:
         """Publish the retry (raises Retry). Celery drops the message when that publish fails; requeue it

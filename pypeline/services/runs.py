@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from pypeline.errors import InvalidInputError, InvalidTransitionError
+from pypeline.reconciler import Reconciler
 from pypeline.runtime import Runtime
 from pypeline.status import Status
 
@@ -79,23 +80,19 @@ def resume_run(runtime: Runtime, run_id: str) -> dict[str, Any]:
     return runtime.store.get_run(run_id)
 
 
-def recover_stalled(runtime: Runtime, older_than_s: float = 3600.0) -> dict[str, list[str]]:
-    """Re-publish nodes QUEUED for longer than `older_than_s` in running runs (messages lost to a broker
-    restart); returns run id -> nodes re-published. A node whose message was only slow may run twice, but
-    completes once (guarded completion), so pick an age longer than your queues ever wait."""
-    if older_than_s < 0:
+def recover_stalled(runtime: Runtime, older_than_s: float | None = None) -> dict[str, list[str]]:
+    """Run one reconciler pass now; returns run id -> nodes re-published.
+
+    The pass re-queues nodes whose worker's lease expired, fails runs past their `maxRunTtl`, and
+    re-publishes QUEUED nodes whose message is overdue: by default those older than
+    `PYPELINE_QUEUED_OVERDUE_SECONDS` whose broker queue is empty; with `older_than_s`, every QUEUED node
+    older than that, whatever the queue holds (a duplicate of a message that was only slow still completes
+    once). Workers run the same pass every few seconds on their own; this is for impatient humans.
+    """
+    if older_than_s is not None and older_than_s < 0:
         raise InvalidInputError("older_than_s must be >= 0")
-    from datetime import timedelta
-
-    from pypeline.store.models import utcnow
-
-    by_run: dict[str, list[tuple[str, str]]] = {}
-    for run_id, node, instance in runtime.store.stale_queued(utcnow() - timedelta(seconds=older_than_s)):
-        by_run.setdefault(run_id, []).append((node, instance))
-    for run_id, rows in by_run.items():
-        _engine_of(runtime, run_id).republish(run_id, rows)
-        runtime.store.add_event(run_id, "recovered", {"nodes": [f"{n}[{i}]" if i else n for n, i in rows]})
-    return {run_id: [n for n, _ in rows] for run_id, rows in by_run.items()}
+    report = Reconciler(runtime).run_once(force_older_than=older_than_s)
+    return report.republished()
 
 
 def emit_event(runtime: Runtime, run_id: str, name: str, data: Any = None, node: str | None = None) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "PipelineRun", "NodeRun", "RunEvent", "utcnow", "iso_utc"]
+__all__ = ["Base", "PipelineRun", "NodeRun", "RunEvent", "Lock", "utcnow", "iso_utc"]
 
 
 def utcnow() -> datetime:
@@ -83,6 +83,10 @@ class NodeRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    #: While RUNNING/RETRYING: until when the worker holding the node is known alive (renewed by its heartbeat).
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: The worker process ("host:pid") holding the lease.
+    lease_holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class RunEvent(Base):
@@ -96,3 +100,14 @@ class RunEvent(Base):
     name: Mapped[str] = mapped_column(String(200))
     data: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Lock(Base):
+    """A named lease held by one process at a time (e.g. the reconciler's leadership), fenced by expiry."""
+
+    __tablename__ = "pypeline_locks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

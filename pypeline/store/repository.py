@@ -5,7 +5,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, case, func, insert, or_, select, update
@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from pypeline.errors import InvalidTransitionError, NotFoundError
 from pypeline.status import ACTIVE, TERMINAL, RunAction, Status, allowed_sources, check_action, check_transition
 from pypeline.store.db import make_claim_engine, make_engine, migrate
+from pypeline.store.leases import holder_id, live_lease
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, iso_utc, utcnow
 from pypeline.store.retry import DEFAULT_BUDGET_S, RetryPolicy, retry_call, retrying
 
@@ -131,10 +132,15 @@ class _RunningCheck:
 class RunStore:
     """Reads and writes runs, node runs and events; safe for many workers at once."""
 
-    def __init__(self, url: str, *, auto_migrate: bool = True, retry_seconds: float = DEFAULT_BUDGET_S) -> None:
+    def __init__(
+        self, url: str, *, auto_migrate: bool = True, retry_seconds: float = DEFAULT_BUDGET_S,
+        lease_seconds: float = 30.0,
+    ) -> None:
         self.url = url
         #: How long every public operation retries transient errors (lost connection, deadlock, lock).
         self.retry_policy = RetryPolicy(budget_s=retry_seconds)
+        #: Seconds a claim's lease lasts before a heartbeat must renew it (see pypeline.store.leases).
+        self.lease_seconds = lease_seconds
         self.engine = make_engine(url)
         #: Autocommit, no-fsync-wait engine for node claims (PostgreSQL); None: claims use `engine`.
         self.claim_engine = make_claim_engine(url)
@@ -411,7 +417,8 @@ class RunStore:
     # ----------------------------------------------------------------- node lifecycle
     @retrying
     def claim_node(self, run_id: str, node: str, task_id: str, instance: str = "") -> ClaimOutcome:
-        """Mark a node RUNNING for this delivery; refused when it is finished, cancelled or not queued."""
+        """Mark a node RUNNING under a fresh lease; refused when it is finished, cancelled, not queued, or RUNNING
+        under another delivery's live lease (that one is alive: the reconciler re-queues it if its lease expires)."""
         now = utcnow()
         # One statement, so no transaction is needed; on PostgreSQL it skips the commit fsync wait: a claim lost
         # in a database crash is harmless (the node is QUEUED again and its unacked message redelivers), and
@@ -422,8 +429,10 @@ class RunStore:
                 update(_NODE).where(
                     _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance,
                     _NODE.c.status.in_([s.value for s in allowed_sources(Status.RUNNING, node=True)]),
+                    ~live_lease(now),  # a node running under a live lease is never run twice at once
                 ).values(status=Status.RUNNING.value, attempts=_NODE.c.attempts + 1, task_id=task_id,
-                         started_at=func.coalesce(_NODE.c.started_at, now), updated_at=now)
+                         started_at=func.coalesce(_NODE.c.started_at, now), updated_at=now,
+                         lease_expires_at=now + timedelta(seconds=self.lease_seconds), lease_holder=holder_id())
                 .returning(_NODE.c.attempts)
             ).first()
             if row is not None:
@@ -847,6 +856,6 @@ def _node_dict(row: Any) -> dict[str, Any]:
     data = dict(row)
     started, finished = data.get("started_at"), data.get("finished_at")
     data["duration"] = (finished - started).total_seconds() if started and finished else None
-    for key in ("created_at", "started_at", "finished_at", "updated_at"):
+    for key in ("created_at", "started_at", "finished_at", "updated_at", "lease_expires_at"):
         data[key] = _iso(data[key])
     return data
