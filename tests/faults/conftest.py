@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,8 +75,10 @@ def scenario_factory(tmp_path: Path, start_worker: Callable[..., WorkerProcess])
     """Factory: `make(name, broker_url, database_url, **services)` -> a Scenario with its own unique queue."""
     made: list[Scenario] = []
 
-    def _make(name: str, broker_url: str, database_url: str, **services: HasLog) -> Scenario:
-        scenario = Scenario(name, tmp_path, broker_url, database_url, start_worker, services=dict(services))
+    def _make(name: str, broker_url: str, database_url: str, *, client_settings: dict[str, Any] | None = None,
+              **services: HasLog) -> Scenario:
+        scenario = Scenario(name, tmp_path, broker_url, database_url, start_worker, services=dict(services),
+                            client_settings=client_settings or {})
         made.append(scenario)
         return scenario
 

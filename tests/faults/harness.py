@@ -150,6 +150,8 @@ class Scenario:
     queue: str = ""
     workers: dict[str, WorkerProcess] = field(default_factory=dict)
     invoked: list[str] = field(default_factory=list)
+    #: Client-side settings (e.g. dyrygent's tick); never a lease, visibility or timeout setting.
+    client_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.queue = self.queue or f"faults-{self.name}-{uuid.uuid4().hex[:8]}"
@@ -160,7 +162,7 @@ class Scenario:
         self.effects = Effects(self.dir / "effects.log")
         self.home = self.dir / "home"
         settings = Settings(config_path=str(self.config), broker_url=self.broker_url, broker_configured=True,
-                            database_url=self.database_url, home=self.home)
+                            database_url=self.database_url, home=self.home, **self.client_settings)
         self.rt = Runtime.from_path(str(self.config), settings, register=False)
 
     @property
