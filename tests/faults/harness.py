@@ -304,7 +304,8 @@ class Scenario:
         for row in rows:
             node = row["node"]
             if row["status"] != "SUCCESS" or row["error"]:
-                problems.append(f"node {node} is {row['status']} with error {row['error']!r}")
+                problems.append(f"node {node} is {row['status']} with error {(row['error'] or '')[:300]!r}")
+                continue
             token = (row["result"] or {}).get("token") if isinstance(row["result"], dict) else None
             if token not in tokens.get(node, set()):
                 problems.append(f"node {node}: recorded result {row['result']!r} is not from an execution that "
