@@ -191,10 +191,36 @@ class Scenario:
         return started
 
     def kill_worker(self, name: str) -> None:
-        """kill -9 the worker's whole process group (main process and pool children) and reap it."""
-        worker = self.workers[name]
+        """kill -9 the worker's whole process group (main process and pool children) and reap it.
+
+        The dead worker stays in reports as `NAME~killedN`; `start_workers(NAME)` may restart it (same name).
+        """
+        worker = self.workers.pop(name)
         os.killpg(worker.proc.pid, signal.SIGKILL)
         worker.proc.wait(10)
+        self.workers[f"{name}~killed{sum(1 for k in self.workers if k.startswith(name + '~')) + 1}"] = worker
+
+    def count_nodes(self, run_ids: list[str], statuses: Iterable[str]) -> int:
+        """How many node rows of these runs have one of `statuses`."""
+        return len(self.nodes_with(run_ids, statuses))
+
+    def nodes_with(self, run_ids: list[str], statuses: Iterable[str]) -> list[tuple[str, str]]:
+        """(run id, node) of the rows of these runs that have one of `statuses`."""
+        import sqlalchemy as sa
+
+        from pypeline.store.models import NodeRun
+
+        table, wanted = NodeRun.__table__, list(statuses)
+
+        def _read() -> list[tuple[str, str]]:
+            out: list[tuple[str, str]] = []
+            with self.rt.store.engine.connect() as conn:
+                for i in range(0, len(run_ids), 500):
+                    out += [(r, n) for r, n in conn.execute(sa.select(table.c.run_id, table.c.node).where(
+                        table.c.run_id.in_(run_ids[i:i + 500]), table.c.status.in_(wanted)))]
+            return out
+
+        return self.read(_read)
 
     def worker_of(self, pid: int) -> str:
         """The name of the worker whose process group holds `pid` (a pool child that ran a handler)."""
