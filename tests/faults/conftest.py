@@ -1,6 +1,7 @@
 """Fault fixtures: private Redis / PostgreSQL servers (shared per module) and scenario factories."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ def database_factory() -> Iterator[Callable[[], Database]]:
         if IN_CI:
             require_binary("initdb")  # fails under CI when missing
             pytest.fail("CI=true: cannot run a private PostgreSQL cluster as an unprivileged user")
+        warnings.warn("no private PostgreSQL cluster possible here: database faults only cut the connections "
+                      "of the test's own database on the shared server (pg_terminate_backend)", stacklevel=1)
         cutter = SharedDatabaseCutter(require_service("PostgreSQL", POSTGRES_URL))
         made.append(cutter)
         return cutter

@@ -4,6 +4,11 @@ Both scenarios run at the same time, each on its own cluster (the broker is a pr
 on different queues). The node in flight when the database goes away finishes its handler while the
 store is unreachable or its pooled connection is dead: that must never become a FAILED node, and the run
 must end SUCCESS within 60 s of the database's return.
+
+Where no private cluster can run (no `initdb`, or no unprivileged user to run it as), `database_factory`
+falls back, outside CI only and with a warning, to cutting the connections of the test's OWN database on
+the shared server (`pg_terminate_backend`, then `ALLOW_CONNECTIONS false` for the outage): the same client
+paths, without a real server restart.
 """
 from __future__ import annotations
 
