@@ -1,6 +1,7 @@
 """Fault fixtures: private Redis / PostgreSQL servers (shared per module) and scenario factories."""
 from __future__ import annotations
 
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,6 +72,39 @@ def database_factory() -> Iterator[Callable[[], Database]]:
     yield _make
     for server in made:
         server.close()
+
+
+@pytest.fixture()
+def postgres_db_factory(postgres_server: str) -> Iterator[Callable[[], str]]:
+    """Factory of fresh databases on the shared PostgreSQL server, all dropped after the test.
+
+    Scenarios running side by side on different brokers need one store each: a store belongs to one broker
+    (a worker's reconciler re-publishes every overdue node of its store through its own broker).
+    """
+    import sqlalchemy as sa
+
+    from pypeline.store import db
+
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    names: list[str] = []
+
+    def _make() -> str:
+        name = f"pypeline_t_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return postgres_server.rsplit("/", 1)[0] + "/" + name
+
+    yield _make
+    for name in names:
+        url = postgres_server.rsplit("/", 1)[0] + "/" + name
+        engine = db._engines.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+        db._migrated.discard(url)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 @pytest.fixture()

@@ -18,11 +18,11 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
 
 def test_redis_restart_after_a_commit_and_during_a_node(
-        private_redis_factory: Callable[[], PrivateRedis], postgres_url: str,
+        private_redis_factory: Callable[[], PrivateRedis], postgres_db_factory: Callable[[], str],
         scenario_factory: Callable[..., Scenario]) -> None:
     def down_across_a_commit() -> None:
         broker = private_redis_factory()
-        sc = scenario_factory("redis-commit", broker.url, postgres_url, redis=broker)
+        sc = scenario_factory("redis-commit", broker.url, postgres_db_factory(), redis=broker)
         sc.start_workers("w1")
         run_id = sc.invoke("chain20", {"sleep": 0.3})
         sc.wait_started(run_id, "n05")
@@ -39,7 +39,7 @@ def test_redis_restart_after_a_commit_and_during_a_node(
 
     def restart_during_a_node() -> None:
         broker = private_redis_factory()
-        sc = scenario_factory("redis-midnode", broker.url, postgres_url, redis=broker)
+        sc = scenario_factory("redis-midnode", broker.url, postgres_db_factory(), redis=broker)
         sc.start_workers("w1")
         run_id = sc.invoke("chain20", {"sleep": 0.3, "slow": {"n03": 3.0}})
         sc.wait_started(run_id, "n03")

@@ -70,10 +70,11 @@ def test_clean_run_passes_and_the_verdict_catches_double_dispatch_and_failures(
     table = NodeRun.__table__
     with sc.rt.store.engine.begin() as conn:
         conn.execute(sa.update(table).where(table.c.run_id == run_id, table.c.node == "q4")
-                     .values(status="FAILED", error="OperationalError: server closed the connection",
-                             result={"token": "forged"}))
+                     .values(status="FAILED", error="OperationalError: server closed the connection"))
+        conn.execute(sa.update(table).where(table.c.run_id == run_id, table.c.node == "q3")
+                     .values(result={"token": "forged"}))
     problems = sc.run_problems(run_id, nodes, touched={"q2"})
-    assert any("q4 is FAILED" in p for p in problems)
-    assert any("q4: recorded result" in p for p in problems)
+    assert any("q4 is FAILED with error 'OperationalError" in p for p in problems)
+    assert any("q3: recorded result {'token': 'forged'} is not from an execution" in p for p in problems)
     with pytest.raises(AssertionError, match="side effects"):  # the report carries the evidence
         sc.check_clean_run(run_id, nodes, touched={"q2"})

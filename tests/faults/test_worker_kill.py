@@ -38,15 +38,15 @@ def _kill_the_worker_running_b(sc: Scenario) -> None:
 
 
 def test_whole_worker_killed_mid_node_on_redis_and_rabbitmq(
-        private_redis: PrivateRedis, amqp_url: str, postgres_url: str,
+        private_redis: PrivateRedis, amqp_url: str, postgres_db_factory: Callable[[], str],
         scenario_factory: Callable[..., Scenario]) -> None:
     require_service("RabbitMQ", amqp_url)
 
     def on_redis() -> None:
-        _kill_the_worker_running_b(scenario_factory("kill-redis", private_redis.url, postgres_url,
+        _kill_the_worker_running_b(scenario_factory("kill-redis", private_redis.url, postgres_db_factory(),
                                                     redis=private_redis))
 
     def on_rabbitmq() -> None:
-        _kill_the_worker_running_b(scenario_factory("kill-rabbitmq", amqp_url, postgres_url))
+        _kill_the_worker_running_b(scenario_factory("kill-rabbitmq", amqp_url, postgres_db_factory()))
 
     run_parallel(on_redis, on_rabbitmq)
