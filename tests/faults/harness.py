@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 import traceback
@@ -370,6 +371,25 @@ class Scenario:
         for name, service in self.services.items():
             out.append(f"--- {name} log tail:\n{service.log()[-log_tail // 2:]}")
         return "\n".join(out)
+
+    def stop_workers(self, timeout: float = 15.0) -> None:
+        """Warm-shut-down every live worker at once (SIGTERM to each group), SIGKILL what is left after `timeout`."""
+        live = [w for w in self.workers.values() if w.proc.poll() is None]
+        for worker in live:
+            try:
+                os.killpg(worker.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        for worker in live:
+            try:
+                worker.proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(worker.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                worker.proc.wait(10)
 
     def close(self) -> None:
         """Delete the scenario's queues on RabbitMQ (shared broker: leave nothing behind)."""
