@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import WorkerProcess
-from tests.faults.harness import HasLog, Scenario, run_parallel
+from tests.faults.harness import HasLog, Scenario
 from tests.faults.services import PrivatePostgres, PrivateRedis, SharedDatabaseCutter, find_binary, postgres_user
 
 #: Either a private cluster or, where the machine cannot run one, the fallback on the shared server.
@@ -120,6 +120,6 @@ def scenario_factory(tmp_path: Path, start_worker: Callable[..., WorkerProcess])
         return scenario
 
     yield _make
-    run_parallel(*(scenario.stop_workers for scenario in made))
     for scenario in made:
+        scenario.stop_workers()
         scenario.close()
