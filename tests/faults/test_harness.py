@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -78,3 +79,16 @@ def test_clean_run_passes_and_the_verdict_catches_double_dispatch_and_failures(
     assert any("q3: recorded result {'token': 'forged'} is not from an execution" in p for p in problems)
     with pytest.raises(AssertionError, match="side effects"):  # the report carries the evidence
         sc.check_clean_run(run_id, nodes, touched={"q2"})
+
+
+@pytest.mark.parametrize(("in_ci", "outcome"), [(True, pytest.fail.Exception), (False, pytest.skip.Exception)])
+def test_a_missing_server_binary_fails_under_ci_and_skips_locally(
+        monkeypatch: pytest.MonkeyPatch, in_ci: bool, outcome: type[BaseException]) -> None:
+    from tests.faults import services
+
+    monkeypatch.setattr(services, "find_binary", lambda name: None)
+    monkeypatch.setattr(services, "IN_CI", in_ci)
+    with pytest.raises(outcome, match="redis-server"):
+        services.PrivateRedis(Path("/nonexistent"))
+    with pytest.raises(outcome, match="initdb"):
+        services.PrivatePostgres()
