@@ -1,0 +1,125 @@
+"""Fault fixtures: private Redis / PostgreSQL servers (shared per module) and scenario factories."""
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import WorkerProcess
+from tests.faults.harness import HasLog, Scenario
+from tests.faults.services import PrivatePostgres, PrivateRedis, SharedDatabaseCutter, find_binary, postgres_user
+
+#: Either a private cluster or, where the machine cannot run one, the fallback on the shared server.
+Database = PrivatePostgres | SharedDatabaseCutter
+
+
+@pytest.fixture(scope="module")
+def private_redis_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], PrivateRedis]]:
+    """Factory of started private Redis servers (each on its own port); all stopped when the module ends."""
+    servers: list[PrivateRedis] = []
+
+    def _make() -> PrivateRedis:
+        server = PrivateRedis(tmp_path_factory.mktemp("redis"))
+        servers.append(server)
+        server.start()
+        return server
+
+    yield _make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def private_redis(private_redis_factory: Callable[[], PrivateRedis]) -> PrivateRedis:
+    """One private Redis per module, for tests that do not restart their broker (so they may share it)."""
+    return private_redis_factory()
+
+
+@pytest.fixture(scope="module")
+def database_factory() -> Iterator[Callable[[], Database]]:
+    """Factory of restartable databases: a private PostgreSQL cluster (initdb + pg_ctl as an unprivileged user).
+
+    Under CI=true a missing `initdb` fails (see `require_binary`). Locally, on a machine where no private
+    cluster can run, it falls back to cutting the connections of the test's OWN database on the shared server
+    (`SharedDatabaseCutter`), which exercises the same client-side paths but not a real server restart.
+    """
+    made: list[Database] = []
+    private = find_binary("initdb") is not None and postgres_user() is not None
+
+    def _make() -> Database:
+        if private:
+            server = PrivatePostgres()
+            made.append(server)
+            server.init()
+            server.start()
+            return server
+        from tests.conftest import IN_CI, POSTGRES_URL, require_service
+        from tests.faults.services import require_binary
+
+        if IN_CI:
+            require_binary("initdb")  # fails under CI when missing
+            pytest.fail("CI=true: cannot run a private PostgreSQL cluster as an unprivileged user")
+        warnings.warn("no private PostgreSQL cluster possible here: database faults only cut the connections "
+                      "of the test's own database on the shared server (pg_terminate_backend)", stacklevel=1)
+        cutter = SharedDatabaseCutter(require_service("PostgreSQL", POSTGRES_URL))
+        made.append(cutter)
+        return cutter
+
+    yield _make
+    for server in made:
+        server.close()
+
+
+@pytest.fixture()
+def postgres_db_factory(postgres_server: str) -> Iterator[Callable[[], str]]:
+    """Factory of fresh databases on the shared PostgreSQL server, all dropped after the test.
+
+    Scenarios running side by side on different brokers need one store each: a store belongs to one broker
+    (a worker's reconciler re-publishes every overdue node of its store through its own broker).
+    """
+    import sqlalchemy as sa
+
+    from pypeline.store import db
+
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    names: list[str] = []
+
+    def _make() -> str:
+        name = f"pypeline_t_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return postgres_server.rsplit("/", 1)[0] + "/" + name
+
+    yield _make
+    for name in names:
+        url = postgres_server.rsplit("/", 1)[0] + "/" + name
+        engine = db._engines.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+        db._migrated.discard(url)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture()
+def scenario_factory(tmp_path: Path, start_worker: Callable[..., WorkerProcess]) -> Iterator[Callable[..., Scenario]]:
+    """Factory: `make(name, broker_url, database_url, **services)` -> a Scenario with its own unique queue."""
+    made: list[Scenario] = []
+
+    def _make(name: str, broker_url: str, database_url: str, *, client_settings: dict[str, Any] | None = None,
+              **services: HasLog) -> Scenario:
+        scenario = Scenario(name, tmp_path, broker_url, database_url, start_worker, services=dict(services),
+                            client_settings=client_settings or {})
+        made.append(scenario)
+        return scenario
+
+    yield _make
+    for scenario in made:
+        scenario.stop_workers()
+        scenario.close()
