@@ -18,6 +18,7 @@ from pypeline.pipeline import Pipeline, build_config
 from pypeline.runtime import Runtime
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
+from pypeline.store import leases
 from pypeline.tasks.chained import CONTEXT_KEY
 
 H = "pypeline_examples.demo.summarize"
@@ -252,6 +253,8 @@ def test_a_filter_drop_is_recorded_and_a_store_outage_while_dropping_requeues(
         _run(rt, ctx, StubTask(lambda _: None))
     assert err.value.requeue and _nodes(rt, ctx["run_id"])["a"]["status"] == "RUNNING"  # not FAILED
     monkeypatch.undo()
+    # The rejected task left the worker: its heartbeat expires the lease, so the redelivery may claim the node.
+    assert leases.release(rt.store.engine, ["task-1"]) == 1
     assert _run(rt, ctx, StubTask(lambda _: None)) is None
     nodes = _nodes(rt, ctx["run_id"])
     assert nodes["a"]["status"] == "SKIPPED" and nodes["a"]["result_summary"] == "filtered out (returned None)"
