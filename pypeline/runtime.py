@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.signals import worker_process_init
+from kombu import Queue
 
 from pypeline.config import load_config
 from pypeline.config.model import PipelineConfig, PypelineConfig
@@ -29,12 +30,18 @@ from pypeline.tasks.app import create_celery_app
 from pypeline.tasks.chained import NodeRunner
 from pypeline.tasks.registry import register_handlers
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "worker_queues"]
 
 log = logging.getLogger(__name__)
 
 #: Module defining the built-in `pypeline.batch_driver` task (see pypeline.services.batches).
 BATCH_DRIVER_MODULE = "pypeline.batches.driver"
+
+
+def worker_queues(config: PypelineConfig) -> list[str]:
+    """Queues a worker consumes by default: every queue the config names, then Celery's default `celery`."""
+    names = list(config.queues())
+    return names if "celery" in names else [*names, "celery"]
 
 
 @worker_process_init.connect(weak=False)
@@ -61,6 +68,8 @@ class Runtime:
         if config is not None:
             # Workers import the built-in batch driver task at start-up (by name: it sits in an upper layer).
             self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE)
+            # A worker started without -Q (`celery -A pypeline.celery worker`) consumes every declared queue.
+            self.celery.conf.task_queues = [Queue(name) for name in worker_queues(config)]
         self._dags: dict[str, PipelineDag] = {}
         self.engines: dict[str, Engine] = {"event": EventDrivenEngine(self)}
         self._add_optional_engines()
@@ -98,6 +107,11 @@ class Runtime:
         if self._config is None:
             raise PypelineError("no config loaded: pass a FILE or set PYPELINE_CONFIG")
         return self._config
+
+    @property
+    def has_config(self) -> bool:
+        """True when this runtime was built with a config."""
+        return self._config is not None
 
     @cached_property
     def store(self) -> RunStore:
