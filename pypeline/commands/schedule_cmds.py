@@ -19,6 +19,7 @@ from pypeline.commands.common import (
 from pypeline.config import load_config
 from pypeline.errors import InvalidInputError
 from pypeline.runtime import Runtime
+from pypeline.scheduler.spec import describe_interval
 from pypeline.services import schedules as schedule_service
 
 __all__ = ["schedules", "beat"]
@@ -39,7 +40,7 @@ def _when(doc: dict[str, Any]) -> str:
         cron = " ".join(schedule[k] for k in ("minute", "hour", "dayOfMonth", "monthOfYear", "dayOfWeek"))
         return f"cron {cron} ({config['timezone']})"
     if config["scheduleType"] == "interval":
-        return f"every {schedule['every']} {schedule['period']}"
+        return describe_interval(schedule["every"], schedule["period"])
     return f"at {schedule['at']}"
 
 
