@@ -112,6 +112,9 @@ class Settings:
     #: Keep node task results in the Celery result backend: "auto" (Redis backends only), "true" or "false"
     #: (`PYPELINE_TASK_RESULTS`); the run store holds them either way.
     task_results: str = "auto"
+    #: File a running beat touches every tick, for liveness checks (`PYPELINE_BEAT_HEARTBEAT`;
+    #: default `beat.heartbeat` under `home`).
+    beat_heartbeat_file: Path | None = None
     #: Require an API key for /api/v1/openapi.json and /api/v1/docs (`PYPELINE_DOCS_REQUIRE_KEY`).
     docs_require_key: bool = False
 
@@ -143,6 +146,7 @@ class Settings:
             task_events=_env_bool("PYPELINE_TASK_EVENTS", True),
             task_results=(_env("PYPELINE_TASK_RESULTS", default="auto") or "auto").strip().lower(),
             docs_require_key=_env_bool("PYPELINE_DOCS_REQUIRE_KEY", False),
+            beat_heartbeat_file=Path(heartbeat) if (heartbeat := _env("PYPELINE_BEAT_HEARTBEAT")) else None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -156,6 +160,11 @@ class Settings:
     def is_embedded(self) -> bool:
         """True when the broker is the embedded filesystem transport."""
         return self.broker_url.startswith(EMBEDDED_BROKER)
+
+    @property
+    def resolved_beat_heartbeat_file(self) -> Path:
+        """The beat heartbeat file: configured, else `beat.heartbeat` under `home`."""
+        return self.beat_heartbeat_file or (self.home / "beat.heartbeat")
 
     @property
     def keep_task_results(self) -> bool:
