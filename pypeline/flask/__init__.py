@@ -9,6 +9,6 @@ _MOVED = {
     "FlaskSermos": Moved("pypeline.api.extension:FlaskPypeline", "pypeline.api.FlaskPypeline"),
     "Blueprint": Moved("flask_smorest:Blueprint", "flask_smorest.Blueprint"),
     "Api": Moved("flask_smorest:Api", "flask_smorest.Api"),
-    "abort": Moved("flask_smorest:abort", "flask_smorest.abort"),
+    "abort": Moved("flask:abort", "flask.abort"),
 }
 __getattr__ = moved_names(__name__, _MOVED)
