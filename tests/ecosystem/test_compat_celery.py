@@ -103,3 +103,19 @@ def test_beat_helpers() -> None:
     with pytest.raises(InvalidInputError):
         instantiate_celery_schedule({"config": {"schedule": {}}})
     assert convert_to_datetime("2024-01-02T03:04:05.000006") == dt.datetime(2024, 1, 2, 3, 4, 5, 6)
+
+
+def test_a_users_configured_app_runs_pipelines(example_runtime: Runtime) -> None:
+    """The original's wiring (`app = Celery(); configure_celery(app)`; `celery -A mypkg.celery worker`) runs nodes."""
+    from celery.contrib.testing.worker import start_worker
+
+    from pypeline.celery import configure_celery
+
+    users = configure_celery(Celery("acme"), runtime=example_runtime)
+    queues = list(example_runtime.config.queues())
+    with start_worker(users, pool="threads", concurrency=2, queues=queues, perform_ping_check=False,
+                      shutdown_timeout=30):
+        run_id = example_runtime.start_run("demo", {"count": 3})
+        record = example_runtime.wait(run_id, timeout=60)
+    assert record["status"] == "SUCCESS", record
+    assert {n["status"] for n in example_runtime.store.node_runs(run_id)} == {"SUCCESS"}
