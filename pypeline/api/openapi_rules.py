@@ -151,7 +151,8 @@ def schedule_body_schema(config: PypelineConfig) -> dict[str, Any]:
             "config": _config_schema(config),
         },
         "description": "A scheduledTasks entry. `task` must be a declared handler and `pipeline` a declared "
-                       "pipeline (exactly one); scheduleType may be left out.",
+                       "pipeline (exactly one); scheduleType may be left out. The CLI's flat shape ({name, "
+                       "task|pipeline, cron|every|at, timezone, payload, ...}) is accepted too (docs/scheduler.md).",
     }
 
 
