@@ -8,38 +8,16 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console, ConsoleDimensions
 
+from pypeline.commands.output import PipeConsole
 from pypeline.errors import ConfigError, PypelineError
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings, get_settings
 
-__all__ = [
-    "console", "err_console", "PipeConsole", "PIPE_WIDTH", "build_runtime", "build_settings", "handle_errors",
-    "echo_json", "config_option", "database_option", "broker_option", "parse_json_arg",
-]
+__all__ = ["console", "err_console", "build_runtime", "build_settings", "handle_errors", "echo_json", "config_option",
+           "database_option", "broker_option", "parse_json_arg"]
 
-#: Width given to output that is not a terminal (pipes, files): wide enough that no table cell is cut.
-PIPE_WIDTH = 10_000
-
-
-class PipeConsole(Console):
-    """A rich Console that, when not writing to a terminal, never narrows tables to 80 columns (ids stay whole)."""
-
-    @property
-    def size(self) -> ConsoleDimensions:
-        """The terminal's size, or PIPE_WIDTH columns when the output is not a terminal."""
-        size = Console.size.fget(self)  # type: ignore[attr-defined]
-        if self.is_terminal or self._width is not None:
-            return size  # type: ignore[no-any-return]
-        return ConsoleDimensions(PIPE_WIDTH, size.height)
-
-    @size.setter
-    def size(self, new_size: tuple[int, int]) -> None:
-        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
-
-
-console = PipeConsole(soft_wrap=True)
+console = PipeConsole(soft_wrap=True)  # whole ids when piped (see pypeline.commands.output)
 err_console = PipeConsole(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
