@@ -16,10 +16,14 @@ CORE = [
     "pydantic>=2.5",
     "jsonschema>=4.0",
     "ruamel.yaml>=0.18",  # `pypeline fmt`: round-trip that keeps comments
+    "marshmallow>=3.20",  # the original's schema classes (pypeline.compat.schemas)
 ]
 EXTRAS = {
     "workers": ["celery[redis]>=5.3", "kombu>=5.3", "celery-dyrygent>=0.8.0", "redis>=4.5"],
-    "flask": ["Flask>=2.3", "flask-smorest>=0.44", "marshmallow>=3.20", "prometheus-client>=0.17", "gunicorn>=21"],
+    "flask": ["Flask>=2.3", "flask-smorest>=0.44", "marshmallow>=3.20", "prometheus-client>=0.17", "gunicorn>=21",
+              "swagger-ui-bundle>=1.1"],
+    # The original's extra: a production WSGI server (gevent workers optional with gunicorn -k gevent).
+    "web": ["gunicorn>=21", "gevent>=22.10"],
     "s3": ["boto3>=1.28"],
     "db": ["psycopg[binary]>=3.1"],
     "test": [
@@ -33,6 +37,7 @@ EXTRAS = {
         "sqlalchemy-celery-beat>=0.8",
         "celery-redbeat>=2.2",
         "psutil>=5.9",
+        "flower>=2.0",
     ],
 }
 EXTRAS["all"] = sorted({dep for deps in EXTRAS.values() for dep in deps})

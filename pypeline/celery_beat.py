@@ -1,12 +1,15 @@
-"""Compatibility with the original's `pypeline.celery_beat:SermosScheduler` (now the database scheduler)."""
+"""The original's `pypeline.celery_beat` names; schedules now live in the database (`pypeline.scheduler`)."""
 from __future__ import annotations
 
-from pypeline.scheduler.beat import DatabaseScheduler
-from pypeline.scheduler.entry import DatabaseEntry
+from pypeline.compat.deprecation import Moved, moved_names
 
-__all__ = ["SermosScheduler", "SermosEntry", "DatabaseScheduler", "DatabaseEntry"]
+__all__ = ["SermosScheduler", "SermosEntry", "instantiate_celery_schedule", "convert_to_datetime"]
 
-#: The original's beat scheduler name; schedules now live in the database and change without restarts.
-SermosScheduler = DatabaseScheduler
-#: The original's beat entry name.
-SermosEntry = DatabaseEntry
+_MOVED = {
+    "SermosScheduler": Moved("pypeline.scheduler.beat:DatabaseScheduler", "pypeline.scheduler.DatabaseScheduler"),
+    "SermosEntry": Moved("pypeline.scheduler.entry:DatabaseEntry", "pypeline.scheduler.entry.DatabaseEntry"),
+    "instantiate_celery_schedule": Moved("pypeline.compat.beat:instantiate_celery_schedule",
+                                         "schedules in the database (pypeline.services.schedules)"),
+    "convert_to_datetime": Moved("pypeline.compat.beat:convert_to_datetime", "datetime.fromisoformat"),
+}
+__getattr__ = moved_names(__name__, _MOVED)

@@ -8,6 +8,7 @@ __all__ = [
     "ConfigIssue",
     "ConfigError",
     "NotFoundError",
+    "AlreadyExistsError",
     "InvalidInputError",
     "InvalidTransitionError",
     "StoreError",
@@ -76,6 +77,12 @@ class InvalidInputError(PypelineError, ValueError):
     """Input from a user (payload, schedule, key, argument) is invalid; nothing was changed."""
 
     code = "invalid_input"
+
+
+class AlreadyExistsError(InvalidInputError):
+    """An id or a unique name is already taken (HTTP 409)."""
+
+    code = "conflict"
 
 
 class InvalidTransitionError(PypelineError):

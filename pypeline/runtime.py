@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.signals import worker_process_init
+from kombu import Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
@@ -33,7 +34,7 @@ from pypeline.tasks.app import create_celery_app
 from pypeline.tasks.chained import NodeRunner
 from pypeline.tasks.registry import register_handlers
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "worker_queues"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ log = logging.getLogger(__name__)
 BATCH_DRIVER_MODULE = "pypeline.batches.driver"
 #: Name of that task (pypeline.services.batches.DRIVER_TASK): any pipeline may be batched, so workers keep it.
 BATCH_DRIVER_TASK = "pypeline.batch_driver"
+
+
+def worker_queues(config: PypelineConfig) -> list[str]:
+    """Queues a worker consumes by default: every queue the config names, then Celery's default `celery`."""
+    names = list(config.queues())
+    return names if "celery" in names else [*names, "celery"]
 
 
 @worker_process_init.connect(weak=False)
@@ -68,6 +75,8 @@ class Runtime:
         if config is not None:
             # Workers import the built-in batch driver task at start-up (by name: it sits in an upper layer).
             self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE)
+            # A worker started without -Q (`celery -A pypeline.celery worker`) consumes every declared queue.
+            self.celery.conf.task_queues = [Queue(name) for name in worker_queues(config)]
         self._dags: dict[str, PipelineDag] = {}
         self.engines: dict[str, Engine] = {"event": EventDrivenEngine(self)}
         self._add_optional_engines()

@@ -1,11 +1,12 @@
 """Every tunable of Pypeline in one place, read from `PYPELINE_*` env vars (with the original's fallbacks)."""
 from __future__ import annotations
 
+import importlib.resources
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["Settings", "get_settings", "EMBEDDED_BROKER"]
+__all__ = ["Settings", "get_settings", "EMBEDDED_BROKER", "packaged_config_path", "PACKAGED_CONFIG_NAMES"]
 
 #: Broker URL meaning "the embedded, serverless transport" (a kombu filesystem transport).
 EMBEDDED_BROKER = "embedded://"
@@ -22,6 +23,40 @@ def _env(name: str, *fallbacks: str, default: str | None = None) -> str | None:
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+#: File names looked up inside a client package when no `SERMOS_YAML_PATH` is given.
+PACKAGED_CONFIG_NAMES = ("sermos.yaml", "pypeline.yaml")
+
+
+def packaged_config_path(pkg_name: str | None = None, yaml_path: str | None = None) -> str | None:
+    """The config file shipped inside a client package (the original's lookup), or None.
+
+    The package is `pkg_name`, else `PYPELINE_CLIENT_PKG_NAME`/`SERMOS_CLIENT_PKG_NAME` ("-" becomes "_");
+    the file is `yaml_path`, else `SERMOS_YAML_PATH`, else `sermos.yaml` then `pypeline.yaml`.
+    """
+    pkg = pkg_name or _env("PYPELINE_CLIENT_PKG_NAME", "SERMOS_CLIENT_PKG_NAME")
+    if not pkg:
+        return None
+    pkg = pkg.strip().replace("-", "_")
+    wanted = yaml_path or _env("PYPELINE_YAML_PATH", "SERMOS_YAML_PATH")
+    names = (wanted,) if wanted else PACKAGED_CONFIG_NAMES
+    try:
+        root = importlib.resources.files(pkg)
+    except (ModuleNotFoundError, TypeError, ValueError):
+        return None
+    for name in names:
+        candidate = root.joinpath(name)
+        if candidate.is_file():
+            return str(candidate)
+    return None
 
 
 def _env_float(name: str, default: float) -> float:
@@ -99,6 +134,16 @@ class Settings:
     secret_key: str | None = None
     #: Log level for workers and the CLI.
     log_level: str = "INFO"
+    #: Workers send Celery task events (Flower, `celery events`) (`PYPELINE_TASK_EVENTS`).
+    task_events: bool = True
+    #: Keep node task results in the Celery result backend: "auto" (Redis backends only), "true" or "false"
+    #: (`PYPELINE_TASK_RESULTS`); the run store holds them either way.
+    task_results: str = "auto"
+    #: File a running beat touches every tick, for liveness checks (`PYPELINE_BEAT_HEARTBEAT`;
+    #: default `beat.heartbeat` under `home`).
+    beat_heartbeat_file: Path | None = None
+    #: Require an API key for /api/v1/openapi.json and /api/v1/docs (`PYPELINE_DOCS_REQUIRE_KEY`).
+    docs_require_key: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -106,7 +151,7 @@ class Settings:
         home = Path(_env("PYPELINE_HOME", default=".pypeline") or ".pypeline")
         broker = _env("PYPELINE_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL", default=EMBEDDED_BROKER)
         return cls(
-            config_path=_env("PYPELINE_CONFIG"),
+            config_path=_env("PYPELINE_CONFIG") or packaged_config_path(),
             home=home,
             broker_url=broker or EMBEDDED_BROKER,
             broker_configured=_env("PYPELINE_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL") is not None,
@@ -135,6 +180,10 @@ class Settings:
             reconcile_interval=_env_float("PYPELINE_RECONCILE_INTERVAL", 5.0),
             queued_overdue_seconds=_env_float("PYPELINE_QUEUED_OVERDUE_SECONDS", 30.0),
             log_level=_env("PYPELINE_LOG_LEVEL", "LOG_LEVEL", default="INFO") or "INFO",
+            task_events=_env_bool("PYPELINE_TASK_EVENTS", True),
+            task_results=(_env("PYPELINE_TASK_RESULTS", default="auto") or "auto").strip().lower(),
+            docs_require_key=_env_bool("PYPELINE_DOCS_REQUIRE_KEY", False),
+            beat_heartbeat_file=Path(heartbeat) if (heartbeat := _env("PYPELINE_BEAT_HEARTBEAT")) else None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -153,6 +202,20 @@ class Settings:
     def is_embedded(self) -> bool:
         """True when the broker is the embedded filesystem transport."""
         return self.broker_url.startswith(EMBEDDED_BROKER)
+
+    @property
+    def resolved_beat_heartbeat_file(self) -> Path:
+        """The beat heartbeat file: configured, else `beat.heartbeat` under `home`."""
+        return self.beat_heartbeat_file or (self.home / "beat.heartbeat")
+
+    @property
+    def keep_task_results(self) -> bool:
+        """Whether node tasks store their result in the Celery backend (readable by `celery result`, Flower)."""
+        if self.task_results in ("1", "true", "yes", "on"):
+            return True
+        if self.task_results in ("0", "false", "no", "off"):
+            return False
+        return self.resolved_result_backend.startswith(("redis://", "rediss://"))
 
     @property
     def resolved_database_url(self) -> str:

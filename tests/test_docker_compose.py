@@ -1,8 +1,11 @@
 """docker-compose.yml and Dockerfile: parse them and check every command against the real CLI."""
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -111,9 +114,40 @@ def test_dockerfile_copies_real_paths_and_runs_a_real_command() -> None:
         assert f'"{extra}":' in setup_text, f"extra {extra!r} not in setup.py"
 
 
+def test_worker_and_beat_have_working_healthchecks(compose: dict[str, Any], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    services = compose["services"]
+    kind, shell = services["worker"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    argv = shlex.split(shell.replace("$$", "$"))
+    assert argv[:5] == ["celery", "-A", "pypeline.celery", "inspect", "ping"]
+    assert argv[argv.index("-d") + 1] == "celery@$HOSTNAME"
+    assert "-n" not in services["worker"]["command"] and "--hostname" not in services["worker"]["command"], \
+        "the ping names Celery's default node name celery@<hostname>"
+    from celery.bin.celery import celery as celery_cli
+
+    celery_cli.make_context("celery", argv[1:], resilient_parsing=False)  # every option is Celery's own
+
+    beat_check = services["beat"]["healthcheck"]["test"]
+    assert beat_check[0] == "CMD"
+    _check_argv(beat_check[1:])
+    assert beat_check[1:4] == services["beat"]["command"][:3] and "--healthcheck" in beat_check
+    heartbeat = tmp_path / "beat.heartbeat"
+    monkeypatch.setenv("PYPELINE_BEAT_HEARTBEAT", str(heartbeat))
+    monkeypatch.setattr("pypeline.settings._cached", None)
+    args = [*beat_check[2:]]
+    stale = CliRunner().invoke(cli, args)
+    assert stale.exit_code == 1 and "no heartbeat file" in stale.output
+    heartbeat.touch()
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    old = time.time() - 120
+    os.utime(heartbeat, (old, old))
+    assert CliRunner().invoke(cli, args).exit_code == 1
+
+
 def test_make_context_rejects_an_unknown_option() -> None:
-    """The check above can fail: a wrong option is caught."""
+    """The check above can fail: a wrong option is caught (the worker passes unknown options to Celery)."""
     with pytest.raises(click.UsageError):
-        _check_argv(["pypeline", "worker", "/app/sermos.yaml", "--no-such-option"])
+        _check_argv(["pypeline", "beat", "/app/sermos.yaml", "--no-such-option"])
     with pytest.raises(AssertionError):
         _check_argv(["pypeline", "nosuchcommand"])

@@ -1,16 +1,63 @@
-"""The OpenAPI document at /api/v1/openapi.json and a self-contained HTML reference at /api/v1/docs."""
+"""The OpenAPI document (/api/v1/openapi.json), Swagger UI (/api/v1/docs) and a plain reference page.
+
+Public by default so a browser can open them; `PYPELINE_DOCS_REQUIRE_KEY=true` requires a read key.
+Swagger UI's assets are served from the `swagger-ui-bundle` package (no CDN: it works offline); without
+that package /api/v1/docs is the self-contained reference page.
+"""
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
-from flask import Response, jsonify, render_template_string
+from flask import Response, jsonify, render_template_string, send_from_directory
+from werkzeug.exceptions import NotFound
 
+from pypeline.api.auth import authenticate
 from pypeline.api.blueprint import ApiBlueprint
 from pypeline.api.context import extension
 
-__all__ = ["blp", "operations"]
+__all__ = ["blp", "operations", "swagger_ui_folder", "SWAGGER_ASSETS"]
 
-blp = ApiBlueprint("pypeline_api_docs", __name__)
+blp = ApiBlueprint("pypeline_api_docs", __name__, public=True)
+
+#: The Swagger UI files the page loads (nothing else of the package is served).
+SWAGGER_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+                            "favicon-32x32.png", "favicon-16x16.png"})
+
+
+def swagger_ui_folder() -> Path | None:
+    """The folder of the installed swagger-ui-bundle assets, or None."""
+    if importlib.util.find_spec("swagger_ui_bundle") is None:
+        return None
+    import swagger_ui_bundle
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+@blp.before_request
+def _require_key_if_configured() -> None:
+    if extension().runtime.settings.docs_require_key:
+        authenticate(extension().auth, "read")
+
+
+_SWAGGER_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<link rel="stylesheet" href="{{ assets }}/swagger-ui.css">
+<link rel="icon" type="image/png" href="{{ assets }}/favicon-32x32.png" sizes="32x32">
+<style>body{margin:0;background:#fafafa}</style></head><body>
+<div id="swagger-ui"></div>
+<script src="{{ assets }}/swagger-ui-bundle.js"></script>
+<script src="{{ assets }}/swagger-ui-standalone-preset.js"></script>
+<script>
+window.onload = function () {
+  window.ui = SwaggerUIBundle({url: {{ spec_url|tojson }}, dom_id: "#swagger-ui", deepLinking: true,
+    validatorUrl: null, presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    layout: "StandaloneLayout"});
+};
+</script>
+<noscript><a href="{{ reference_url }}">Plain reference page</a></noscript>
+</body></html>"""
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -67,7 +114,27 @@ def openapi_json() -> Response:
 
 @blp.route("/docs", methods=["GET"], strict_slashes=False)
 def docs() -> str:
-    """A readable reference of every operation, generated from the OpenAPI document."""
+    """Swagger UI for the OpenAPI document (the plain reference page when swagger-ui-bundle is absent)."""
+    if swagger_ui_folder() is None:
+        return reference()
+    info = extension().api.spec.to_dict().get("info", {})
+    prefix = extension().url_prefix
+    return render_template_string(_SWAGGER_PAGE, title=info.get("title", "API"), assets=prefix + "/docs/assets",
+                                  spec_url=prefix + "/openapi.json", reference_url=prefix + "/docs/reference")
+
+
+@blp.route("/docs/assets/<path:filename>", methods=["GET"])
+def swagger_asset(filename: str) -> Response:
+    """One of Swagger UI's static files."""
+    folder = swagger_ui_folder()
+    if folder is None or filename not in SWAGGER_ASSETS:
+        raise NotFound()
+    return send_from_directory(folder, filename, max_age=86400)
+
+
+@blp.route("/docs/reference", methods=["GET"])
+def reference() -> str:
+    """A readable reference of every operation, generated from the OpenAPI document (no JavaScript)."""
     spec = extension().api.spec.to_dict()
     info = spec.get("info", {})
     return render_template_string(_TEMPLATE, title=info.get("title", "API"), version=info.get("version", ""),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import secrets
 import threading
 from typing import Any
 
@@ -13,7 +14,9 @@ from pypeline import __version__
 from pypeline.api.auth import AuthCallback, KeyAuth
 from pypeline.api.constants import API_EXTENSION_KEYS, API_PREFIX, EXTENSION_KEY
 from pypeline.api.errors import install_routing_handlers
+from pypeline.api.openapi_rules import apply_rules
 from pypeline.api.schemas import ErrorSchema
+from pypeline.config.model import PypelineConfig
 from pypeline.errors import PypelineError
 from pypeline.runtime import Runtime
 from pypeline.settings import get_settings
@@ -107,7 +110,18 @@ class FlaskPypeline:
             if app.config.get("SESSION_COOKIE_SAMESITE") is None:  # a host app that chose nothing gets Lax
                 app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
+            if not app.secret_key:
+                app.secret_key = self._secret_key()
             app.register_blueprint(dashboard_blueprint)
+
+    def _secret_key(self) -> str:
+        """`PYPELINE_SECRET_KEY` for a host app without a secret, else a per-process key (with a warning)."""
+        settings = self._runtime.settings if self._runtime is not None else get_settings()
+        if settings.secret_key:
+            return settings.secret_key
+        log.warning("the Flask app has no secret_key and PYPELINE_SECRET_KEY is not set: dashboard sessions use a "
+                    "per-process random key (logins do not survive restarts or span processes)")
+        return secrets.token_hex(32)
 
     def _make_api(self, app: Flask) -> PypelineApi:
         api_config = self._api_config()
@@ -133,13 +147,20 @@ class FlaskPypeline:
                 continue
             blp = module.blp
             api.register_blueprint(blp, url_prefix=self.url_prefix + (blp.url_prefix or ""))
+        config = self._config()
+        if config is not None:
+            apply_rules(api.spec, config, self.url_prefix)
         return api
 
-    def _api_config(self) -> dict[str, Any]:
+    def _config(self) -> PypelineConfig | None:
         try:
-            return dict(self.runtime.config.api_config or {})
+            return self.runtime.config
         except PypelineError:
-            return {}
+            return None
+
+    def _api_config(self) -> dict[str, Any]:
+        config = self._config()
+        return dict(config.api_config or {}) if config is not None else {}
 
 
 #: The original's name for the extension.

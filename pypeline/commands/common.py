@@ -8,8 +8,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 
+from pypeline.commands.output import PipeConsole
 from pypeline.errors import ConfigError, PypelineError
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings, get_settings
@@ -17,8 +17,8 @@ from pypeline.settings import Settings, get_settings
 __all__ = ["console", "err_console", "build_runtime", "build_settings", "handle_errors", "echo_json", "config_option",
            "database_option", "broker_option", "parse_json_arg", "print_config_error"]
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+console = PipeConsole(soft_wrap=True)  # whole ids when piped (see pypeline.commands.output)
+err_console = PipeConsole(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 broker_option = click.option("--broker", "broker", default=None, metavar="URL",

@@ -101,7 +101,7 @@ def _report(record: dict[str, Any], as_json: bool) -> None:
         sys.exit(1)
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("file", type=click.Path(dir_okay=False))
 @broker_option
 @database_option
@@ -111,10 +111,14 @@ def _report(record: dict[str, Any], as_json: bool) -> None:
 @click.option("-P", "--pool", default=None, help="Celery pool: prefork (default), threads, solo.")
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 @click.option("-n", "--hostname", default=None, help="Worker node name.")
+@click.pass_context
 @handle_errors
-def worker(file: str, broker: str | None, database: str | None, concurrency: int | None, queues: str | None,
-           service: str | None, pool: str | None, loglevel: str, hostname: str | None) -> None:
-    """Start a Celery worker for FILE's tasks, consuming every queue the config names unless -Q is given."""
+def worker(ctx: click.Context, file: str, broker: str | None, database: str | None, concurrency: int | None,
+           queues: str | None, service: str | None, pool: str | None, loglevel: str, hostname: str | None) -> None:
+    """Start a Celery worker for FILE's tasks, consuming every queue the config names unless -Q is given.
+
+    Any other option is passed to `celery worker` unchanged (-E, --autoscale, --max-tasks-per-child, ...).
+    """
     rt = build_runtime(file, broker, database, service=service)
     rt.store  # migrate before forking pool processes  # noqa: B018
     queue_list = queues or ",".join(rt.config.queues())
@@ -125,5 +129,6 @@ def worker(file: str, broker: str | None, database: str | None, concurrency: int
         argv += ["-P", pool]
     if hostname:
         argv += ["-n", hostname]
+    argv += list(ctx.args)  # Celery's own worker options, validated by Celery
     console.print(f"pypeline worker: {len(rt.task_names)} task(s), queues {queue_list}", highlight=False)
     rt.celery.worker_main(argv)

@@ -1,6 +1,7 @@
 """`pypeline schedules list|show|add|update|enable|disable|delete|sync` and `pypeline beat FILE`."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,8 +18,10 @@ from pypeline.commands.common import (
     parse_json_arg,
 )
 from pypeline.config import load_config
-from pypeline.errors import InvalidInputError
+from pypeline.errors import InvalidInputError, PypelineError
 from pypeline.runtime import Runtime
+from pypeline.scheduler.heartbeat import heartbeat_age
+from pypeline.scheduler.spec import describe_interval
 from pypeline.services import schedules as schedule_service
 
 __all__ = ["schedules", "beat"]
@@ -39,7 +42,7 @@ def _when(doc: dict[str, Any]) -> str:
         cron = " ".join(schedule[k] for k in ("minute", "hour", "dayOfMonth", "monthOfYear", "dayOfWeek"))
         return f"cron {cron} ({config['timezone']})"
     if config["scheduleType"] == "interval":
-        return f"every {schedule['every']} {schedule['period']}"
+        return describe_interval(schedule["every"], schedule["period"])
     return f"at {schedule['at']}"
 
 
@@ -190,6 +193,14 @@ def sync_cmd(config_path: str | None, database: str | None) -> None:
     echo_json(schedule_service.sync_config_schedules(_runtime(config_path, database)))
 
 
+def _beat_healthcheck(path: Path, max_age: float) -> None:
+    age = heartbeat_age(path)
+    if age is None or age > max_age:
+        state = "no heartbeat file" if age is None else f"last heartbeat {age:.0f} s ago"
+        raise PypelineError(f"beat is not healthy: {state} ({path})")
+    console.print(f"beat is alive: last heartbeat {age:.1f} s ago", highlight=False)
+
+
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @broker_option
@@ -197,10 +208,18 @@ def sync_cmd(config_path: str | None, database: str | None) -> None:
 @click.option("--catch-up", "catch_up", type=click.Choice(["once", "skip"]), default=None,
               help="Slots missed while no beat ran: fire once, or skip (default PYPELINE_BEAT_CATCH_UP, once).")
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
+@click.option("--healthcheck", is_flag=True,
+              help="Do not run beat: exit 0 if a beat on this host touched its heartbeat file lately, else 1.")
+@click.option("--max-age", default=30.0, show_default=True, type=click.FloatRange(min=1),
+              help="With --healthcheck: seconds after which the heartbeat counts as stale.")
 @handle_errors
-def beat(file: str, broker: str | None, database: str | None, catch_up: str | None, loglevel: str) -> None:
+def beat(file: str, broker: str | None, database: str | None, catch_up: str | None, loglevel: str,
+         healthcheck: bool, max_age: float) -> None:
     """Run Celery beat on the database schedules of FILE (several beats may run: each fire happens once)."""
     settings = build_settings(file, broker, database).with_overrides(beat_catch_up=catch_up)
+    if healthcheck:
+        _beat_healthcheck(settings.resolved_beat_heartbeat_file, max_age)
+        return
     rt = Runtime.from_path(file, settings, register=False)
     schedule_service.schedule_store(rt)  # migrate before beat starts
     console.print(f"pypeline beat: database {settings.resolved_database_url.split('@')[-1]}, "

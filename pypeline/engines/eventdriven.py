@@ -91,7 +91,7 @@ class EventDrivenEngine(Engine):
                     soft_time_limit=node.max_ttl,
                     time_limit=node.hard_time_limit,
                     priority=node.priority,
-                    ignore_result=True,
+                    ignore_result=not self.rt.settings.keep_task_results,
                     producer=producer,
                 )
 

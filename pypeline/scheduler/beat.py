@@ -46,6 +46,7 @@ from pypeline.errors import PypelineError, StoreError
 from pypeline.scheduler.claims import FireClaims
 from pypeline.scheduler.dispatch import Dispatcher, message_id
 from pypeline.scheduler.entry import DatabaseEntry
+from pypeline.scheduler.heartbeat import Heartbeat
 from pypeline.scheduler.plan import FirePlan, plan_fire
 from pypeline.scheduler.store import ConflictError, FireRow, OfflineFire, ScheduleRow, ScheduleStore
 from pypeline.scheduler.sync import sync_schedules
@@ -119,6 +120,7 @@ class DatabaseScheduler(Scheduler):
         self._backoff = self.backoff_min
         self._last_refresh = self._last_orphan_scan = self._last_prune = float("-inf")
         self._last_change = time.monotonic()  # scan for orphans often at start: a previous beat may have died
+        self._heartbeat = Heartbeat(settings.resolved_beat_heartbeat_file)
         super().__init__(app, *args, **kwargs)
         self.max_interval = min(float(self.max_interval or settings.beat_max_interval), settings.beat_max_interval)
 
@@ -129,6 +131,7 @@ class DatabaseScheduler(Scheduler):
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """One pass: apply changes, fire what is due; returns seconds to sleep (at most max_interval)."""
+        self._heartbeat.beat()
         self._store_work(time.monotonic())
         if self._fire_due():
             return 0.0

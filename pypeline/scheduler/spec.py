@@ -25,7 +25,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pypeline.config.model import PypelineConfig, ScheduleConfig
@@ -39,7 +39,10 @@ __all__ = [
     "spec_from_config",
     "spec_document",
     "check_target",
+    "describe_interval",
+    "CRON_FIELD_NAMES",
     "MIN_INTERVAL_SECONDS",
+    "MAX_INTERVAL_SECONDS",
     "SPEC_FIELDS",
     "INTERVAL_PERIODS",
 ]
@@ -49,6 +52,8 @@ Kind = Literal["crontab", "interval", "oneoff"]
 
 #: Shortest interval a schedule may have: beat looks at due schedules about once a second.
 MIN_INTERVAL_SECONDS = 1.0
+#: Longest interval (100 years): the next fire must stay a representable date.
+MAX_INTERVAL_SECONDS = 100 * 365.25 * 86400
 INTERVAL_PERIODS = {"microseconds": 1e-6, "seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0}
 #: Original crontab keys -> position in the five-field expression (minute hour day-of-month month day-of-week).
 CRONTAB_KEYS = {"minute": 0, "hour": 1, "dayOfMonth": 2, "monthOfYear": 3, "dayOfWeek": 4}
@@ -153,7 +158,7 @@ def _interval(every: Any, period: Any, problems: _Problems) -> float | None:
     if isinstance(every, bool) or not isinstance(every, (int, float)):
         problems.add(f"interval 'every' must be a number, got {every!r}")
         return None
-    if period not in INTERVAL_PERIODS:
+    if not isinstance(period, str) or period not in INTERVAL_PERIODS:
         problems.add(f"interval period must be one of {sorted(INTERVAL_PERIODS)}, got {period!r}")
         return None
     seconds = float(every) * INTERVAL_PERIODS[period]
@@ -163,8 +168,8 @@ def _interval(every: Any, period: Any, problems: _Problems) -> float | None:
     if seconds < MIN_INTERVAL_SECONDS:
         problems.add(f"interval of {seconds:g} s is shorter than the {MIN_INTERVAL_SECONDS:g} s minimum")
         return None
-    if seconds > timedelta.max.total_seconds() / 2:
-        problems.add(f"interval of {every} {period} is too large")
+    if seconds > MAX_INTERVAL_SECONDS:
+        problems.add(f"interval of {every:g} {period} is too large (at most 100 years)")
         return None
     return seconds
 
@@ -193,17 +198,39 @@ def _cron_from_fields(schedule: dict[str, Any], problems: _Problems) -> str | No
         parts[position] = value.strip()
     expression = " ".join(parts)
     if ok and not cron_is_valid(expression):
-        problems.add(f"invalid crontab {expression!r}")
+        problems.add(f"invalid crontab {expression!r}: it never fires (no such date)")
         return None
     return expression if ok else None
 
 
+#: Names of the five cron fields, in order, for error messages.
+CRON_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+
+
 def _cron_expression(value: Any, problems: _Problems) -> str | None:
-    if not isinstance(value, str) or len(value.split()) != 5 or not cron_is_valid(" ".join(value.split())):
-        problems.add(f"invalid cron expression {value!r}; expected five fields 'minute hour day-of-month month "
-                     "day-of-week'")
+    if not isinstance(value, str):
+        problems.add(f"cron must be a string of five fields 'minute hour day-of-month month day-of-week', "
+                     f"got {value!r}")
         return None
-    return " ".join(value.split())
+    fields = value.split()
+    if len(fields) != 5:
+        problems.add(f"invalid cron expression {value!r}: expected five fields 'minute hour day-of-month month "
+                     f"day-of-week', got {len(fields)}")
+        return None
+    bad = []
+    for position, field_value in enumerate(fields):
+        single = ["*"] * 5
+        single[position] = field_value
+        if not cron_is_valid(" ".join(single)):
+            bad.append(f"{CRON_FIELD_NAMES[position]} {field_value!r}")
+    if bad:
+        problems.add(f"invalid cron expression {value!r}: bad {', '.join(bad)}")
+        return None
+    expression = " ".join(fields)
+    if not cron_is_valid(expression):
+        problems.add(f"invalid cron expression {value!r}: it never fires (no such date)")
+        return None
+    return expression
 
 
 def _payload(value: Any, problems: _Problems) -> dict[str, Any]:
@@ -429,6 +456,16 @@ def spec_from_config(schedule: ScheduleConfig) -> ScheduleSpec:
         timezone=schedule.timezone, enabled=schedule.enabled, queue=schedule.queue, exchange=schedule.exchange,
         routing_key=schedule.routing_key, expires=schedule.expires, **timing,
     )
+
+
+def describe_interval(every: Any, period: str) -> str:
+    """Readable interval: "every minute", "every 10 minutes", "every 1.5 hours"."""
+    unit = period[:-1] if period.endswith("s") else period
+    if isinstance(every, float) and every.is_integer():
+        every = int(every)
+    if every == 1:
+        return f"every {unit}"
+    return f"every {every:g} {unit}s" if isinstance(every, float) else f"every {every} {unit}s"
 
 
 def _period(seconds: float) -> dict[str, Any]:

@@ -55,9 +55,12 @@ def cron_is_valid(expression: str) -> bool:
     if len(expression.split()) != 5:
         return False
     try:
-        return bool(croniter.is_valid(expression))
+        if not croniter.is_valid(expression):
+            return False
+        croniter(expression, datetime(2000, 1, 1)).get_next(datetime)  # "31 2": valid syntax, never fires
     except Exception:  # noqa: BLE001 - croniter raises odd types on some malformed input
         return False
+    return True
 
 
 def _is_fixed_time(expression: str) -> bool:

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from pypeline.engines.payload import validate_payload
-from pypeline.errors import InvalidInputError, NotFoundError
+from pypeline.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from pypeline.runtime import Runtime
 from pypeline.scheduler.plan import first_fire
 from pypeline.scheduler.spec import (
@@ -110,7 +110,7 @@ def _validate(rt: Runtime, spec: ScheduleSpec, *, timing_changed: bool) -> None:
 def _check_name(store: ScheduleStore, name: str, schedule_id: str) -> None:
     owner = store.id_for_name(name)
     if owner is not None and owner != schedule_id:
-        raise InvalidInputError(f"invalid schedule: name {name!r} is already used by schedule {owner!r}")
+        raise AlreadyExistsError(f"invalid schedule: name {name!r} is already used by schedule {owner!r}")
 
 
 def _new_id(store: ScheduleStore, name: str) -> str:
@@ -145,7 +145,7 @@ def create_schedule(rt: Runtime, data: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInputError(f"invalid schedule: id {schedule_id!r} must be 1-200 letters, digits or _ . - : @")
     existing = store.get(schedule_id, include_deleted=True)
     if existing is not None and not existing.deleted:
-        raise InvalidInputError(f"invalid schedule: schedule {schedule_id!r} already exists")
+        raise AlreadyExistsError(f"invalid schedule: schedule {schedule_id!r} already exists")
     _check_name(store, spec.name, schedule_id)
     values = {**spec_values(spec), "source": "api", "api_fields": [], "deleted": False,
               "next_fire_at": first_fire(spec, utcnow()), "last_error": None, "last_fired_at": None,

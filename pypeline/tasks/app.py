@@ -5,7 +5,10 @@ from celery import Celery
 
 from pypeline.settings import EMBEDDED_BROKER, Settings
 
-__all__ = ["create_celery_app", "embedded_transport_options"]
+__all__ = ["create_celery_app", "embedded_transport_options", "BEAT_SCHEDULER"]
+
+#: Celery beat scheduler class serving the database schedule table (by name: it sits in an upper layer).
+BEAT_SCHEDULER = "pypeline.scheduler:DatabaseScheduler"
 
 
 def embedded_transport_options(settings: Settings) -> dict[str, object]:
@@ -54,7 +57,9 @@ def create_celery_app(settings: Settings, main: str = "pypeline") -> Celery:
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        worker_send_task_events=False,
+        worker_send_task_events=settings.task_events,  # Flower / `celery events` see tasks without -E
+        task_send_sent_event=settings.task_events,
+        beat_scheduler=BEAT_SCHEDULER,  # plain `celery beat` reads the schedule table
         enable_utc=True,
         timezone="UTC",
     )

@@ -12,12 +12,25 @@ import threading
 from typing import Any
 
 from pypeline.batches.publish import publish_in_groups, publish_task
+from pypeline.compat.deprecation import Moved, moved_names
 from pypeline.errors import PypelineError
 from pypeline.runtime import Runtime
 
-__all__ = ["TaskRunner", "default_runtime"]
+__all__ = ["TaskRunner", "default_runtime", "PipelineRunWrapper", "PipelineResult", "chain_helper",
+           "get_task_signature", "get_service_config_for_worker"]
 
 log = logging.getLogger(__name__)
+
+_MOVED = {
+    "PipelineRunWrapper": Moved("pypeline.compat.runs:PipelineRunWrapper",
+                                "the node's `event` (chain_payload, execution_id) or pypeline.services.runs.get_run"),
+    "PipelineResult": Moved("pypeline.compat.runs:PipelineResult", "pypeline.services.runs.get_run"),
+    "chain_helper": Moved("pypeline.compat.runs:chain_helper", "pypeline.services.invoke.invoke"),
+    "get_task_signature": Moved("pypeline.compat.runs:get_task_signature", "TaskRunner.publish_work"),
+    "get_service_config_for_worker": Moved("pypeline.compat.runs:get_service_config_for_worker",
+                                           "pypeline.config.PypelineConfig.handlers_for_service"),
+}
+__getattr__ = moved_names(__name__, _MOVED)
 
 _default: Runtime | None = None
 _lock = threading.Lock()

@@ -15,6 +15,7 @@ from pypeline.api.context import extension, runtime
 from pypeline.api.input_checks import bad_id, bad_query
 from pypeline.api.presenters import pipeline_document, pipeline_documents
 from pypeline.errors import AuthError, InvalidInputError, NotFoundError, PypelineError
+from pypeline.scheduler.spec import describe_interval
 from pypeline.services import keys as key_service
 from pypeline.services import runs as run_service
 from pypeline.status import Status
@@ -26,6 +27,7 @@ __all__ = ["dashboard_blueprint"]
 dashboard_blueprint = Blueprint("pypeline_dashboard", __name__, url_prefix=UI_PREFIX, template_folder="templates",
                                 static_folder="static", static_url_path="/static")
 bp = dashboard_blueprint
+bp.add_app_template_global(describe_interval, "describe_interval")
 _OPEN_ENDPOINTS = {f"{bp.name}.login", f"{bp.name}.logout", f"{bp.name}.static"}
 STATUSES = [s.value for s in Status]
 

@@ -26,7 +26,10 @@ def list_schedules() -> list[dict[str, Any]]:
 @blp.route("/", methods=["POST"], strict_slashes=False)
 @blp.arguments(ScheduleBodySchema)
 @blp.response(201, ScheduleSchema)
-@blp.alt_response(400, description="Invalid schedule, undeclared target, or id/name already used")
+@blp.alt_response(400, description="Refused by a rule the schema cannot state: payload not matching the "
+                                   "pipeline's payloadSchema, a one-off time already past, payload too large")
+@blp.alt_response(409, description="The id or the name is already used by another schedule")
+@blp.alt_response(422, description="The body does not match the schema")
 def create_schedule(body: dict[str, Any]) -> dict[str, Any]:
     """Create a schedule from a scheduledTasks entry (the original's POST /schedules/); first fire from now."""
     return schedule_service.create_schedule(runtime(), body)

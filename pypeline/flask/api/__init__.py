@@ -1,0 +1,1 @@
+"""The original's `pypeline.flask.api` package (only `utils.chain_helper` is public)."""
