@@ -16,6 +16,7 @@ __all__ = [
     "AuthError",
     "AccessDeniedError",
     "SourceError",
+    "ConcurrencyLimitError",
 ]
 
 
@@ -114,3 +115,9 @@ class SourceError(PypelineError):
     """A key source could not be listed for another reason (endpoint unreachable, unexpected S3 error)."""
 
     code = "source_error"
+
+
+class ConcurrencyLimitError(PypelineError):
+    """A pipeline already has `maxActiveRuns` active runs and its `onLimit` is `fail`."""
+
+    code = "conflict"

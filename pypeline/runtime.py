@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
@@ -19,12 +19,14 @@ from pypeline.dag import PipelineDag
 from pypeline.engines.base import Engine
 from pypeline.engines.dataflow import dataflow_issues
 from pypeline.engines.eventdriven import EventDrivenEngine
+from pypeline.engines.limits import RunLauncher, run_finished_hooks
 from pypeline.engines.payload import validate_payload
 from pypeline.errors import ConfigError, PypelineError, RunTimeoutError
 from pypeline.settings import Settings, get_settings
 from pypeline.status import Status
 from pypeline.store.db import dispose_engines
 from pypeline.store.repository import RunStore
+from pypeline.store.tags import normalize_tags
 from pypeline.tasks.app import create_celery_app
 from pypeline.tasks.chained import NodeRunner
 from pypeline.tasks.registry import register_handlers
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Module defining the built-in `pypeline.batch_driver` task (see pypeline.services.batches).
 BATCH_DRIVER_MODULE = "pypeline.batches.driver"
+#: Module defining the built-in `pypeline.notify_run` task (see pypeline.tasks.notify).
+NOTIFY_MODULE = "pypeline.tasks.notify"
 
 
 @worker_process_init.connect(weak=False)
@@ -60,7 +64,7 @@ class Runtime:
         self.celery.pypeline = self  # type: ignore[attr-defined]  # how ChainedTask finds its runner
         if config is not None:
             # Workers import the built-in batch driver task at start-up (by name: it sits in an upper layer).
-            self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE)
+            self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE, NOTIFY_MODULE)
         self._dags: dict[str, PipelineDag] = {}
         self.engines: dict[str, Engine] = {"event": EventDrivenEngine(self)}
         self._add_optional_engines()
@@ -140,12 +144,20 @@ class Runtime:
         *,
         origin: str | None = None,
         run_id: str | None = None,
+        tags: Sequence[str] | None = None,
     ) -> str:
-        """Validate the payload and start a run of a declared pipeline on its engine; returns the run id."""
+        """Validate the payload and start (or queue, under maxActiveRuns) a run of a declared pipeline."""
         pipeline = self.config.pipeline(pipeline_id)
         payload = {} if payload is None else payload
         validate_payload(pipeline, payload, self.settings.max_payload_bytes)
-        return self.engine_for(pipeline).start(pipeline, payload, run_id=run_id or str(uuid.uuid4()), origin=origin)
+        run_id = run_id or str(uuid.uuid4())
+        self.launcher.start(pipeline, payload, run_id=run_id, origin=origin, tags=normalize_tags(tags))
+        return run_id
+
+    @cached_property
+    def launcher(self) -> RunLauncher:
+        """Starts runs through each pipeline's run slots (maxActiveRuns)."""
+        return RunLauncher(self)
 
     # ------------------------------------------------------------------ run completion
     @cached_property
@@ -154,6 +166,7 @@ class Runtime:
 
     def notify_run_finished(self, run_id: str, status: Status) -> None:
         """Wake waiters on the run through the result backend's pub/sub (the store stays the truth)."""
+        run_finished_hooks(self, run_id, status)  # free its maxActiveRuns slot, send its notifications
         if not self._pubsub_results:
             return
         try:

@@ -72,6 +72,11 @@ class Settings:
     secret_key: str | None = None
     #: Log level for workers and the CLI.
     log_level: str = "INFO"
+    #: Most bytes of output kept per node attempt; 0 turns capture off (`PYPELINE_NODE_LOG_BYTES`).
+    node_log_bytes: int = 1_000_000
+    #: Finished runs older than this many days are pruned by beat; 0 keeps them forever
+    #: (`PYPELINE_RUN_RETENTION_DAYS`).
+    run_retention_days: float = 0.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -98,6 +103,8 @@ class Settings:
             dyrygent_tick=_env_float("PYPELINE_DYRYGENT_TICK", 1.0),
             visibility_timeout=_env_int("PYPELINE_VISIBILITY_TIMEOUT", 3600),
             log_level=_env("PYPELINE_LOG_LEVEL", "LOG_LEVEL", default="INFO") or "INFO",
+            node_log_bytes=_env_int("PYPELINE_NODE_LOG_BYTES", 1_000_000),
+            run_retention_days=_env_float("PYPELINE_RUN_RETENTION_DAYS", 0.0),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

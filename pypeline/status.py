@@ -56,7 +56,8 @@ RUN_TRANSITIONS: dict[Status, frozenset[Status]] = {
     _S.FAILED: frozenset({_S.RUNNING}),  # rerun from failure
     _S.CANCELLED: frozenset({_S.RUNNING}),  # rerun after cancel
     _S.SUCCESS: frozenset(),
-    _S.QUEUED: frozenset(),
+    # Waiting for a free slot of the pipeline's maxActiveRuns; PENDING once admitted.
+    _S.QUEUED: frozenset({_S.PENDING, _S.CANCELLED, _S.FAILED}),
     _S.RETRYING: frozenset(),
     _S.SKIPPED: frozenset(),
 }

@@ -76,6 +76,12 @@ class PipelineConfig:
     #: Optional JSON Schema that `chain_payload` must satisfy on invoke.
     payload_schema: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Most runs active at once (`maxActiveRuns`); None: no limit.
+    max_active_runs: int | None = None
+    #: What an invocation beyond the limit does: "queue", "skip" or "fail" (`onLimit`).
+    on_limit: str = "queue"
+    #: Run notifications (`notify`), a pypeline.config.ops.NotifyConfig; None: none.
+    notify: Any = None
 
 
 @dataclass(frozen=True)

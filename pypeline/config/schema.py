@@ -330,6 +330,9 @@ METADATA = Table(
         "retryBackoffMax": Field("int", ge=0, default=600),
         "engine": Field("str", choices=("event", "dyrygent"), default="event"),
         "priority": _PRIORITY,
+        "maxActiveRuns": Field("int", ge=1),
+        "onLimit": Field("str", choices=("queue", "skip", "fail"), default="queue"),
+        "notify": Field("mapping"),
     },
 )
 

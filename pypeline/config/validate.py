@@ -22,6 +22,7 @@ from pypeline.config.model import (
     ScheduleConfig,
     ServiceConfig,
 )
+from pypeline.config.ops import check_notify
 from pypeline.config.schema import Reporter, check_mapping, check_value, describe, did_you_mean, snake_case
 from pypeline.config.yaml_source import SourceMap, index_path, join_path
 from pypeline.errors import ConfigIssue
@@ -157,6 +158,7 @@ class _Validator:
         cpath = join_path(path, "config")
         config = check_mapping(entry["config"], schema.PIPELINE_CONFIG, cpath, self.rep) or {}
         meta = check_mapping(config.get("metadata"), schema.METADATA, join_path(cpath, "metadata"), self.rep) or {}
+        notify = check_notify(meta.get("notify"), join_path(join_path(cpath, "metadata"), "notify"), self.rep)
         if "taskDefinitions" not in config:
             return None  # missing or not a mapping: graph checks would only repeat that
         defs = self._task_definitions(config.get("taskDefinitions") or {}, join_path(cpath, "taskDefinitions"))
@@ -181,6 +183,9 @@ class _Validator:
             engine=meta.get("engine", "event"),
             payload_schema=payload_schema,
             raw=raw,
+            max_active_runs=meta.get("maxActiveRuns"),
+            on_limit=meta.get("onLimit", "queue"),
+            notify=notify,
         )
 
     def _schema_version(self, entry: dict[str, Any], path: str) -> None:

@@ -33,6 +33,7 @@ from pypeline.status import Status
 from pypeline.store.repository import NodeSpec
 from pypeline.tasks.chained import CONTEXT_KEY, ChainedTask
 from pypeline.tasks.event import node_event
+from pypeline.tasks.logs import node_capture
 
 __all__ = ["DyrygentEngine", "DyrygentNodeRunner", "PypelineWorkflow", "register_processor", "PROCESSOR_TASK",
            "WORKFLOW_EVENT"]
@@ -212,7 +213,8 @@ class DyrygentNodeRunner:
         node_evt = node_event(pipeline_id=pipeline.id, run_id=run_id, task_id=task.request.id, node=name,
                               attempt=claim.attempts, chain_payload=payload, upstream=upstream)
         try:
-            result = task.call(node_evt)
+            with node_capture(self.rt, run_id, name, "", claim.attempts):
+                result = task.call(node_evt)
             check_result(result, self.rt.settings.max_result_bytes)
         except Retry:
             raise

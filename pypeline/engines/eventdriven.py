@@ -28,6 +28,7 @@ from pypeline.store.repository import CompletionOutcome, NodeSpec
 from pypeline.tasks.chained import CONTEXT_KEY, ChainedTask
 from pypeline.tasks.context import NodeContext, node_context
 from pypeline.tasks.event import node_event
+from pypeline.tasks.logs import node_capture
 
 __all__ = ["EventDrivenEngine", "EventNodeRunner"]
 
@@ -165,7 +166,8 @@ class EventNodeRunner:
                                       attempt=claim.attempts, chain_payload=payload, upstream=inputs.upstream,
                                       instance=instance,
                                       extra=None if inputs.groups is None else {"groups": inputs.groups})
-                result = task.call(node_evt)
+                with node_capture(self.rt, run_id, name, instance, claim.attempts):
+                    result = task.call(node_evt)
                 if node.filter and result is None:
                     return self._drop(pipeline, flow, run_id, name, instance, payload, "returned None")
                 result = self._check_result(node, result)

@@ -14,7 +14,7 @@ from pypeline.status import ACTIVE, TERMINAL, Status, allowed_sources, check_tra
 from pypeline.store.db import make_claim_engine, make_engine, migrate
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
 
-__all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize"]
+__all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize", "run_record"]
 
 _RUN = PipelineRun.__table__
 _NODE = NodeRun.__table__
@@ -222,11 +222,17 @@ class RunStore:
         now = utcnow()
         roots = [n.node for n in nodes if n.upstreams == 0]
         with self.engine.begin() as conn:
-            conn.execute(insert(_RUN).values(
-                id=run_id, pipeline_id=pipeline_id, engine=engine, status=Status.RUNNING.value, attempt=1,
-                payload=payload, leaves=list(leaves), nodes_total=len(nodes),
-                nodes_left=len(nodes), origin=origin, created_at=now, started_at=now, updated_at=now,
-            ))
+            # A run reserved by pypeline.store.admission (PENDING, no nodes yet) becomes this run; else insert.
+            reserved = conn.execute(update(_RUN).where(
+                _RUN.c.id == run_id, _RUN.c.status == Status.PENDING.value, _RUN.c.nodes_total == 0).values(
+                status=Status.RUNNING.value, payload=payload, leaves=list(leaves), nodes_total=len(nodes),
+                nodes_left=len(nodes), started_at=now, updated_at=now)).rowcount
+            if not reserved:
+                conn.execute(insert(_RUN).values(
+                    id=run_id, pipeline_id=pipeline_id, engine=engine, status=Status.RUNNING.value, attempt=1,
+                    payload=payload, leaves=list(leaves), nodes_total=len(nodes),
+                    nodes_left=len(nodes), origin=origin, created_at=now, started_at=now, updated_at=now,
+                ))
             rows = [
                 {"run_id": run_id, "node": n.node, "instance": n.instance, "handler": n.handler, "queue": n.queue,
                  "status": (Status.QUEUED if n.upstreams == 0 else Status.PENDING).value, "remaining": n.upstreams,
@@ -714,6 +720,11 @@ class RunStore:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def run_record(row: Any) -> dict[str, Any]:
+    """A runs-table row as the JSON-ready dict every face shows."""
+    return _run_dict(row)
 
 
 def _run_dict(row: Any) -> dict[str, Any]:

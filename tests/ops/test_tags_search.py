@@ -1,0 +1,73 @@
+"""Runs carry tags and origin; lists filter by pipeline, status, origin, tags and creation time, with paging."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from pypeline.api import create_app
+from pypeline.errors import InvalidInputError
+from pypeline.runtime import Runtime
+from pypeline.services import invoke as invoke_service
+from pypeline.services import keys as key_service
+from pypeline.services import runs as run_service
+from pypeline.store.models import utcnow
+
+
+def test_filters_on_tags_origin_status_and_time(ops_runtime: Callable[..., Runtime]) -> None:
+    rt = ops_runtime()
+    a = invoke_service.invoke(rt, "chatty", {"marker": "a"}, origin="api", tags=["nightly", "team:data"])
+    b = invoke_service.invoke(rt, "chatty", {"marker": "b"}, origin="cli", tags=["nightly"])
+    c = invoke_service.invoke(rt, "chatty", {"marker": "c"}, origin="schedule:s1")
+
+    def ids(**filters: object) -> list[str]:
+        return [r["id"] for r in run_service.list_runs(rt, **filters)[0]]  # type: ignore[arg-type]
+
+    assert set(ids()) == {a, b, c}
+    assert ids(origin="api") == [a]
+    assert set(ids(tags=["nightly"])) == {a, b}
+    assert ids(tags=["nightly", "team:data"]) == [a]
+    assert ids(tags=["nightly"], origin="cli") == [b]
+    assert ids(pipeline_id="limited") == []
+    assert set(ids(status="RUNNING")) == {a, b, c}
+    assert ids(status=["SUCCESS", "FAILED"]) == []
+    assert set(ids(created_after=(utcnow() - timedelta(minutes=1)).isoformat())) == {a, b, c}
+    assert ids(created_before=(utcnow() - timedelta(minutes=1)).isoformat()) == []
+    page, total = run_service.list_runs(rt, limit=2, offset=2)
+    assert total == 3 and len(page) == 1
+    assert run_service.get_run(rt, a)["tags"] == ["nightly", "team:data"]
+    for bad in ({"status": "NOPE"}, {"tags": ["bad tag"]}, {"created_after": "yesterday"},
+                {"created_after": "2026-01-02", "created_before": "2026-01-01"}, {"limit": 0}):
+        with pytest.raises(InvalidInputError):
+            run_service.list_runs(rt, **bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        invoke_service.invoke(rt, "chatty", {"marker": "x"}, tags=["no spaces allowed"])
+
+
+def test_api_filters_and_422s(ops_runtime: Callable[..., Runtime]) -> None:
+    rt = ops_runtime()
+    app = create_app(runtime=rt)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    headers = {"accesskey": key_service.create_key(rt, "w", "write").token}
+    resp = client.post("/api/v1/pipelines/chatty/invoke", json={"chain_payload": {"marker": "m"}, "tags": ["t1"]},
+                       headers=headers)
+    assert resp.status_code == 202, resp.get_json()
+    tagged = resp.get_json()["run_id"]
+    invoke_service.invoke(rt, "chatty", {"marker": "n"}, origin="cli")
+    listed = client.get("/api/v1/runs/?origin=api", headers=headers).get_json()
+    assert [r["id"] for r in listed["items"]] == [tagged] and listed["items"][0]["tags"] == ["t1"]
+    assert client.get("/api/v1/runs/?tag=t1&tag=other", headers=headers).get_json()["total"] == 0
+    after = (utcnow() - timedelta(hours=1)).isoformat()
+    assert client.get("/api/v1/runs/", query_string={"created_after": after}, headers=headers).get_json()["total"] == 2
+    for query in ("tag=a%20b", "created_after=notatime", "status=NOPE", "origin=",
+                  "created_after=2026-01-02T00:00:00Z&created_before=2026-01-01T00:00:00Z", "nonsense=1"):
+        resp = client.get(f"/api/v1/runs/?{query}", headers=headers)
+        assert resp.status_code == 422, (query, resp.status_code, resp.get_json())
+    resp = client.post("/api/v1/pipelines/chatty/invoke", json={"chain_payload": {}, "tags": ["a b"]},
+                       headers=headers)
+    assert resp.status_code == 422
+    spec = client.get("/api/v1/openapi.json", headers=headers).get_json()
+    params = {p["name"] for p in spec["paths"]["/api/v1/runs/"]["get"]["parameters"]}
+    assert {"origin", "tag", "created_after", "created_before"} <= params
