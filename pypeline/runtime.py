@@ -145,13 +145,18 @@ class Runtime:
         origin: str | None = None,
         run_id: str | None = None,
         tags: Sequence[str] | None = None,
+        on_limit: str | None = None,
     ) -> str:
-        """Validate the payload and start (or queue, under maxActiveRuns) a run of a declared pipeline."""
+        """Validate the payload and start (or queue, under maxActiveRuns) a run of a declared pipeline.
+
+        `on_limit` overrides the pipeline's `onLimit` for this run (backfills always queue).
+        """
         pipeline = self.config.pipeline(pipeline_id)
         payload = {} if payload is None else payload
         validate_payload(pipeline, payload, self.settings.max_payload_bytes)
         run_id = run_id or str(uuid.uuid4())
-        self.launcher.start(pipeline, payload, run_id=run_id, origin=origin, tags=normalize_tags(tags))
+        self.launcher.start(pipeline, payload, run_id=run_id, origin=origin, tags=normalize_tags(tags),
+                            on_limit=on_limit)
         return run_id
 
     @cached_property

@@ -15,7 +15,7 @@ __all__ = [
     "ScheduleBodySchema", "ScheduleConfigBodySchema", "ScheduleSchema", "FireSchema", "FireQuerySchema",
     "BatchSchema", "BatchStartBodySchema", "BatchResumeBodySchema", "BatchRunSchema", "BatchRunPageSchema",
     "BatchRunQuerySchema", "ChunkSchema", "ChunkQuerySchema", "NotificationAttemptSchema", "LogQuerySchema",
-    "LogChunkSchema", "LogPageSchema",
+    "LogChunkSchema", "LogPageSchema", "BackfillBodySchema", "BackfillSlotSchema", "BackfillSchema",
 ]
 
 _STATUSES = [s.value for s in Status]
@@ -353,6 +353,41 @@ class FireSchema(Schema):
     messageId = _nullable_str()
     beat = _nullable_str()
     error = _nullable_str()
+
+
+class BackfillBodySchema(_Strict):
+    """Range of a backfill (both ends inclusive)."""
+
+    from_ = fields.AwareDateTime(required=True, data_key="from", format="iso", default_timezone=timezone.utc,
+                                 metadata={"description": "ISO 8601 start (UTC unless an offset is given)"})
+    to = fields.AwareDateTime(required=True, format="iso", default_timezone=timezone.utc,
+                              metadata={"description": "ISO 8601 end (UTC unless an offset is given)"})
+    dry_run = fields.Boolean(load_default=False, metadata={"description": "Only list the slots"})
+
+    @validates_schema
+    def _range(self, data: dict[str, Any], **_: Any) -> None:
+        if data["from_"] > data["to"]:
+            raise ValidationError("'from' must not be after 'to'", "from")
+
+
+class BackfillSlotSchema(Schema):
+    """One slot of a backfill and what happened to it."""
+
+    slot = _timestamp()
+    run_id = fields.String(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(["started", "existing", "planned"]))
+
+
+class BackfillSchema(Schema):
+    """Result of a backfill."""
+
+    schedule = fields.String(required=True)
+    pipeline = fields.String(required=True)
+    dry_run = fields.Boolean(required=True)
+    slots = fields.List(fields.Nested(BackfillSlotSchema), required=True)
+    started = fields.Integer(required=True)
+    existing = fields.Integer(required=True)
+    planned = fields.Integer(required=True)
 
 
 class FireQuerySchema(_Strict):

@@ -30,7 +30,7 @@ class RunLauncher:
         self.rt = runtime
 
     def start(self, pipeline: PipelineConfig, payload: Any, *, run_id: str, origin: str | None,
-              tags: Sequence[str] = ()) -> Status:
+              tags: Sequence[str] = (), on_limit: str | None = None) -> Status:
         """Start (or queue, or skip) a run; returns its status right after (RUNNING, QUEUED, SKIPPED...)."""
         engine = self.rt.engine_for(pipeline)
         if pipeline.max_active_runs is None:
@@ -41,7 +41,7 @@ class RunLauncher:
             return self.rt.store.run_status(run_id)
         status = reserve_run(self.rt.store.engine, run_id=run_id, pipeline_id=pipeline.id, engine_name=engine.name,
                              payload=payload, origin=origin, tags=tags, limit=pipeline.max_active_runs,
-                             on_limit=pipeline.on_limit)
+                             on_limit=on_limit or pipeline.on_limit)
         if status is Status.PENDING:
             self._start_reserved(pipeline, Admitted(run_id, payload, origin))
         return self.rt.store.run_status(run_id)
