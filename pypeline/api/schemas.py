@@ -312,6 +312,8 @@ class ScheduleConfigBodySchema(_Open):
                                                     "interval: every/period; oneoff: at"})
     timezone = fields.String(validate=_NON_EMPTY, metadata={"description": "IANA name, e.g. Europe/Paris"})
     payload = fields.Dict()
+    tags = fields.List(fields.String(validate=validate.Regexp(_TAG_RE)), validate=validate.Length(max=20),
+                       metadata={"description": "Tags given to every run the schedule starts"})
 
 
 class ScheduleBodySchema(_Open):

@@ -114,6 +114,8 @@ class ScheduleConfig:
     timezone: str = "UTC"
     payload: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Tags given to every run this schedule starts.
+    tags: tuple[str, ...] = ()
 
     @property
     def cron_expression(self) -> str | None:

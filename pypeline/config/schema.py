@@ -381,6 +381,7 @@ SCHEDULE_CONFIG = Table(
         "schedule": Field("mapping", required=True),
         "timezone": Field("str"),
         "payload": Field("mapping"),
+        "tags": Field("strings"),
     },
 )
 

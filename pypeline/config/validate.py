@@ -376,6 +376,7 @@ class _Validator:
             timezone=timezone_name,
             payload=dict(config.get("payload") or {}),
             raw=raw,
+            tags=(config["tags"],) if isinstance(config.get("tags"), str) else tuple(config.get("tags") or ()),
         )
 
     def _schedule_target(self, config: dict[str, Any], path: str, pipeline_ids: set[Any], declared: set[str]) -> bool:

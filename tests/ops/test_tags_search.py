@@ -71,3 +71,39 @@ def test_api_filters_and_422s(ops_runtime: Callable[..., Runtime]) -> None:
     spec = client.get("/api/v1/openapi.json", headers=headers).get_json()
     params = {p["name"] for p in spec["paths"]["/api/v1/runs/"]["get"]["parameters"]}
     assert {"origin", "tag", "created_after", "created_before"} <= params
+
+
+def test_schedule_and_config_tags_reach_the_runs_they_start(ops_runtime: Callable[..., Runtime]) -> None:
+    from pypeline.scheduler.dispatch import Dispatcher, message_id
+    from pypeline.scheduler.spec import spec_from_config
+    from pypeline.services import schedules as schedule_service
+
+    rt = ops_runtime()
+    doc = schedule_service.create_schedule(rt, {"id": "tagged", "name": "tagged", "pipeline": "chatty",
+                                                "every": 60, "payload": {"marker": "s"}, "tags": ["nightly"]})
+    assert doc["config"]["tags"] == ["nightly"]
+    row = schedule_service.schedule_store(rt).get("tagged")
+    assert row is not None and row.spec.tags == ("nightly",)
+    run_id = message_id("tagged", utcnow())
+    Dispatcher(rt).send("tagged", row.spec, run_id)
+    assert run_service.get_run(rt, run_id)["tags"] == ["nightly"]
+    assert run_service.get_run(rt, run_id)["origin"] == "schedule:tagged"
+    with pytest.raises(InvalidInputError):
+        schedule_service.create_schedule(rt, {"name": "bad", "pipeline": "chatty", "every": 60, "tags": ["a b"]})
+    updated = schedule_service.update_schedule(rt, "tagged", {"tags": ["weekly", "team:x"]})
+    assert updated["config"]["tags"] == ["weekly", "team:x"]
+    from pypeline.config import load_config_text
+
+    config = load_config_text("""
+pipelines:
+  p:
+    name: p
+    config:
+      dagAdjacency: {a: []}
+      taskDefinitions: {a: {handler: tests.ops.handlers.fails}}
+scheduledTasks:
+  s:
+    name: s
+    config: {pipeline: p, schedule: {every: 5, period: minutes}, tags: [from-config]}
+""", check_handlers=False)
+    assert spec_from_config(config.schedules["s"]).tags == ("from-config",)

@@ -2,6 +2,7 @@
 
 Revision ID: 0006_ops
 Revises: 0001_core
+Depends on: 0002_schedules (adds pypeline_schedules.tags)
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 revision = '0006_ops'
 down_revision = '0001_core'
 branch_labels = None
-depends_on = None
+depends_on = '0002_schedules'
 
 
 def upgrade() -> None:
@@ -64,9 +65,13 @@ def upgrade() -> None:
         sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('name'),
     )
+    with op.batch_alter_table('pypeline_schedules', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('tags', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('pypeline_schedules', schema=None) as batch_op:
+        batch_op.drop_column('tags')
     op.drop_table('pypeline_ops_leases')
     with op.batch_alter_table('pypeline_notification_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_pypeline_notification_attempts_run_id'))
