@@ -94,6 +94,8 @@ def backfill(
     assert begin is not None and finish is not None
     if begin > finish:
         raise InvalidInputError("--from must not be after --to")
+    if begin.year < 1970 or finish.year > 9000:
+        raise InvalidInputError("a backfill range must lie between the years 1970 and 9000")
     if max_active is not None and max_active < 1:
         raise InvalidInputError("max_active must be >= 1")
     rt.config.pipeline(row.spec.target)  # the pipeline must still be declared
