@@ -38,7 +38,7 @@ class RunLauncher:
             if tags:
                 with self.rt.store.engine.begin() as conn:
                     add_tags(conn, run_id, tags)
-            return self.rt.store.run_status(run_id)
+            return Status.RUNNING  # engines create runs RUNNING
         status = reserve_run(self.rt.store.engine, run_id=run_id, pipeline_id=pipeline.id, engine_name=engine.name,
                              payload=payload, origin=origin, tags=tags, limit=pipeline.max_active_runs,
                              on_limit=on_limit or pipeline.on_limit)

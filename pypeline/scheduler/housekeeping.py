@@ -12,7 +12,7 @@ from typing import Any
 from pypeline.scheduler.store import ScheduleStore
 from pypeline.store.leases import try_lease
 from pypeline.store.models import utcnow
-from pypeline.store.retention import prune_runs
+from pypeline.store.retention import prune_batch_runs, prune_runs
 
 __all__ = ["Housekeeper"]
 
@@ -47,6 +47,7 @@ class Housekeeper:
         if days > 0 and mono - self._last_prune >= self.prune_every:
             self._last_prune = mono
             before = utcnow() - timedelta(days=days)
+            prune_batch_runs(self.rt.store.engine, before)
             removed = prune_runs(self.rt.store.engine, before)
             fires = schedules.prune_fires(before)
             if removed or fires:

@@ -102,7 +102,7 @@
 
   /* ---------------------------------------------------------------- one run */
   /* Run statuses from which each control action is allowed (mirrors pypeline.status.RUN_TRANSITIONS). */
-  var ACTIONS = {cancel: ["PENDING", "RUNNING", "PAUSED"], pause: ["RUNNING"], resume: ["PAUSED"],
+  var ACTIONS = {cancel: ["PENDING", "QUEUED", "RUNNING", "PAUSED"], pause: ["RUNNING"], resume: ["PAUSED"],
                  retry: ["FAILED", "CANCELLED"]};
   var ORDER = ["FAILED", "RUNNING", "RETRYING", "QUEUED", "PENDING", "CANCELLED", "SKIPPED", "SUCCESS"];
 
