@@ -108,3 +108,23 @@ def test_sweep_starts_a_queued_run_whose_wake_up_was_lost(ops_runtime: Callable[
     assert rt.store.run_status(later) is Status.QUEUED
     assert rt.launcher.sweep() == [later]
     assert rt.store.run_status(later) is Status.RUNNING
+
+
+def test_scheduled_fires_respect_the_limit(ops_runtime: Callable[..., Runtime]) -> None:
+    from pypeline.errors import PypelineError
+    from pypeline.scheduler.dispatch import Dispatcher, message_id
+    from pypeline.scheduler.spec import parse_schedule
+    from pypeline.store.models import utcnow
+
+    rt = ops_runtime()
+    dispatcher = Dispatcher(rt)
+    skip = parse_schedule({"name": "s", "pipeline": "limited_skip", "every": 60})
+    first, second = message_id("s", utcnow()), message_id("s", utcnow())
+    dispatcher.send("s", skip, first)
+    dispatcher.send("s", skip, second)  # the nightly run is still going: this fire is recorded as skipped
+    assert (rt.store.run_status(first), rt.store.run_status(second)) == (Status.RUNNING, Status.SKIPPED)
+    assert rt.store.get_run(second)["origin"] == "schedule:s"
+    refuse = parse_schedule({"name": "f", "pipeline": "limited_fail", "every": 60})
+    dispatcher.send("f", refuse, message_id("f", utcnow()))
+    with pytest.raises(PypelineError):  # beat records such a fire as failed, for good
+        dispatcher.send("f", refuse, message_id("f", utcnow()))
