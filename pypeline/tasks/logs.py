@@ -127,12 +127,14 @@ _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(m
 
 def _install() -> None:
     """Wrap the current stdout/stderr (Celery may have replaced them since) and add the log handler, once."""
+    root = logging.getLogger()
+    if isinstance(sys.stdout, _StreamProxy) and isinstance(sys.stderr, _StreamProxy) and _handler in root.handlers:
+        return
     with _install_lock:
         if not isinstance(sys.stdout, _StreamProxy):
             sys.stdout = _StreamProxy(sys.stdout)
         if not isinstance(sys.stderr, _StreamProxy):
             sys.stderr = _StreamProxy(sys.stderr)
-        root = logging.getLogger()
         if _handler not in root.handlers:
             root.addHandler(_handler)
 
