@@ -21,6 +21,8 @@ __all__ = [
 _STATUSES = [s.value for s in Status]
 #: A run tag: letters, digits and `_ . : / = -`, 1-100 characters (pypeline.store.tags.TAG_PATTERN).
 _TAG_RE = r"^[A-Za-z0-9_.:/=-]{1,100}$"
+#: No control characters (NUL cannot even be stored by PostgreSQL).
+_PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters")
 
 
 def _nullable_str(**kwargs: object) -> fields.String:
@@ -121,7 +123,7 @@ class RunQuerySchema(_PageQuery):
 
     pipeline_id = fields.String(validate=validate.Length(min=1, max=200))
     status = fields.String(validate=validate.OneOf(_STATUSES))
-    origin = fields.String(validate=validate.Length(min=1, max=200),
+    origin = fields.String(validate=[validate.Length(min=1, max=200), _PRINTABLE],
                            metadata={"description": "Exact origin: cli, api, schedule:<id>, batch:<id>, ..."})
     tag = fields.List(fields.String(validate=validate.Regexp(_TAG_RE)), validate=validate.Length(max=20),
                       metadata={"description": "Repeatable; a run must carry every tag given"})
@@ -212,8 +214,8 @@ class RunDetailSchema(RunSchema):
 class LogQuerySchema(_Strict):
     """Which node's logs to read, and from which chunk on (`after`: the `next` of the previous answer)."""
 
-    node = fields.String(validate=validate.Length(min=1, max=200))
-    instance = fields.String(validate=validate.Length(max=200))
+    node = fields.String(validate=[validate.Length(min=1, max=200), _PRINTABLE])
+    instance = fields.String(validate=[validate.Length(max=200), _PRINTABLE])
     attempt = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
     after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
 

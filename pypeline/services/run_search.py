@@ -1,6 +1,7 @@
 """Search runs (pipeline, status, origin, tags, creation time) and add tags, log links and notifications to runs."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -13,6 +14,8 @@ from pypeline.store.search import RunFilter, search_runs
 from pypeline.store.tags import TAG_PATTERN, tags_of
 
 __all__ = ["run_filter", "search", "decorate_run", "parse_time"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def parse_time(value: str | datetime | None, what: str) -> datetime | None:
@@ -55,8 +58,8 @@ def run_filter(
         if not TAG_PATTERN.match(tag):
             raise InvalidInputError(f"invalid tag {tag!r}: 1-100 characters of letters, digits and _ . : / = -")
     for name, value in (("pipeline_id", pipeline_id), ("origin", origin), ("origin_prefix", origin_prefix)):
-        if value is not None and not 1 <= len(value) <= 200:
-            raise InvalidInputError(f"{name} must be 1-200 characters")
+        if value is not None and (not 1 <= len(value) <= 200 or _CONTROL.search(value)):
+            raise InvalidInputError(f"{name} must be 1-200 characters, none of them a control character")
     after, before = parse_time(created_after, "created_after"), parse_time(created_before, "created_before")
     if after is not None and before is not None and after >= before:
         raise InvalidInputError("created_after must be earlier than created_before")

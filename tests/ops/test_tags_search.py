@@ -38,7 +38,7 @@ def test_filters_on_tags_origin_status_and_time(ops_runtime: Callable[..., Runti
     assert total == 3 and len(page) == 1
     assert run_service.get_run(rt, a)["tags"] == ["nightly", "team:data"]
     for bad in ({"status": "NOPE"}, {"tags": ["bad tag"]}, {"created_after": "yesterday"},
-                {"created_after": "2026-01-02", "created_before": "2026-01-01"}, {"limit": 0}):
+                {"created_after": "2026-01-02", "created_before": "2026-01-01"}, {"limit": 0}, {"origin": "a\x00"}):
         with pytest.raises(InvalidInputError):
             run_service.list_runs(rt, **bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
@@ -61,13 +61,19 @@ def test_api_filters_and_422s(ops_runtime: Callable[..., Runtime]) -> None:
     assert client.get("/api/v1/runs/?tag=t1&tag=other", headers=headers).get_json()["total"] == 0
     after = (utcnow() - timedelta(hours=1)).isoformat()
     assert client.get("/api/v1/runs/", query_string={"created_after": after}, headers=headers).get_json()["total"] == 2
-    for query in ("tag=a%20b", "created_after=notatime", "status=NOPE", "origin=",
+    for query in ("tag=a%20b", "created_after=notatime", "status=NOPE", "origin=", "origin=a%00b",
                   "created_after=2026-01-02T00:00:00Z&created_before=2026-01-01T00:00:00Z", "nonsense=1"):
         resp = client.get(f"/api/v1/runs/?{query}", headers=headers)
         assert resp.status_code == 422, (query, resp.status_code, resp.get_json())
     resp = client.post("/api/v1/pipelines/chatty/invoke", json={"chain_payload": {}, "tags": ["a b"]},
                        headers=headers)
     assert resp.status_code == 422
+    logs = client.get(f"/api/v1/runs/{tagged}/logs?node=talk", headers=headers)
+    assert logs.status_code == 200 and logs.get_json() == {"run_id": tagged, "items": [], "next": 0,
+                                                           "terminal": False}
+    assert client.get(f"/api/v1/runs/{tagged}/logs?node=a%00", headers=headers).status_code == 422
+    assert client.get(f"/api/v1/runs/{tagged}/logs?bogus=1", headers=headers).status_code == 422
+    assert client.get("/api/v1/runs/nope/logs", headers=headers).status_code == 404
     spec = client.get("/api/v1/openapi.json", headers=headers).get_json()
     params = {p["name"] for p in spec["paths"]["/api/v1/runs/"]["get"]["parameters"]}
     assert {"origin", "tag", "created_after", "created_before"} <= params
