@@ -56,15 +56,18 @@ def test_interval_backfill_stays_in_phase_and_cli_max_active_waits(
     minutes = {s["slot"][14:] for s in plan["slots"]}
     assert len(plan["slots"]) in (3, 4) and len(minutes) == 1  # hourly, in the schedule's own phase
     db = ["--database", rt.settings.resolved_database_url, "--config", str(rt.settings.config_path)]
-    with rt.embedded_worker(concurrency=2):
-        result = CliRunner().invoke(cli, ["schedules", "backfill", "hourly", "--from", "2026-01-01T00:00:00Z",
-                                          "--to", "2026-01-01T03:00:00Z", "--max-active", "1", *db])
-        assert result.exit_code == 0, result.output
-        runs, total = run_service.list_runs(rt, tags=["backfill"])
-        assert total == len(plan["slots"])
-        for run in runs:
-            assert rt.wait(run["id"], 30)["status"] == "SUCCESS"
+    try:
+        with rt.embedded_worker(concurrency=2):
+            result = CliRunner().invoke(cli, ["schedules", "backfill", "hourly", "--from", "2026-01-01T00:00:00Z",
+                                              "--to", "2026-01-01T03:00:00Z", "--max-active", "1", *db])
+            assert result.exit_code == 0, result.output
+            runs, total = run_service.list_runs(rt, tags=["backfill"])
+            assert total == len(plan["slots"])
+            for run in runs:
+                assert rt.wait(run["id"], 30)["status"] == "SUCCESS"
+    finally:
+        monkeypatch.undo()
+        get_settings(refresh=True)
     records = sorted((rt.store.get_run(r["id"]) for r in runs), key=lambda r: r["started_at"])
     for earlier, later in zip(records, records[1:], strict=False):
         assert later["started_at"] >= earlier["finished_at"]  # --max-active 1: one at a time
-    get_settings(refresh=True)

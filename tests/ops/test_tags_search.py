@@ -113,3 +113,33 @@ scheduledTasks:
     config: {pipeline: p, schedule: {every: 5, period: minutes}, tags: [from-config]}
 """, check_handlers=False)
     assert spec_from_config(config.schedules["s"]).tags == ("from-config",)
+
+
+def test_cli_run_tags_and_list_filters(ops_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from pypeline.cli import cli
+    from pypeline.settings import get_settings
+
+    rt = ops_runtime()
+    monkeypatch.setenv("PYPELINE_HOME", str(rt.settings.home))
+    get_settings(refresh=True)
+    try:
+        db = ["--database", rt.settings.resolved_database_url]
+        result = CliRunner().invoke(cli, ["run", str(rt.settings.config_path), "chatty", "--payload",
+                                          '{"marker": "cli", "lines": 1}', "--tag", "manual", "--json", *db])
+        assert result.exit_code == 0, result.output
+        invoke_service.invoke(rt, "chatty", {"marker": "api"}, origin="api")
+        listed = CliRunner().invoke(cli, ["runs", "list", "--tag", "manual", "--origin", "cli", "--json", *db])
+        assert listed.exit_code == 0, listed.output
+        items = json.loads(listed.output)["items"]
+        assert len(items) == 1 and items[0]["tags"] == ["manual"] and items[0]["status"] == "SUCCESS"
+        shown = CliRunner().invoke(cli, ["runs", "show", items[0]["id"], "--json", *db])
+        assert json.loads(shown.output)["nodes"][0]["logs"].endswith("/logs?node=talk")
+        bad = CliRunner().invoke(cli, ["runs", "list", "--created-after", "soon", *db])
+        assert bad.exit_code == 1 and "ISO 8601" in bad.output
+    finally:
+        monkeypatch.undo()
+        get_settings(refresh=True)
