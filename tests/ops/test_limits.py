@@ -128,3 +128,18 @@ def test_scheduled_fires_respect_the_limit(ops_runtime: Callable[..., Runtime]) 
     dispatcher.send("f", refuse, message_id("f", utcnow()))
     with pytest.raises(PypelineError):  # beat records such a fire as failed, for good
         dispatcher.send("f", refuse, message_id("f", utcnow()))
+
+
+def test_results_route_reports_a_skipped_run_as_finished(ops_runtime: Callable[..., Runtime]) -> None:
+    from pypeline.api import create_app
+    from pypeline.services import keys as key_service
+
+    rt = ops_runtime()
+    client = create_app(runtime=rt).test_client()
+    headers = {"accesskey": key_service.create_key(rt, "w", "write").token}
+    invoke_service.invoke(rt, "limited_skip")
+    skipped = invoke_service.invoke(rt, "limited_skip")
+    resp = client.get(f"/api/v1/pipelines/results/{skipped}", headers=headers)
+    body = resp.get_json()
+    assert resp.status_code == 200 and body["status"] == "cancelled" and body["run_status"] == "SKIPPED"
+    assert "maxActiveRuns" in body["status_message"]
