@@ -1,13 +1,15 @@
 """Operational pipeline metadata: `maxActiveRuns`/`onLimit` (concurrency) and `notify` (run notifications)."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
+from pypeline.config.handlers import import_handler
 from pypeline.config.schema import HANDLER_PATTERN, Field, Reporter, Table, check_mapping
 from pypeline.config.yaml_source import join_path
 
-__all__ = ["NOTIFY", "NOTIFY_EVENTS", "ON_LIMIT", "NotifyConfig", "check_notify"]
+__all__ = ["NOTIFY", "NOTIFY_EVENTS", "ON_LIMIT", "NotifyConfig", "check_notify", "notify_handler_problem"]
 
 #: Run statuses a `notify.on` list may name (lower case in config), mapped to run statuses.
 NOTIFY_EVENTS = {"failed": "FAILED", "succeeded": "SUCCESS", "cancelled": "CANCELLED", "timed_out": "TIMED_OUT"}
@@ -80,3 +82,20 @@ def _build(entry: dict[str, Any], events: list[str]) -> NotifyConfig:
                         secret_env=entry.get("secretEnv"), handler=entry.get("handler"),
                         retries=int(entry.get("retries", 5)), timeout=float(entry.get("timeout", 10)),
                         backoff=float(entry.get("backoff", 2)))
+
+
+def notify_handler_problem(path: str) -> str | None:
+    """Why the `notify.handler` at `path` cannot be called as `handler(run_record)`, or None."""
+    try:
+        obj = import_handler(path)
+    except (Exception, SystemExit) as exc:
+        return f"notify handler '{path}' could not be imported: {type(exc).__name__}: {exc}"
+    if not callable(obj):
+        return f"notify handler '{path}' is not callable (it is {type(obj).__name__})"
+    try:
+        inspect.signature(obj).bind({})
+    except TypeError:
+        return f"notify handler '{path}' must accept one argument, the run record"
+    except ValueError:  # no signature available (some builtins): let the call decide
+        return None
+    return None

@@ -22,7 +22,7 @@ from pypeline.config.model import (
     ScheduleConfig,
     ServiceConfig,
 )
-from pypeline.config.ops import check_notify
+from pypeline.config.ops import check_notify, notify_handler_problem
 from pypeline.config.schema import Reporter, check_mapping, check_value, describe, did_you_mean, snake_case
 from pypeline.config.yaml_source import SourceMap, index_path, join_path
 from pypeline.errors import ConfigIssue
@@ -46,6 +46,8 @@ class _Validator:
         self.rep = Reporter(source)
         #: (path, handler, needs_event) for every handler use whose path has the right format
         self.handler_uses: list[tuple[str, str, bool]] = []
+        #: (key path, dotted path) of each `notify.handler`, imported with the other handlers.
+        self.notify_handlers: list[tuple[str, str]] = []
 
     def error(self, path: str, message: str, *, key: bool = False) -> None:
         """Record an issue."""
@@ -67,6 +69,10 @@ class _Validator:
         batches = self._batches(top.get("batches") or {}, set(raw_pipelines))
         if check_handlers:
             self._check_handlers()
+            for path, handler in self.notify_handlers:
+                problem = notify_handler_problem(handler)
+                if problem is not None:
+                    self.error(path, problem)
         return PypelineConfig(
             path=self.rep.source.filename,
             services=tuple(services),
@@ -158,7 +164,10 @@ class _Validator:
         cpath = join_path(path, "config")
         config = check_mapping(entry["config"], schema.PIPELINE_CONFIG, cpath, self.rep) or {}
         meta = check_mapping(config.get("metadata"), schema.METADATA, join_path(cpath, "metadata"), self.rep) or {}
-        notify = check_notify(meta.get("notify"), join_path(join_path(cpath, "metadata"), "notify"), self.rep)
+        notify_path = join_path(join_path(cpath, "metadata"), "notify")
+        notify = check_notify(meta.get("notify"), notify_path, self.rep)
+        if notify is not None and notify.handler:
+            self.notify_handlers.append((join_path(notify_path, "handler"), notify.handler))
         if "taskDefinitions" not in config:
             return None  # missing or not a mapping: graph checks would only repeat that
         defs = self._task_definitions(config.get("taskDefinitions") or {}, join_path(cpath, "taskDefinitions"))

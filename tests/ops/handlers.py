@@ -37,3 +37,7 @@ def fails(event: dict[str, Any]) -> None:
 def on_finished(run: dict[str, Any]) -> None:
     """The notify handler: remember the run record."""
     NOTIFIED.append(run)
+
+
+def two_args(run: dict[str, Any], extra: str) -> None:
+    """Not usable as a notify handler (needs two arguments)."""

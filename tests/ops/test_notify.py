@@ -104,5 +104,15 @@ pipelines:
                 "{secretEnv: X, handler: a.b}", "{handler: notdotted}"):
         with pytest.raises(ConfigError):
             load_config_text(base.format(notify=bad), check_handlers=False)
+    for handler, message in (("tests.ops.handlers.missing", "could not be imported"),
+                             ("tests.ops.handlers.held", None), ("tests.ops.handlers.RELEASE", "not callable")):
+        text = base.format(notify="{handler: " + handler + "}")
+        if message is None:
+            assert load_config_text(text).pipeline("p").notify.handler == handler
+        else:
+            with pytest.raises(ConfigError, match=message):
+                load_config_text(text)
+    with pytest.raises(ConfigError, match="one argument"):
+        load_config_text(base.format(notify="{handler: tests.ops.handlers.two_args}"))
     with pytest.raises(ConfigError, match="maxActiveRuns"):
         load_config_text(base.replace("notify: {notify}", "maxActiveRuns: 0"), check_handlers=False)
