@@ -158,7 +158,8 @@ def logs_cmd(run_id: str, node: str | None, follow: bool, interval: float, confi
                 last = key
             click.echo(item["text"], nl=False)
         cursor = page["next"]
-        if not follow or (page["terminal"] and not page["items"]):
+        if page["items"]:
+            continue  # a page is at most 1,000 chunks: read on until there is nothing new
+        if not follow or page["terminal"]:
             return
-        if not page["items"]:
-            time.sleep(max(interval, 0.05))
+        time.sleep(max(interval, 0.05))

@@ -71,3 +71,24 @@ def test_capture_can_be_turned_off() -> None:
     with capture(lambda text: None, limit=0) as cap:
         print("not kept")
     assert cap is None
+
+
+def test_logs_page_through_more_than_one_answer(ops_runtime: Callable[..., Runtime]) -> None:
+    from sqlalchemy import insert
+
+    from pypeline.store.models import utcnow
+    from pypeline.store.ops_models import NodeLog
+
+    rt = ops_runtime()
+    run_id = invoke_service.invoke(rt, "chatty", {"marker": "x"})
+    with rt.store.engine.begin() as conn:
+        conn.execute(insert(NodeLog.__table__), [
+            {"run_id": run_id, "node": "talk", "instance": "", "attempt": 1 + i // 1000, "text": f"chunk {i}\n",
+             "created_at": utcnow()} for i in range(1005)])
+    first = log_service.run_logs(rt, run_id)
+    assert [item["attempt"] for item in first["items"]] == [1] and first["items"][0]["text"].count("\n") == 1000
+    second = log_service.run_logs(rt, run_id, after=first["next"])
+    assert second["items"][0]["text"].startswith("chunk 1000\n") and second["items"][0]["attempt"] == 2
+    assert log_service.run_logs(rt, run_id, after=second["next"])["items"] == []
+    result = CliRunner().invoke(cli, ["runs", "logs", run_id, "--database", rt.settings.resolved_database_url])
+    assert result.exit_code == 0 and "chunk 1004" in result.output and "(attempt 2) <==" in result.output
