@@ -67,6 +67,13 @@ def test_filters_live_logs_and_batch_controls(pg_stack: Stack, tmp_path: Path) -
             expect(logs).to_contain_text("first line from fetch")
             page.screenshot(path=str(ARTIFACTS / "dashboard_logs.png"), full_page=True)
 
+            page.goto(base + "/ui/pipelines/demo")
+            page.fill("#payload", '{"count": 1}')
+            page.fill("#run-tags", "from-ui, manual")
+            page.click("#run-button")
+            page.wait_for_url("**/ui/runs/*")
+            expect(page.locator("#run-tags .tag")).to_have_text(["from-ui", "manual"])
+
             page.goto(base + "/ui/batches/")
             row = page.locator(f'tr[data-batch-run="{batch["id"]}"]')
             expect(row.locator(".badge")).to_have_text("running")

@@ -231,8 +231,11 @@
     button.addEventListener("click", function () {
       var text = document.getElementById("payload").value.trim(), payload;
       try { payload = text ? JSON.parse(text) : null; } catch (e) { flash("chain_payload is not valid JSON: " + e.message); return; }
+      var tagBox = document.getElementById("run-tags");
+      var tags = tagBox ? tagBox.value.split(",").map(function (t) { return t.trim(); }).filter(Boolean) : [];
       button.disabled = true;
-      api("/pipelines/" + encodeURIComponent(document.body.dataset.pipeline) + "/invoke", {method: "POST", body: {chain_payload: payload}})
+      api("/pipelines/" + encodeURIComponent(document.body.dataset.pipeline) + "/invoke",
+          {method: "POST", body: {chain_payload: payload, tags: tags}})
         .then(function (resp) { window.location.href = UI + "/runs/" + encodeURIComponent(resp.run_id); })
         .catch(function (e) { flash("Could not start the run: " + e.message); button.disabled = false; });
     });
