@@ -82,6 +82,7 @@ class _StreamProxy(io.TextIOBase):
         self.original = original
 
     def write(self, text: str) -> int:  # type: ignore[override]
+        """Copy to the current node's capture (if any), then write to the real stream."""
         capture_ = _current.get()
         if capture_ is not None and not _passing.get():
             capture_.write(text)
@@ -92,16 +93,20 @@ class _StreamProxy(io.TextIOBase):
             _passing.reset(token)
 
     def flush(self) -> None:
+        """Flush the real stream."""
         self.original.flush()
 
     def isatty(self) -> bool:
+        """Whether the real stream is a terminal."""
         return self.original.isatty()
 
     def fileno(self) -> int:
+        """The real stream's file descriptor."""
         return self.original.fileno()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
+        """The real stream's encoding."""
         return getattr(self.original, "encoding", "utf-8")
 
     def __getattr__(self, name: str) -> Any:
@@ -112,6 +117,7 @@ class _CaptureHandler(logging.Handler):
     """Root-logger handler writing records to the current node's capture."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Write the formatted record to the current node's capture, if any."""
         capture_ = _current.get()
         if capture_ is None or _passing.get():
             return
