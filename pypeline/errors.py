@@ -19,6 +19,7 @@ __all__ = [
     "AuthError",
     "AccessDeniedError",
     "SourceError",
+    "ConcurrencyLimitError",
 ]
 
 
@@ -139,3 +140,7 @@ class StoreUnavailableError(StoreError):
     """The run store stayed unreachable (or deadlocked) for longer than its retry budget; try again later."""
 
     code = "store_unavailable"
+class ConcurrencyLimitError(PypelineError):
+    """A pipeline already has `maxActiveRuns` active runs and its `onLimit` is `fail`."""
+
+    code = "conflict"

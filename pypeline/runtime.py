@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
@@ -22,6 +22,7 @@ from pypeline.dag import PipelineDag
 from pypeline.engines.base import Engine
 from pypeline.engines.dataflow import dataflow_issues
 from pypeline.engines.eventdriven import EventDrivenEngine
+from pypeline.engines.limits import RunLauncher, run_finished_hooks
 from pypeline.engines.payload import validate_payload
 from pypeline.errors import ConfigError, PypelineError, RunTimeoutError
 from pypeline.reconciler.worker import install as install_reconciler
@@ -29,6 +30,7 @@ from pypeline.settings import Settings, get_settings
 from pypeline.status import Status
 from pypeline.store.db import dispose_engines
 from pypeline.store.repository import RunStore
+from pypeline.store.tags import normalize_tags
 from pypeline.tasks.allowlist import restrict_worker_tasks
 from pypeline.tasks.app import create_celery_app
 from pypeline.tasks.chained import NodeRunner
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 BATCH_DRIVER_MODULE = "pypeline.batches.driver"
 #: Name of that task (pypeline.services.batches.DRIVER_TASK): any pipeline may be batched, so workers keep it.
 BATCH_DRIVER_TASK = "pypeline.batch_driver"
+#: Module defining the built-in `pypeline.notify_run` task (see pypeline.tasks.notify).
+NOTIFY_MODULE = "pypeline.tasks.notify"
+#: Name of that task: any pipeline may declare `notify`, so workers keep it.
+NOTIFY_TASK = "pypeline.notify_run"
 
 
 def worker_queues(config: PypelineConfig) -> list[str]:
@@ -74,7 +80,7 @@ class Runtime:
         install_reconciler(self.celery)  # every worker of this app heartbeats leases and may lead reconciling
         if config is not None:
             # Workers import the built-in batch driver task at start-up (by name: it sits in an upper layer).
-            self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE)
+            self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE, NOTIFY_MODULE)
             # A worker started without -Q (`celery -A pypeline.celery worker`) consumes every declared queue.
             self.celery.conf.task_queues = [Queue(name) for name in worker_queues(config)]
         self._dags: dict[str, PipelineDag] = {}
@@ -96,7 +102,7 @@ class Runtime:
         names = set(self.task_names)
         if self._config is None:
             return names
-        names.add(BATCH_DRIVER_TASK)
+        names.update((BATCH_DRIVER_TASK, NOTIFY_TASK))
         dyrygent = self.engines.get("dyrygent")
         if dyrygent is not None and any(p.engine == "dyrygent" for p in self._config.pipelines.values()):
             names.add(dyrygent.processor.name)  # type: ignore[attr-defined]
@@ -176,12 +182,25 @@ class Runtime:
         *,
         origin: str | None = None,
         run_id: str | None = None,
+        tags: Sequence[str] | None = None,
+        on_limit: str | None = None,
     ) -> str:
-        """Validate the payload and start a run of a declared pipeline on its engine; returns the run id."""
+        """Validate the payload and start (or queue, under maxActiveRuns) a run of a declared pipeline.
+
+        `on_limit` overrides the pipeline's `onLimit` for this run (backfills always queue).
+        """
         pipeline = self.config.pipeline(pipeline_id)
         payload = {} if payload is None else payload
         validate_payload(pipeline, payload, self.settings.max_payload_bytes)
-        return self.engine_for(pipeline).start(pipeline, payload, run_id=run_id or str(uuid.uuid4()), origin=origin)
+        run_id = run_id or str(uuid.uuid4())
+        self.launcher.start(pipeline, payload, run_id=run_id, origin=origin, tags=normalize_tags(tags),
+                            on_limit=on_limit)
+        return run_id
+
+    @cached_property
+    def launcher(self) -> RunLauncher:
+        """Starts runs through each pipeline's run slots (maxActiveRuns)."""
+        return RunLauncher(self)
 
     # ------------------------------------------------------------------ run completion
     @cached_property
@@ -190,6 +209,7 @@ class Runtime:
 
     def notify_run_finished(self, run_id: str, status: Status) -> None:
         """Wake waiters on the run through the result backend's pub/sub (the store stays the truth)."""
+        run_finished_hooks(self, run_id, status)  # free its maxActiveRuns slot, send its notifications
         if not self._pubsub_results:
             return
         try:

@@ -144,6 +144,11 @@ class Settings:
     beat_heartbeat_file: Path | None = None
     #: Require an API key for /api/v1/openapi.json and /api/v1/docs (`PYPELINE_DOCS_REQUIRE_KEY`).
     docs_require_key: bool = False
+    #: Most bytes of output kept per node attempt; 0 turns capture off (`PYPELINE_NODE_LOG_BYTES`).
+    node_log_bytes: int = 1_000_000
+    #: Finished runs older than this many days are pruned by beat; 0 keeps them forever
+    #: (`PYPELINE_RUN_RETENTION_DAYS`).
+    run_retention_days: float = 0.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -184,6 +189,8 @@ class Settings:
             task_results=(_env("PYPELINE_TASK_RESULTS", default="auto") or "auto").strip().lower(),
             docs_require_key=_env_bool("PYPELINE_DOCS_REQUIRE_KEY", False),
             beat_heartbeat_file=Path(heartbeat) if (heartbeat := _env("PYPELINE_BEAT_HEARTBEAT")) else None,
+            node_log_bytes=_env_int("PYPELINE_NODE_LOG_BYTES", 1_000_000),
+            run_retention_days=_env_float("PYPELINE_RUN_RETENTION_DAYS", 0.0),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

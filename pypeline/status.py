@@ -58,7 +58,8 @@ RUN_TRANSITIONS: dict[Status, frozenset[Status]] = {
     _S.FAILED: frozenset({_S.RUNNING}),  # rerun from failure
     _S.CANCELLED: frozenset({_S.RUNNING}),  # rerun after cancel
     _S.SUCCESS: frozenset(),
-    _S.QUEUED: frozenset(),
+    # Waiting for a free slot of the pipeline's maxActiveRuns; PENDING once admitted.
+    _S.QUEUED: frozenset({_S.PENDING, _S.CANCELLED, _S.FAILED}),
     _S.RETRYING: frozenset(),
     _S.SKIPPED: frozenset(),
 }
@@ -94,7 +95,7 @@ class RunAction(str, Enum):
 
 #: The run statuses each action is allowed from; anything else is refused (CLI exit 1, API 409).
 RUN_ACTIONS: dict[RunAction, frozenset[Status]] = {
-    RunAction.CANCEL: frozenset({_S.PENDING, _S.RUNNING, _S.PAUSED}),
+    RunAction.CANCEL: frozenset({_S.QUEUED, _S.PENDING, _S.RUNNING, _S.PAUSED}),
     RunAction.PAUSE: frozenset({_S.RUNNING}),
     RunAction.RESUME: frozenset({_S.PAUSED}),
     RunAction.RETRY: frozenset({_S.FAILED, _S.CANCELLED}),

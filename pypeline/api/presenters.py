@@ -9,7 +9,9 @@ from pypeline.status import Status
 __all__ = ["pipeline_document", "pipeline_documents", "result_document", "RESULT_STATUS"]
 
 #: The original's lowercase result status per run status (anything else is "pending").
-RESULT_STATUS = {Status.SUCCESS: "success", Status.FAILED: "failed", Status.CANCELLED: "cancelled"}
+#: A run SKIPPED by `maxActiveRuns` (`onLimit: skip`) never ran: "cancelled" in the original's vocabulary.
+RESULT_STATUS = {Status.SUCCESS: "success", Status.FAILED: "failed", Status.CANCELLED: "cancelled",
+                 Status.SKIPPED: "cancelled"}
 
 
 def pipeline_document(rt: Runtime, pipeline_id: str) -> dict[str, Any]:
@@ -52,7 +54,8 @@ def result_document(rt: Runtime, run: dict[str, Any]) -> tuple[dict[str, Any], i
                for n in run.get("nodes", []) if n["status"] == Status.SUCCESS.value}
     messages = {"pending": "Results pending. Check again soon.", "success": "Pipeline finished successfully.",
                 "failed": f"Pipeline failed at node {run.get('failed_node')!r}: {run.get('error')}",
-                "cancelled": "Pipeline was cancelled."}
+                "cancelled": f"Pipeline run was skipped: {run.get('error')}" if status is Status.SKIPPED
+                else "Pipeline was cancelled."}
     body = {
         "execution_id": run["id"],
         "status": label,

@@ -1,7 +1,10 @@
 """Marshmallow schemas of request bodies, query strings and responses (they also make the OpenAPI document)."""
 from __future__ import annotations
 
-from marshmallow import INCLUDE, RAISE, Schema, fields, validate
+from datetime import timezone
+from typing import Any
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from pypeline.status import Status
 
@@ -11,10 +14,15 @@ __all__ = [
     "EventBodySchema", "EventSchema", "EventCreatedSchema", "HealthSchema", "ReadinessSchema",
     "ScheduleBodySchema", "ScheduleConfigBodySchema", "ScheduleSchema", "FireSchema", "FireQuerySchema",
     "BatchSchema", "BatchStartBodySchema", "BatchResumeBodySchema", "BatchRunSchema", "BatchRunPageSchema",
-    "BatchRunQuerySchema", "ChunkSchema", "ChunkQuerySchema",
+    "BatchRunQuerySchema", "ChunkSchema", "ChunkQuerySchema", "NotificationAttemptSchema", "LogQuerySchema",
+    "LogChunkSchema", "LogPageSchema", "BackfillBodySchema", "BackfillSlotSchema", "BackfillSchema",
 ]
 
 _STATUSES = [s.value for s in Status]
+#: A run tag: letters, digits and `_ . : / = -`, 1-100 characters (pypeline.store.tags.TAG_PATTERN).
+_TAG_RE = r"^[A-Za-z0-9_.:/=-]{1,100}$"
+#: No control characters (NUL cannot even be stored by PostgreSQL).
+_PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters")
 
 
 def _nullable_str(**kwargs: object) -> fields.String:
@@ -43,6 +51,9 @@ class InvokeBodySchema(_Strict):
 
     chain_payload = fields.Raw(allow_none=True, load_default=None,
                                metadata={"description": "Payload handed to every node as event['chain_payload']"})
+    tags = fields.List(fields.String(validate=validate.Regexp(_TAG_RE)), load_default=None, allow_none=True,
+                       validate=validate.Length(max=20),
+                       metadata={"description": "Labels of the run (searchable with GET /runs/?tag=)"})
 
 
 class InvokeResponseSchema(Schema):
@@ -112,6 +123,20 @@ class RunQuerySchema(_PageQuery):
 
     pipeline_id = fields.String(validate=validate.Length(min=1, max=200))
     status = fields.String(validate=validate.OneOf(_STATUSES))
+    origin = fields.String(validate=[validate.Length(min=1, max=200), _PRINTABLE],
+                           metadata={"description": "Exact origin: cli, api, schedule:<id>, batch:<id>, ..."})
+    tag = fields.List(fields.String(validate=validate.Regexp(_TAG_RE)), validate=validate.Length(max=20),
+                      metadata={"description": "Repeatable; a run must carry every tag given"})
+    created_after = fields.AwareDateTime(format="iso", default_timezone=timezone.utc,
+                                         metadata={"description": "ISO 8601; runs created at or after"})
+    created_before = fields.AwareDateTime(format="iso", default_timezone=timezone.utc,
+                                          metadata={"description": "ISO 8601; runs created before"})
+
+    @validates_schema
+    def _time_range(self, data: dict[str, Any], **_: Any) -> None:
+        after, before = data.get("created_after"), data.get("created_before")
+        if after is not None and before is not None and after >= before:
+            raise ValidationError("created_after must be earlier than created_before", "created_after")
 
 
 class NodeRunSchema(Schema):
@@ -137,6 +162,7 @@ class NodeRunSchema(Schema):
     finished_at = _timestamp(nullable=True)
     updated_at = _timestamp()
     duration = fields.Float(allow_none=True, metadata={"description": "Seconds from start to finish"})
+    logs = fields.String(metadata={"description": "API path of the node's captured logs"})
 
 
 class RunSchema(Schema):
@@ -156,16 +182,60 @@ class RunSchema(Schema):
     nodes_total = fields.Integer(required=True)
     nodes_left = fields.Integer(required=True)
     origin = _nullable_str()
+    tags = fields.List(fields.String())
     created_at = _timestamp()
     started_at = _timestamp(nullable=True)
     finished_at = _timestamp(nullable=True)
     updated_at = _timestamp()
 
 
+class NotificationAttemptSchema(Schema):
+    """One delivery attempt of a run notification."""
+
+    id = fields.Integer(required=True)
+    run_id = fields.String(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(["webhook", "handler"]))
+    target = fields.String(required=True)
+    event = fields.String(required=True)
+    attempt = fields.Integer(required=True)
+    ok = fields.Boolean(required=True)
+    status_code = fields.Integer(allow_none=True)
+    error = _nullable_str()
+    created_at = _timestamp()
+
+
 class RunDetailSchema(RunSchema):
-    """A run with its node runs."""
+    """A run with its node runs and notification attempts."""
 
     nodes = fields.List(fields.Nested(NodeRunSchema), required=True)
+    notifications = fields.List(fields.Nested(NotificationAttemptSchema))
+
+
+class LogQuerySchema(_Strict):
+    """Which node's logs to read, and from which chunk on (`after`: the `next` of the previous answer)."""
+
+    node = fields.String(validate=[validate.Length(min=1, max=200), _PRINTABLE])
+    instance = fields.String(validate=[validate.Length(max=200), _PRINTABLE])
+    attempt = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
+
+
+class LogChunkSchema(Schema):
+    """Captured output of one node attempt (possibly a part of it)."""
+
+    node = fields.String(required=True)
+    instance = fields.String(required=True)
+    attempt = fields.Integer(required=True)
+    text = fields.String(required=True)
+
+
+class LogPageSchema(Schema):
+    """Logs of a run's nodes, in capture order; poll again with `after=next` for more."""
+
+    run_id = fields.String(required=True)
+    items = fields.List(fields.Nested(LogChunkSchema), required=True)
+    next = fields.Integer(required=True)
+    terminal = fields.Boolean(required=True)
 
 
 class RunPageSchema(Schema):
@@ -244,6 +314,8 @@ class ScheduleConfigBodySchema(_Open):
                                                     "interval: every/period; oneoff: at"})
     timezone = fields.String(validate=_NON_EMPTY, metadata={"description": "IANA name, e.g. Europe/Paris"})
     payload = fields.Dict()
+    tags = fields.List(fields.String(validate=validate.Regexp(_TAG_RE)), validate=validate.Length(max=20),
+                       metadata={"description": "Tags given to every run the schedule starts"})
 
 
 class ScheduleBodySchema(_Open):
@@ -285,6 +357,41 @@ class FireSchema(Schema):
     messageId = _nullable_str()
     beat = _nullable_str()
     error = _nullable_str()
+
+
+class BackfillBodySchema(_Strict):
+    """Range of a backfill (both ends inclusive)."""
+
+    from_ = fields.AwareDateTime(required=True, data_key="from", format="iso", default_timezone=timezone.utc,
+                                 metadata={"description": "ISO 8601 start (UTC unless an offset is given)"})
+    to = fields.AwareDateTime(required=True, format="iso", default_timezone=timezone.utc,
+                              metadata={"description": "ISO 8601 end (UTC unless an offset is given)"})
+    dry_run = fields.Boolean(load_default=False, metadata={"description": "Only list the slots"})
+
+    @validates_schema
+    def _range(self, data: dict[str, Any], **_: Any) -> None:
+        if data["from_"] > data["to"]:
+            raise ValidationError("'from' must not be after 'to'", "from")
+
+
+class BackfillSlotSchema(Schema):
+    """One slot of a backfill and what happened to it."""
+
+    slot = _timestamp()
+    run_id = fields.String(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(["started", "existing", "planned"]))
+
+
+class BackfillSchema(Schema):
+    """Result of a backfill."""
+
+    schedule = fields.String(required=True)
+    pipeline = fields.String(required=True)
+    dry_run = fields.Boolean(required=True)
+    slots = fields.List(fields.Nested(BackfillSlotSchema), required=True)
+    started = fields.Integer(required=True)
+    existing = fields.Integer(required=True)
+    planned = fields.Integer(required=True)
 
 
 class FireQuerySchema(_Strict):

@@ -51,16 +51,17 @@ def _progress_table(rt: Runtime, run_id: str) -> Table:
 @click.option("--timeout", default=300.0, show_default=True, type=float, help="Seconds to wait for the run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole run record as JSON.")
 @click.option("-c", "--concurrency", default=2, show_default=True, help="Embedded worker threads.")
+@click.option("--tag", "tags", multiple=True, help="Repeatable: a tag of the run (searchable with runs list --tag).")
 @handle_errors
 def run(file: str, pipeline: str, payload: str | None, broker: str | None, database: str | None, timeout: float,
-        as_json: bool, concurrency: int) -> None:
+        as_json: bool, concurrency: int, tags: tuple[str, ...]) -> None:
     """Run PIPELINE from FILE and wait for it; embedded worker unless a broker is given."""
     rt = build_runtime(file, broker, database)
     data = parse_json_arg(payload)
     embedded = not rt.settings.broker_configured
     worker_ctx = rt.embedded_worker(concurrency=concurrency) if embedded else nullcontext()
     with worker_ctx:
-        run_id = invoke_service.invoke(rt, pipeline, data, origin="cli")
+        run_id = invoke_service.invoke(rt, pipeline, data, origin="cli", tags=tags)
         record = _wait_with_progress(rt, run_id, timeout, show=not as_json)
     _report(record, as_json)
 

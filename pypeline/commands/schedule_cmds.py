@@ -225,3 +225,23 @@ def beat(file: str, broker: str | None, database: str | None, catch_up: str | No
     console.print(f"pypeline beat: database {settings.resolved_database_url.split('@')[-1]}, "
                   f"catch-up {settings.beat_catch_up}", highlight=False)
     rt.celery.Beat(scheduler=SCHEDULER, loglevel=loglevel, max_interval=settings.beat_max_interval).run()
+
+
+@schedules.command("backfill")
+@click.argument("schedule_id")
+@click.option("--from", "start", required=True, help="ISO 8601 start of the range (inclusive; UTC unless offset).")
+@click.option("--to", "end", required=True, help="ISO 8601 end of the range (inclusive; UTC unless offset).")
+@click.option("--max-active", default=None, type=click.IntRange(min=1),
+              help="Never more than N backfill runs active at once (waits for runs to finish).")
+@click.option("--dry-run", is_flag=True, help="Only list the slots and whether each already has a run.")
+@config_option
+@broker_option
+@database_option
+@handle_errors
+def backfill_cmd(schedule_id: str, start: str, end: str, max_active: int | None, dry_run: bool,
+                 config_path: str | None, broker: str | None, database: str | None) -> None:
+    """Start one run per slot of a pipeline schedule between --from and --to, tagged `backfill`."""
+    from pypeline.services import backfill as backfill_service
+
+    rt = _runtime(config_path, database, broker)
+    echo_json(backfill_service.backfill(rt, schedule_id, start, end, max_active=max_active, dry_run=dry_run))

@@ -78,6 +78,12 @@ class PipelineConfig:
     #: Optional JSON Schema that `chain_payload` must satisfy on invoke.
     payload_schema: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Most runs active at once (`maxActiveRuns`); None: no limit.
+    max_active_runs: int | None = None
+    #: What an invocation beyond the limit does: "queue", "skip" or "fail" (`onLimit`).
+    on_limit: str = "queue"
+    #: Run notifications (`notify`), a pypeline.config.ops.NotifyConfig; None: none.
+    notify: Any = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ class ScheduleConfig:
     timezone: str = "UTC"
     payload: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Tags given to every run this schedule starts.
+    tags: tuple[str, ...] = ()
 
     @property
     def cron_expression(self) -> str | None:

@@ -360,6 +360,9 @@ METADATA = Table(
         "engine": Field("str", choices=("event", "dyrygent"), default="event",
                         doc="Orchestration engine: 'event' (dataflow keys) or 'dyrygent' (sermos-compatible)."),
         "priority": _PRIORITY,
+        "maxActiveRuns": Field("int", ge=1),
+        "onLimit": Field("str", choices=("queue", "skip", "fail"), default="queue"),
+        "notify": Field("mapping"),
     },
 )
 
@@ -413,6 +416,7 @@ SCHEDULE_CONFIG = Table(
                           doc="Interval (every, period) or crontab fields (minute, hour, dayOfWeek, ...)."),
         "timezone": Field("str", doc="IANA timezone of a crontab schedule, e.g. 'Europe/Warsaw' (default UTC)."),
         "payload": Field("mapping", doc="Payload of the pipeline run a schedule starts."),
+        "tags": Field("strings", doc="Tags every run this schedule starts carries (searchable)."),
     },
 )
 

@@ -23,6 +23,7 @@ from pypeline.config.model import (
     ScheduleConfig,
     ServiceConfig,
 )
+from pypeline.config.ops import check_notify, notify_handler_problem
 from pypeline.config.schema import Reporter, check_mapping, check_value, describe, hint, snake_case
 from pypeline.config.yaml_source import SourceMap, index_path, join_path
 from pypeline.errors import ConfigIssue
@@ -46,6 +47,8 @@ class _Validator:
         self.rep = Reporter(source)
         #: (path, handler, needs_event) for every handler use whose path has the right format
         self.handler_uses: list[tuple[str, str, bool]] = []
+        #: (key path, dotted path) of each `notify.handler`, imported with the other handlers.
+        self.notify_handlers: list[tuple[str, str]] = []
 
     def error(
         self, path: str, message: str, *, code: ErrorCode, key: bool = False, suggestion: str | None = None
@@ -70,6 +73,10 @@ class _Validator:
         batches = self._batches(top.get("batches") or {}, set(raw_pipelines))
         if check_handlers:
             self._check_handlers()
+            for path, handler in self.notify_handlers:
+                problem = notify_handler_problem(handler)
+                if problem is not None:
+                    self.error(path, problem, code=codes.HANDLER)
         return PypelineConfig(
             path=self.rep.source.filename,
             services=tuple(services),
@@ -163,6 +170,10 @@ class _Validator:
         cpath = join_path(path, "config")
         config = check_mapping(entry["config"], schema.PIPELINE_CONFIG, cpath, self.rep) or {}
         meta = check_mapping(config.get("metadata"), schema.METADATA, join_path(cpath, "metadata"), self.rep) or {}
+        notify_path = join_path(join_path(cpath, "metadata"), "notify")
+        notify = check_notify(meta.get("notify"), notify_path, self.rep)
+        if notify is not None and notify.handler:
+            self.notify_handlers.append((join_path(notify_path, "handler"), notify.handler))
         if "taskDefinitions" not in config:
             return None  # missing or not a mapping: graph checks would only repeat that
         defs = self._task_definitions(config.get("taskDefinitions") or {}, join_path(cpath, "taskDefinitions"))
@@ -189,6 +200,9 @@ class _Validator:
             max_run_ttl=meta.get("maxRunTtl"),
             payload_schema=payload_schema,
             raw=raw,
+            max_active_runs=meta.get("maxActiveRuns"),
+            on_limit=meta.get("onLimit", "queue"),
+            notify=notify,
         )
 
     def _schema_version(self, entry: dict[str, Any], path: str) -> None:
@@ -390,6 +404,7 @@ class _Validator:
             timezone=timezone_name,
             payload=dict(config.get("payload") or {}),
             raw=raw,
+            tags=(config["tags"],) if isinstance(config.get("tags"), str) else tuple(config.get("tags") or ()),
         )
 
     def _schedule_target(self, config: dict[str, Any], path: str, pipeline_ids: set[Any], declared: set[str]) -> bool:

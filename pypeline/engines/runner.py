@@ -36,6 +36,7 @@ from pypeline.store.retry import is_transient
 from pypeline.tasks.chained import ChainedTask, retry_countdown
 from pypeline.tasks.context import NodeContext, node_context
 from pypeline.tasks.event import node_event
+from pypeline.tasks.logs import node_capture
 
 __all__ = ["NodeRef", "NodeInputs", "NodeRunner", "RECORDED_MARK", "display_name", "is_recorded"]
 
@@ -130,7 +131,8 @@ class NodeRunner(ABC):
                                   node=ref.node, attempt=claim.attempts, chain_payload=payload,
                                   upstream=inputs.upstream, instance=ref.instance, extra=inputs.extra)
             try:
-                result = task.call(node_evt)
+                with node_capture(self.rt, ref.run_id, ref.node, ref.instance, claim.attempts):
+                    result = task.call(node_evt)
                 dropped = node.filter and result is None
                 if not dropped:
                     result = self.check_result(node, result)

@@ -47,6 +47,7 @@ from pypeline.scheduler.claims import FireClaims
 from pypeline.scheduler.dispatch import Dispatcher, message_id
 from pypeline.scheduler.entry import DatabaseEntry
 from pypeline.scheduler.heartbeat import Heartbeat
+from pypeline.scheduler.housekeeping import Housekeeper
 from pypeline.scheduler.plan import FirePlan, plan_fire
 from pypeline.scheduler.store import ConflictError, FireRow, OfflineFire, ScheduleRow, ScheduleStore
 from pypeline.scheduler.sync import sync_schedules
@@ -103,6 +104,7 @@ class DatabaseScheduler(Scheduler):
         self.beat_id = f"{socket.gethostname()}:{os.getpid()}"
         self.dispatcher = Dispatcher(runtime)
         self.claims = FireClaims(settings.broker_url, self.beat_id)
+        self.housekeeper = Housekeeper(runtime, self.beat_id)
         # A blackholed PostgreSQL host must not hang beat for minutes (libpq reads this variable).
         os.environ.setdefault("PGCONNECT_TIMEOUT", "5")
         self._store: ScheduleStore | None = None
@@ -210,6 +212,8 @@ class DatabaseScheduler(Scheduler):
                 removed = self.store.prune_fires(utcnow() - self.fire_retention)
                 if removed:
                     log.info("beat: pruned %d old fire log rows", removed)
+            if housekeeping:
+                self.housekeeper.tick(mono, self.store)  # retention (PYPELINE_RUN_RETENTION_DAYS), queued runs
         except (*STORE_ERRORS, ConflictError) as exc:  # a conflict: another beat synced at the same moment
             self._store_failed(exc)
         else:

@@ -87,4 +87,5 @@ class Dispatcher:
                 return  # the first attempt got as far as creating the run: it was sent
             except NotFoundError:
                 pass
-        self.rt.start_run(spec.target, dict(spec.payload), run_id=run_id, origin=origin_of(schedule_id))
+        self.rt.start_run(spec.target, dict(spec.payload), run_id=run_id, origin=origin_of(schedule_id),
+                          tags=spec.tags)

@@ -86,6 +86,8 @@ class Schedule(Base):
     routing_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     #: Seconds after which an unconsumed task message is discarded (task targets).
     expires: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Tags given to every run the schedule starts (migration 0006_ops).
+    tags: Mapped[Any] = mapped_column(JSON, nullable=True)
     #: "config" (synced from scheduledTasks) or "api" (created through the service API).
     source: Mapped[str] = mapped_column(String(16), default="api")
     #: Fields of a config schedule changed through the API; config sync leaves these alone.

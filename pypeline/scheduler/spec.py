@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pypeline.config.model import PypelineConfig, ScheduleConfig
 from pypeline.errors import InvalidInputError
 from pypeline.scheduler.timing import cron_is_valid, utc, zone
+from pypeline.store.tags import normalize_tags
 
 __all__ = [
     "ScheduleSpec",
@@ -63,8 +64,9 @@ _TOP_KEYS = {"id", "name", "schemaVersion", "enabled", "config"}
 _OUTPUT_KEYS = {"source", "lastRunAt", "totalRunCount", "nextRunAt", "lastError", "createdAt", "updatedAt",
                 "version", "apiFields", "args", "kwargs"}
 _CONFIG_KEYS = {"scheduleType", "task", "pipeline", "queue", "exchange", "routingKey", "expires", "schedule",
-                "timezone", "payload"}
+                "timezone", "payload", "tags"}
 _FLAT_KEYS = {"id", "name", "enabled", "task", "pipeline", "cron", "every", "interval", "at", "timezone", "payload",
+              "tags",
               "queue", "exchange", "routing_key", "routingKey", "expires", "schemaVersion"}
 _FLAT_TIMING = ("cron", "every", "interval", "at")
 
@@ -87,6 +89,11 @@ class ScheduleSpec:
     exchange: str | None = None
     routing_key: str | None = None
     expires: int | None = None
+    #: Tags given to every run this schedule starts.
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(self.tags or ()))  # a stored row may hold a list or NULL
 
     def timing(self) -> tuple[Any, ...]:
         """The fields that decide when it fires (a change means: compute the next fire from now)."""
@@ -233,6 +240,21 @@ def _cron_expression(value: Any, problems: _Problems) -> str | None:
     return expression
 
 
+def _tags(value: Any, problems: _Problems) -> tuple[str, ...]:
+    """Run tags of a schedule (see pypeline.store.tags): a list of strings, or one string."""
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list):
+        problems.add(f"tags must be a list of strings, got {type(value).__name__}")
+        return ()
+    try:
+        return tuple(normalize_tags(values))
+    except InvalidInputError as exc:
+        problems.add(str(exc))
+        return ()
+
+
 def _payload(value: Any, problems: _Problems) -> dict[str, Any]:
     if value is None:
         return {}
@@ -339,6 +361,7 @@ def _parse_original(data: dict[str, Any], problems: _Problems) -> dict[str, Any]
         "enabled": data.get("enabled"),
         "target": _target(config.get("task"), config.get("pipeline"), problems),
         "payload": config.get("payload"),
+        "tags": config.get("tags"),
         "timezone": tz_name,
         "queue": config.get("queue"),
         "exchange": config.get("exchange"),
@@ -368,6 +391,7 @@ def _parse_flat(data: dict[str, Any], problems: _Problems) -> dict[str, Any]:
         "enabled": data.get("enabled"),
         "target": _target(data.get("task"), data.get("pipeline"), problems),
         "payload": data.get("payload"),
+        "tags": data.get("tags"),
         "timezone": tz_name,
         "queue": data.get("queue"),
         "exchange": data.get("exchange"),
@@ -390,6 +414,7 @@ def parse_schedule(data: Any) -> ScheduleSpec:
     exchange = _text(raw.get("exchange"), "exchange", problems, pattern=_NAME_PATTERN)
     routing_key = _text(raw.get("routing_key"), "routingKey", problems, pattern=_NAME_PATTERN)
     expires = _positive_int(raw.get("expires"), "expires", problems)
+    tags = _tags(raw.get("tags"), problems)
     problems.raise_if_any()
     target = raw["target"]
     kind = raw["kind"]
@@ -397,7 +422,7 @@ def parse_schedule(data: Any) -> ScheduleSpec:
         name=name or "", target_kind=target[0], target=target[1], kind=kind, payload=payload,
         cron=raw.get("cron"), timezone=raw["timezone"], interval_seconds=raw.get("interval_seconds"),
         run_at=raw.get("run_at"), enabled=enabled, queue=queue, exchange=exchange, routing_key=routing_key,
-        expires=expires,
+        expires=expires, tags=tags,
     )
 
 
@@ -454,7 +479,8 @@ def spec_from_config(schedule: ScheduleConfig) -> ScheduleSpec:
         name=schedule.name, target_kind="task" if schedule.task else "pipeline",
         target=(schedule.task or schedule.pipeline or "").strip(), payload=dict(schedule.payload),
         timezone=schedule.timezone, enabled=schedule.enabled, queue=schedule.queue, exchange=schedule.exchange,
-        routing_key=schedule.routing_key, expires=schedule.expires, **timing,
+        routing_key=schedule.routing_key, expires=schedule.expires, tags=_tags(list(schedule.tags), problems),
+        **timing,
     )
 
 
@@ -493,7 +519,7 @@ def spec_document(spec: ScheduleSpec) -> dict[str, Any]:
     config: dict[str, Any] = {"scheduleType": spec.kind, spec.target_kind: spec.target, "schedule": schedule,
                               "timezone": spec.timezone, "payload": spec.payload}
     for key, value in (("queue", spec.queue), ("exchange", spec.exchange), ("routingKey", spec.routing_key),
-                       ("expires", spec.expires)):
+                       ("expires", spec.expires), ("tags", list(spec.tags) or None)):
         if value is not None:
             config[key] = value
     return {"name": spec.name, "schemaVersion": 1, "enabled": spec.enabled, "config": config}
@@ -502,7 +528,8 @@ def spec_document(spec: ScheduleSpec) -> dict[str, Any]:
 def _flat_document(spec: ScheduleSpec) -> dict[str, Any]:
     flat: dict[str, Any] = {"name": spec.name, spec.target_kind: spec.target, "payload": spec.payload,
                             "timezone": spec.timezone, "enabled": spec.enabled, "queue": spec.queue,
-                            "exchange": spec.exchange, "routing_key": spec.routing_key, "expires": spec.expires}
+                            "exchange": spec.exchange, "routing_key": spec.routing_key, "expires": spec.expires,
+                            "tags": list(spec.tags)}
     if spec.kind == "crontab":
         flat["cron"] = spec.cron
     elif spec.kind == "interval":

@@ -37,6 +37,7 @@ from pypeline.runtime import Runtime
 from pypeline.services.invoke import invoke
 from pypeline.services.runs import retry_run
 from pypeline.status import Status
+from pypeline.store.tags import TAG_PATTERN
 
 __all__ = [
     "DRIVER_TASK",
@@ -288,10 +289,17 @@ def _start_chunk(rt: Runtime, spec: BatchSpec, batch_run_id: str, chunk: Chunk) 
     """Start a chunk's pipeline run under its pre-generated id (a run that already exists is left alone)."""
     payload = spec.chunk_payload(batch_run_id, chunk.number, chunk.keys)
     try:
-        invoke(rt, spec.pipeline, payload, origin=f"batch:{batch_run_id}", run_id=chunk.run_id)
+        invoke(rt, spec.pipeline, payload, origin=f"batch:{batch_run_id}", run_id=chunk.run_id,
+               tags=_chunk_tags(spec))
     except IntegrityError:
         rt.store.get_run(chunk.run_id)  # another driver started it first: fine if the run exists
         log.info("chunk %d of batch run %s was already started", chunk.number, batch_run_id)
+
+
+def _chunk_tags(spec: BatchSpec) -> list[str]:
+    """Tags of a chunk run: `batch`, and `batch:<id>` for a batch declared in config."""
+    named = f"batch:{spec.batch_id}"
+    return ["batch", named] if spec.batch_id and TAG_PATTERN.match(named) else ["batch"]
 
 
 def _dispatch_new(rt: Runtime, store: BatchStore, record: dict[str, Any], spec: BatchSpec, pipeline: PipelineConfig,

@@ -1,11 +1,13 @@
 """Read and control runs: show, list, wait, cancel, retry from failure, pause, resume, events."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pypeline.errors import InvalidInputError, InvalidTransitionError
 from pypeline.reconciler import Reconciler
 from pypeline.runtime import Runtime
+from pypeline.services.run_search import decorate_run, search
 from pypeline.status import Status
 
 __all__ = ["get_run", "list_runs", "wait_for_run", "cancel_run", "retry_run", "pause_run", "resume_run",
@@ -13,9 +15,10 @@ __all__ = ["get_run", "list_runs", "wait_for_run", "cancel_run", "retry_run", "p
 
 
 def get_run(runtime: Runtime, run_id: str) -> dict[str, Any]:
-    """A run record with its node runs."""
+    """A run record with its tags, node runs (each with a link to its logs) and notification attempts."""
     run = runtime.store.get_run(run_id)
     run["nodes"] = runtime.store.node_runs(run_id)
+    decorate_run(runtime, run)
     return run
 
 
@@ -23,23 +26,13 @@ def list_runs(
     runtime: Runtime,
     *,
     pipeline_id: str | None = None,
-    status: str | None = None,
+    status: str | Sequence[str] | None = None,
     limit: int = 50,
     offset: int = 0,
+    **filters: Any,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of runs (newest first) and the total count matching the filters."""
-    if not 1 <= limit <= 500:
-        raise InvalidInputError("limit must be between 1 and 500")
-    if not 0 <= offset <= 10_000_000:
-        raise InvalidInputError("offset must be between 0 and 10000000")
-    if status is not None:
-        from pypeline.status import Status
-
-        try:
-            Status(status.upper())
-        except ValueError:
-            raise InvalidInputError(f"unknown status {status!r}; one of {[s.value for s in Status]}") from None
-    return runtime.store.list_runs(pipeline_id=pipeline_id, status=status, limit=limit, offset=offset)
+    """A page of runs (newest first) and the total count matching the filters (see run_search.run_filter)."""
+    return search(runtime, pipeline_id=pipeline_id, status=status, limit=limit, offset=offset, **filters)
 
 
 def wait_for_run(runtime: Runtime, run_id: str, timeout: float | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pypeline.store.leases import holder_id, live_lease
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, iso_utc, utcnow
 from pypeline.store.retry import DEFAULT_BUDGET_S, RetryPolicy, retry_call, retrying
 
-__all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize"]
+__all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize", "run_record"]
 
 log = logging.getLogger(__name__)
 
@@ -269,11 +269,17 @@ class RunStore:
         engine: str, origin: str | None, now: datetime,
     ) -> int:
         with self.engine.begin() as conn:
-            conn.execute(insert(_RUN).values(
-                id=run_id, pipeline_id=pipeline_id, engine=engine, status=Status.RUNNING.value, attempt=1,
-                payload=payload, leaves=list(leaves), nodes_total=len(nodes),
-                nodes_left=len(nodes), origin=origin, created_at=now, started_at=now, updated_at=now,
-            ))
+            # A run reserved by pypeline.store.admission (PENDING, no nodes yet) becomes this run; else insert.
+            reserved = conn.execute(update(_RUN).where(
+                _RUN.c.id == run_id, _RUN.c.status == Status.PENDING.value, _RUN.c.nodes_total == 0).values(
+                status=Status.RUNNING.value, payload=payload, leaves=list(leaves), nodes_total=len(nodes),
+                nodes_left=len(nodes), started_at=now, updated_at=now)).rowcount
+            if not reserved:
+                conn.execute(insert(_RUN).values(
+                    id=run_id, pipeline_id=pipeline_id, engine=engine, status=Status.RUNNING.value, attempt=1,
+                    payload=payload, leaves=list(leaves), nodes_total=len(nodes),
+                    nodes_left=len(nodes), origin=origin, created_at=now, started_at=now, updated_at=now,
+                ))
             rows = [
                 {"run_id": run_id, "node": n.node, "instance": n.instance, "handler": n.handler, "queue": n.queue,
                  "status": (Status.QUEUED if n.upstreams == 0 else Status.PENDING).value, "remaining": n.upstreams,
@@ -841,6 +847,11 @@ class RunStore:
 
 def _iso(value: datetime | None) -> str | None:
     return iso_utc(value)
+
+
+def run_record(row: Any) -> dict[str, Any]:
+    """A runs-table row as the JSON-ready dict every face shows."""
+    return _run_dict(row)
 
 
 def _run_dict(row: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Dashboard pages: runs (live), a run with its DAG, pipelines, schedules; login with an API key."""
+"""Dashboard pages: runs (live, filtered), a run with its DAG and logs, pipelines, schedules, batches; login."""
 from __future__ import annotations
 
 import hmac
@@ -16,6 +16,7 @@ from pypeline.api.input_checks import bad_id, bad_query
 from pypeline.api.presenters import pipeline_document, pipeline_documents
 from pypeline.errors import AuthError, InvalidInputError, NotFoundError, PypelineError
 from pypeline.scheduler.spec import describe_interval
+from pypeline.services import batches as batch_service
 from pypeline.services import keys as key_service
 from pypeline.services import runs as run_service
 from pypeline.status import Status
@@ -156,13 +157,18 @@ def _pipeline_layout(doc: dict[str, Any]) -> Layout:
 
 @bp.route("/", methods=["GET"])
 def runs() -> str:
-    """Runs, newest first, with live status."""
+    """Runs, newest first, with live status; filtered by pipeline, status, origin and tags."""
     pipeline_id = request.args.get("pipeline") or None
     status = request.args.get("status") or None
-    offset = request.args.get("offset", 0, type=int)
-    items, total = run_service.list_runs(runtime(), pipeline_id=pipeline_id, status=status, limit=50, offset=offset)
+    origin = request.args.get("origin", "").strip() or None
+    tag_text = request.args.get("tag", "")
+    tags = [t for t in (part.strip() for part in tag_text.split(",")) if t]
+    offset = max(request.args.get("offset", 0, type=int), 0)
+    items, total = run_service.list_runs(runtime(), pipeline_id=pipeline_id, status=status, origin=origin, tags=tags,
+                                         limit=50, offset=offset)
     return render_template("pypeline_runs.html", runs=items, total=total, pipeline=pipeline_id, status=status,
-                           offset=offset, limit=50, pipelines=list(runtime().config.pipelines))
+                           origin=origin or "", tag=",".join(tags), offset=offset, limit=50,
+                           pipelines=list(runtime().config.pipelines))
 
 
 @bp.route("/runs/<run_id>", methods=["GET"])
@@ -204,3 +210,22 @@ def schedules() -> str:
     service = _schedules_service()
     items = service.list_schedules(runtime()) if service is not None else None
     return render_template("pypeline_schedules.html", schedules=items)
+
+
+@bp.route("/batches/", methods=["GET"])
+def batches() -> str:
+    """Batch runs, newest first, with their chunk progress; and the batches declared in config."""
+    rt = runtime()
+    offset = max(request.args.get("offset", 0, type=int), 0)
+    items, total = batch_service.list_batch_runs(rt, limit=50, offset=offset)
+    return render_template("pypeline_batches.html", batch_runs=items, total=total, offset=offset, limit=50,
+                           declared=sorted(rt.config.batches))
+
+
+@bp.route("/batches/<batch_run_id>", methods=["GET"])
+def batch_run(batch_run_id: str) -> str:
+    """One batch run: progress, its chunks and their runs, stop/resume."""
+    rt = runtime()
+    record = batch_service.batch_status(rt, batch_run_id)
+    chunks = batch_service.batch_chunks(rt, batch_run_id, limit=500)
+    return render_template("pypeline_batch.html", batch=record, chunks=chunks)

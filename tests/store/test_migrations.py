@@ -12,7 +12,8 @@ from pypeline.store.models import Base
 
 
 def _import_all_models() -> None:
-    for module in ("pypeline.scheduler.models", "pypeline.services.batch_models", "pypeline.api.keys_models"):
+    for module in ("pypeline.scheduler.models", "pypeline.services.batch_models", "pypeline.api.keys_models",
+                   "pypeline.store.ops_models"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError:

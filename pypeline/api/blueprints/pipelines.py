@@ -33,7 +33,7 @@ def get_pipeline(pipeline_id: str) -> dict[str, Any]:
 
 def _invoke(pipeline_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     rt = runtime()
-    run_id = invoke_service.invoke(rt, pipeline_id, body.get("chain_payload"), origin="api")
+    run_id = invoke_service.invoke(rt, pipeline_id, body.get("chain_payload"), origin="api", tags=body.get("tags"))
     status = rt.store.run_status(run_id)
     return {"pipeline_id": pipeline_id, "status": "success", "execution_id": run_id, "run_id": run_id,
             "run_status": status.value}, 202
@@ -44,6 +44,7 @@ def _invoke(pipeline_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int
 @blp.response(202, InvokeResponseSchema)
 @blp.alt_response(400, description="Payload rejected (not JSON, too large, or not matching payloadSchema)")
 @blp.alt_response(404, description="Unknown pipeline")
+@blp.alt_response(409, description="maxActiveRuns reached and onLimit is fail")
 @blp.alt_response(413, description="Body over the size limit")
 def invoke(body: dict[str, Any], pipeline_id: str) -> tuple[dict[str, Any], int]:
     """Start a run of a declared pipeline; answers 202 with the run id."""
@@ -55,6 +56,7 @@ def invoke(body: dict[str, Any], pipeline_id: str) -> tuple[dict[str, Any], int]
 @blp.response(202, InvokeResponseSchema)
 @blp.alt_response(400, description="Payload rejected (not JSON, too large, or not matching payloadSchema)")
 @blp.alt_response(404, description="Unknown pipeline")
+@blp.alt_response(409, description="maxActiveRuns reached and onLimit is fail")
 @blp.alt_response(413, description="Body over the size limit")
 def invoke_legacy(body: dict[str, Any], pipeline_id: str) -> tuple[dict[str, Any], int]:
     """Start a run (the original's route: POST /pipelines/invoke/<id> with {"chain_payload": ...})."""

@@ -3,17 +3,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import RAISE
+
 from pypeline.api.blueprint import ApiBlueprint
 from pypeline.api.context import runtime
 from pypeline.api.schemas import (
     EventBodySchema,
     EventCreatedSchema,
     EventSchema,
+    LogPageSchema,
+    LogQuerySchema,
     RunDetailSchema,
     RunPageSchema,
     RunQuerySchema,
     RunSchema,
 )
+from pypeline.services import logs as log_service
 from pypeline.services import runs as run_service
 
 __all__ = ["blp"]
@@ -22,11 +27,14 @@ blp = ApiBlueprint("runs", __name__, url_prefix="/runs", description="Pipeline r
 
 
 @blp.route("/", methods=["GET"], strict_slashes=False)
-@blp.arguments(RunQuerySchema, location="query")
+@blp.arguments(RunQuerySchema, location="query", unknown=RAISE)  # a misspelt filter is a 422, not ignored
 @blp.response(200, RunPageSchema)
 def list_runs(query: dict[str, Any]) -> dict[str, Any]:
-    """List runs, newest first, filtered by pipeline and status."""
+    """List runs, newest first, filtered by pipeline, status, origin, tags and creation time."""
     items, total = run_service.list_runs(runtime(), pipeline_id=query.get("pipeline_id"), status=query.get("status"),
+                                         origin=query.get("origin"), tags=query.get("tag") or (),
+                                         created_after=query.get("created_after"),
+                                         created_before=query.get("created_before"),
                                          limit=query["limit"], offset=query["offset"])
     return {"items": items, "total": total, "limit": query["limit"], "offset": query["offset"]}
 
@@ -73,3 +81,13 @@ def add_event(body: dict[str, Any], run_id: str) -> dict[str, Any]:
     """Record a custom named event on a run."""
     event_id = run_service.emit_event(runtime(), run_id, body["name"], body.get("data"), node=body.get("node"))
     return {"id": event_id, "run_id": run_id}
+
+
+@blp.route("/<string:run_id>/logs", methods=["GET"])
+@blp.arguments(LogQuerySchema, location="query", unknown=RAISE)
+@blp.response(200, LogPageSchema)
+@blp.alt_response(404, description="Unknown run")
+def get_logs(query: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """What the run's nodes logged or printed (each node attempt separately); poll with `after=next` to follow."""
+    return log_service.run_logs(runtime(), run_id, node=query.get("node"), instance=query.get("instance"),
+                                attempt=query.get("attempt"), after=query["after"])

@@ -7,7 +7,15 @@ from flask import Response
 
 from pypeline.api.blueprint import ApiBlueprint
 from pypeline.api.context import runtime
-from pypeline.api.schemas import FireQuerySchema, FireSchema, ScheduleBodySchema, ScheduleSchema
+from pypeline.api.schemas import (
+    BackfillBodySchema,
+    BackfillSchema,
+    FireQuerySchema,
+    FireSchema,
+    ScheduleBodySchema,
+    ScheduleSchema,
+)
+from pypeline.services import backfill as backfill_service
 from pypeline.services import schedules as schedule_service
 
 __all__ = ["blp"]
@@ -94,3 +102,12 @@ def delete_schedule(schedule_id: str) -> Response:
 def list_fires(query: dict[str, Any], schedule_id: str) -> list[dict[str, Any]]:
     """The latest fires of a schedule, newest first."""
     return schedule_service.list_fires(runtime(), schedule_id, limit=query["limit"])
+
+
+@blp.route("/<string:schedule_id>/backfill", methods=["POST"])
+@blp.arguments(BackfillBodySchema)
+@blp.response(200, BackfillSchema)
+@blp.alt_response(404, description="Unknown schedule")
+def backfill(body: dict[str, Any], schedule_id: str) -> dict[str, Any]:
+    """Start one run per slot of a pipeline schedule in [from, to] (tagged backfill; existing slots are kept)."""
+    return backfill_service.backfill(runtime(), schedule_id, body["from_"], body["to"], dry_run=body["dry_run"])

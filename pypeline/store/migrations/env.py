@@ -9,7 +9,8 @@ from sqlalchemy import create_engine
 from pypeline.store.models import Base
 
 # Tables of upper layers share the one metadata; importing them here is migration tooling only.
-for _module in ("pypeline.scheduler.models", "pypeline.services.batch_models", "pypeline.api.keys_models"):
+for _module in ("pypeline.scheduler.models", "pypeline.services.batch_models", "pypeline.api.keys_models",
+                "pypeline.store.ops_models"):
     try:
         importlib.import_module(_module)
     except ModuleNotFoundError as _exc:

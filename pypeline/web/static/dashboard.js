@@ -77,6 +77,8 @@
     var q = "?limit=" + b.limit + "&offset=" + b.offset;
     if (b.filterPipeline) q += "&pipeline_id=" + encodeURIComponent(b.filterPipeline);
     if (b.filterStatus) q += "&status=" + encodeURIComponent(b.filterStatus);
+    if (b.filterOrigin) q += "&origin=" + encodeURIComponent(b.filterOrigin);
+    (b.filterTag || "").split(",").filter(Boolean).forEach(function (t) { q += "&tag=" + encodeURIComponent(t); });
     poll(function () {
       return api("/runs/" + q).then(function (page) {
         document.getElementById("runs-total").textContent = page.total;
@@ -88,10 +90,11 @@
             el("td", {text: String(r.attempt)}),
             el("td", {text: (r.nodes_total - r.nodes_left) + "/" + r.nodes_total}),
             el("td", {text: r.origin || ""}),
+            el("td", {"class": "tags"}, (r.tags || []).map(function (t) { return el("span", {"class": "tag", text: t}); })),
             el("td", {text: fmtTime(r.created_at)}),
             el("td", {text: fmtDuration(r.started_at, r.finished_at)})
           ]);
-        }) : [el("tr", {"class": "empty"}, [el("td", {colspan: "8", text: "No runs yet."})])]);
+        }) : [el("tr", {"class": "empty"}, [el("td", {colspan: "9", text: "No runs yet."})])]);
         return 2000;
       });
     }, 2000);
@@ -99,7 +102,7 @@
 
   /* ---------------------------------------------------------------- one run */
   /* Run statuses from which each control action is allowed (mirrors pypeline.status.RUN_TRANSITIONS). */
-  var ACTIONS = {cancel: ["PENDING", "RUNNING", "PAUSED"], pause: ["RUNNING"], resume: ["PAUSED"],
+  var ACTIONS = {cancel: ["PENDING", "QUEUED", "RUNNING", "PAUSED"], pause: ["RUNNING"], resume: ["PAUSED"],
                  retry: ["FAILED", "CANCELLED"]};
   var ORDER = ["FAILED", "RUNNING", "RETRYING", "QUEUED", "PENDING", "CANCELLED", "SKIPPED", "SUCCESS"];
 
@@ -168,8 +171,37 @@
     });
   }
 
+  /* Follow a run's captured node output: append new chunks (cursor `next`) until the run is finished. */
+  function followLogs(runId) {
+    var pre = document.getElementById("run-logs"), select = document.getElementById("logs-node");
+    var live = document.getElementById("logs-live");
+    if (!pre) return;
+    var cursor = 0, last = null, generation = 0;
+    function reset() { cursor = 0; last = null; generation += 1; pre.textContent = ""; }
+    select.addEventListener("change", reset);
+    poll(function () {
+      var mine = generation, q = "?after=" + cursor + (select.value ? "&node=" + encodeURIComponent(select.value) : "");
+      return api("/runs/" + encodeURIComponent(runId) + "/logs" + q).then(function (page) {
+        if (mine !== generation) return 0;
+        page.items.forEach(function (item) {
+          var key = item.node + "[" + item.instance + "]#" + item.attempt;
+          if (key !== last) {
+            pre.appendChild(document.createTextNode("==> " + item.node + (item.instance ? "[" + item.instance + "]" : "") +
+                                                    " (attempt " + item.attempt + ") <==\n"));
+            last = key;
+          }
+          pre.appendChild(document.createTextNode(item.text));
+        });
+        cursor = page.next;
+        live.hidden = page.terminal;
+        return page.items.length ? 200 : (page.terminal ? 5000 : 1000);
+      });
+    }, 200);
+  }
+
   function runPage() {
     var runId = document.body.dataset.run, wasTerminal = document.body.dataset.terminal === "true";
+    followLogs(runId);
     var refresh = function () {
       return api("/runs/" + encodeURIComponent(runId)).then(function (run) { renderRun(run); return run; });
     };
@@ -199,8 +231,11 @@
     button.addEventListener("click", function () {
       var text = document.getElementById("payload").value.trim(), payload;
       try { payload = text ? JSON.parse(text) : null; } catch (e) { flash("chain_payload is not valid JSON: " + e.message); return; }
+      var tagBox = document.getElementById("run-tags");
+      var tags = tagBox ? tagBox.value.split(",").map(function (t) { return t.trim(); }).filter(Boolean) : [];
       button.disabled = true;
-      api("/pipelines/" + encodeURIComponent(document.body.dataset.pipeline) + "/invoke", {method: "POST", body: {chain_payload: payload}})
+      api("/pipelines/" + encodeURIComponent(document.body.dataset.pipeline) + "/invoke",
+          {method: "POST", body: {chain_payload: payload, tags: tags}})
         .then(function (resp) { window.location.href = UI + "/runs/" + encodeURIComponent(resp.run_id); })
         .catch(function (e) { flash("Could not start the run: " + e.message); button.disabled = false; });
     });
@@ -227,8 +262,54 @@
     });
   }
 
+  /* ---------------------------------------------------------------- one batch run */
+  function batchPage() {
+    var id = document.body.dataset.batchRun;
+    function render(b) {
+      var status = document.getElementById("batch-status");
+      status.className = "badge st-" + b.status; status.textContent = b.status.toLowerCase();
+      document.getElementById("batch-keys").textContent = b.keys_listed + (b.listing_done ? "" : "+");
+      document.getElementById("batch-chunks").textContent = b.chunks_succeeded + " succeeded · " + b.chunks_failed +
+        " failed · " + b.chunks_running + " running · " + b.chunks_dispatched + " dispatched";
+      var bar = document.getElementById("batch-progress");
+      bar.max = Math.max(b.chunks_dispatched, 1); bar.value = b.chunks_succeeded + b.chunks_failed + b.chunks_cancelled;
+      var err = document.getElementById("batch-error"); err.hidden = !b.error; err.textContent = b.error || "";
+      document.querySelectorAll("#batch-actions button").forEach(function (btn) {
+        btn.disabled = btn.dataset.action === "stop" ? b.status !== "RUNNING"
+                                                     : ["PAUSED", "FAILED", "CANCELLED"].indexOf(b.status) < 0;
+      });
+      return b;
+    }
+    function refreshChunks() {
+      return api("/batch-runs/" + encodeURIComponent(id) + "/chunks?limit=500").then(function (chunks) {
+        var tbody = document.querySelector("#chunks-table tbody");
+        tbody.replaceChildren.apply(tbody, chunks.length ? chunks.map(function (c) {
+          return el("tr", {"data-chunk": String(c.chunk)}, [
+            el("td", {text: String(c.chunk)}),
+            el("td", {}, [el("a", {href: UI + "/runs/" + encodeURIComponent(c.run_id)}, [el("code", {text: c.run_id.slice(0, 8)})])]),
+            el("td", {text: String(c.key_count)}), el("td", {}, [el("code", {text: c.first_key || ""})]),
+            el("td", {}, [el("code", {text: c.last_key || ""})]), el("td", {}, [badge(c.status)])
+          ]);
+        }) : [el("tr", {"class": "empty"}, [el("td", {colspan: "6", text: "No chunks yet."})])]);
+      });
+    }
+    var refresh = function () { return api("/batch-runs/" + encodeURIComponent(id)).then(render); };
+    poll(function () {
+      return refresh().then(function (b) { return refreshChunks().then(function () { return b.terminal ? 5000 : 1000; }); });
+    }, 1000);
+    document.querySelectorAll("#batch-actions button").forEach(function (btn) {
+      btn.addEventListener("click", function () {
+        btn.disabled = true;
+        api("/batch-runs/" + encodeURIComponent(id) + "/" + btn.dataset.action, {method: "POST", body: {}})
+          .then(function (b) { flash(btn.dataset.action + ": done", true); render(b); return refreshChunks(); })
+          .catch(function (e) { flash(btn.dataset.action + " failed: " + e.message); btn.disabled = false; });
+      });
+    });
+  }
+
   localiseTimes();
   if (page === "runs") runsPage();
+  else if (page === "batch") batchPage();
   else if (page === "run") runPage();
   else if (page === "pipeline") pipelinePage();
   else if (page === "schedules") schedulesPage();

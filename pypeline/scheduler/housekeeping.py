@@ -1,0 +1,57 @@
+"""Beat's periodic operations work: prune old runs (retention) and admit queued runs (maxActiveRuns).
+
+Runs from beat's tick on whichever beat holds the housekeeping lease, so several beats never prune or
+admit at the same moment.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from pypeline.scheduler.store import ScheduleStore
+from pypeline.store.locks import NamedLock
+from pypeline.store.models import utcnow
+from pypeline.store.retention import prune_batch_runs, prune_runs
+
+__all__ = ["Housekeeper"]
+
+log = logging.getLogger(__name__)
+
+
+class Housekeeper:
+    """Retention pruning (hourly) and the queued-run sweep (every `sweep_every` s), lease-guarded."""
+
+    #: Seconds between prunes, and between sweeps of queued runs.
+    prune_every: float = 3600.0
+    sweep_every: float = 15.0
+
+    def __init__(self, runtime: Any, holder: str) -> None:
+        self.rt = runtime
+        self.holder = holder
+        self._last_prune = self._last_sweep = float("-inf")
+        self._lock: NamedLock | None = None
+
+    def tick(self, mono: float, schedules: ScheduleStore) -> None:
+        """Do whatever is due; raises store errors for beat's backoff."""
+        if mono - self._last_sweep < self.sweep_every and mono - self._last_prune < self.prune_every:
+            return
+        if self._lock is None:
+            self._lock = NamedLock(self.rt.store.engine, "housekeeping", self.holder, max(self.sweep_every * 3, 30.0))
+        if not self._lock.acquire():
+            self._last_sweep = mono
+            return
+        if mono - self._last_sweep >= self.sweep_every:
+            self._last_sweep = mono
+            started = self.rt.launcher.sweep()
+            if started:
+                log.info("beat: started %d queued run(s)", len(started))
+        days = self.rt.settings.run_retention_days
+        if days > 0 and mono - self._last_prune >= self.prune_every:
+            self._last_prune = mono
+            before = utcnow() - timedelta(days=days)
+            prune_batch_runs(self.rt.store.engine, before)
+            removed = prune_runs(self.rt.store.engine, before)
+            fires = schedules.prune_fires(before)
+            if removed or fires:
+                log.info("beat: retention pruned %d run(s) and %d fire(s) older than %s days", removed, fires, days)
