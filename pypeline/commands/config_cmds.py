@@ -5,8 +5,6 @@ import click
 
 from pypeline.commands.common import console, handle_errors
 from pypeline.config import load_config
-from pypeline.dag import PipelineDag
-from pypeline.engines.dataflow import dataflow_issues
 from pypeline.errors import ConfigError
 
 __all__ = ["validate", "graph"]
@@ -18,6 +16,8 @@ __all__ = ["validate", "graph"]
 @handle_errors
 def validate(file: str, no_handlers: bool) -> None:
     """Validate a sermos.yaml/pypeline.yaml; lists every error with its line, exits 1 if any."""
+    from pypeline.engines.dataflow import dataflow_issues
+
     config = load_config(file, check_handlers=not no_handlers)
     issues = dataflow_issues(config)
     if issues:
@@ -33,5 +33,7 @@ def validate(file: str, no_handlers: bool) -> None:
 @handle_errors
 def graph(file: str, pipeline: str, fmt: str) -> None:
     """Print a pipeline's DAG as mermaid or Graphviz dot."""
+    from pypeline.dag import PipelineDag
+
     dag = PipelineDag(load_config(file, check_handlers=False).pipeline(pipeline))
     click.echo(dag.to_mermaid() if fmt == "mermaid" else dag.to_dot(), nl=False)
