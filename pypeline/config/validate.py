@@ -6,7 +6,6 @@ import zoneinfo
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import jsonschema
 from croniter import croniter
 
 from pypeline.config import graph as digraph
@@ -303,6 +302,8 @@ class _Validator:
         return nodes
 
     def _payload_schema(self, value: dict[str, Any], path: str) -> None:
+        import jsonschema  # only configs with a payloadSchema pay for it
+
         try:
             jsonschema.validators.validator_for(value).check_schema(value)
         except jsonschema.SchemaError as exc:
