@@ -431,11 +431,13 @@ GENERATOR = Table(
         "recursive": Field("bool"),
         # accepted by pypeline.generators (skip .DS_Store, __pycache__ ...), so allowed here too
         "skipCommonHidden": Field("bool"),
+        # local only: list file symlinks that resolve outside `path` (off: skipped and logged)
+        "followSymlinks": Field("bool"),
     },
 )
 
 #: generator option keys that only make sense for one generator type (plus the key that type requires)
 GENERATOR_KEYS_BY_TYPE: dict[str, tuple[frozenset[str], str]] = {
     "s3": (frozenset({"bucket", "endpointUrl", "region"}), "bucket"),
-    "local": (frozenset({"path"}), "path"),
+    "local": (frozenset({"path", "followSymlinks"}), "path"),
 }
