@@ -201,7 +201,8 @@ def sync_cmd(config_path: str | None, database: str | None) -> None:
 def beat(file: str, broker: str | None, database: str | None, catch_up: str | None, loglevel: str) -> None:
     """Run Celery beat on the database schedules of FILE (several beats may run: each fire happens once)."""
     settings = build_settings(file, broker, database).with_overrides(beat_catch_up=catch_up)
-    rt = Runtime.from_path(file, settings, register=False)
+    # Beat sends tasks by name and never runs handler code: it does not import the handler modules.
+    rt = Runtime(load_config(file, check_handlers=False), settings, register=False)
     schedule_service.schedule_store(rt)  # migrate before beat starts
     console.print(f"pypeline beat: database {settings.resolved_database_url.split('@')[-1]}, "
                   f"catch-up {settings.beat_catch_up}", highlight=False)
