@@ -455,6 +455,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5, help="timing rounds (contenders take turns); best kept")
     parser.add_argument("--s3-repeat", type=int, default=2, help="timing rounds for the replayed-S3 runs")
     parser.add_argument("--skip-moto", action="store_true", help="skip the end-to-end moto server runs")
+    parser.add_argument("--local-only", action="store_true", help="only the local-folder runs (no S3 at all)")
     parser.add_argument("--markdown", type=Path, help="also write the report to this Markdown file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -498,11 +499,11 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    for n in sizes:
+    for n in sizes if not args.local_only else ():
         rates = spawn("timing-s3client", n, args.s3_repeat)
         add("s3 client-side (replayed pages)", n, rates, mem_of("s3client", n, [PLAIN_S3, OURS]))
 
-    if not args.skip_moto:
+    if not args.skip_moto and not args.local_only:
         specs = [f"{BUCKET_PREFIX}warm:10"] + [f"{BUCKET_PREFIX}{n}:{n}" for n in sizes]
         child = subprocess.Popen(
             [sys.executable, "-c", MOTO_CHILD, str(Path(__file__).parent), *specs],

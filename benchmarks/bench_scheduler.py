@@ -523,8 +523,9 @@ def _explanations(args: argparse.Namespace) -> list[str]:
         f"for `lock_timeout` = 5 x max interval = {redbeat_lock} s, so kill -9 stops all firing that long.",
         "- ours: every beat claims each fire with a compare-and-set on the row's due time, so two beats never "
         "double-fire and a killed beat leaves nothing to expire; message ids derive from (schedule, due time), "
-        "so a duplicate fire would show as a duplicate id. Most of its RSS is the Pypeline runtime every "
-        "pypeline process loads (config, DAGs, engines, Alembic); the 10,000 rows add about 20 MB.",
+        "so a duplicate fire would show as a duplicate id. Most of its RSS is libraries: Celery beat, "
+        "SQLAlchemy (core + ORM), the psycopg binary driver and the redis client (see RESULTS.md for the "
+        "profile); the 10,000 rows add about 5 MB.",
     ]
 
 

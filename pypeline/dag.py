@@ -1,18 +1,28 @@
-"""A pipeline as a networkx DiGraph: roots, leaves, levels, successors, and mermaid/dot rendering."""
+"""A pipeline's DAG: roots, leaves, levels, successors, and mermaid/dot rendering.
+
+The queries run on plain adjacency lists (`pypeline.config.graph`), so a process that only loads
+configs and runs nodes never imports networkx; `PipelineDag.graph` builds a networkx DiGraph on
+first use for analysis and layout.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import networkx as nx
-
+from pypeline.config import graph as digraph
 from pypeline.config.model import NodeConfig, PipelineConfig
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["PipelineDag", "build_graph"]
 
 
 def build_graph(pipeline: PipelineConfig) -> nx.DiGraph:
     """A DiGraph with one node per pipeline node (attribute `config`) and one edge per dependency."""
+    import networkx as nx
+
     graph = nx.DiGraph(pipeline_id=pipeline.id)
     for name, node in pipeline.nodes.items():
         graph.add_node(name, config=node)
@@ -25,18 +35,29 @@ class PipelineDag:
 
     def __init__(self, pipeline: PipelineConfig) -> None:
         self.pipeline = pipeline
-        self.graph = build_graph(pipeline)
-        if not nx.is_directed_acyclic_graph(self.graph):
-            cycle = " -> ".join(u for u, _ in nx.find_cycle(self.graph))
-            raise ValueError(f"pipeline {pipeline.id!r} has a cycle: {cycle}")
-        self._order = {n: i for i, n in enumerate(nx.lexicographical_topological_sort(self.graph))}
-        self._succ = {n: tuple(sorted(self.graph.successors(n), key=self._order.__getitem__)) for n in self.graph}
-        self._pred = {n: tuple(sorted(self.graph.predecessors(n), key=self._order.__getitem__)) for n in self.graph}
+        succ = digraph.adjacency(pipeline.nodes, pipeline.edges)
+        pred = digraph.reverse(succ)
+        try:
+            order = digraph.lexicographical_topological_sort(succ, pred)
+        except digraph.CycleFound:
+            start = next(n for c in digraph.strongly_connected_components(succ) for n in c
+                         if len(c) > 1 or n in succ[n])
+            cycle = " -> ".join(digraph.find_cycle(succ, start))
+            raise ValueError(f"pipeline {pipeline.id!r} has a cycle: {cycle}") from None
+        self._order = {n: i for i, n in enumerate(order)}
+        self._succ = {n: tuple(sorted(succ[n], key=self._order.__getitem__)) for n in succ}
+        self._pred = {n: tuple(sorted(pred[n], key=self._order.__getitem__)) for n in succ}
+        self._edges = [(u, v) for u in order for v in self._succ[u]]
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The pipeline as a networkx DiGraph (built on first use)."""
+        return build_graph(self.pipeline)
 
     @property
     def nodes(self) -> list[str]:
         """Node names in a stable topological order."""
-        return sorted(self.graph, key=self._order.__getitem__)
+        return list(self._order)
 
     def node(self, name: str) -> NodeConfig:
         """The config of one node."""
@@ -62,19 +83,19 @@ class PipelineDag:
 
     def descendants(self, name: str) -> list[str]:
         """Every node reachable from `name`, topologically ordered."""
-        return sorted(nx.descendants(self.graph, name), key=self._order.__getitem__)
+        return sorted(digraph.reachable(self._succ, name), key=self._order.__getitem__)
 
     @cached_property
     def levels(self) -> list[list[str]]:
         """Topological generations: level k holds nodes whose longest upstream path has k edges."""
-        return [sorted(g, key=self._order.__getitem__) for g in nx.topological_generations(self.graph)]
+        return [sorted(g, key=self._order.__getitem__) for g in digraph.topological_generations(self._succ, self._pred)]
 
     def subgraph_nodes(self, start: Iterable[str]) -> list[str]:
         """`start` plus all its descendants, topologically ordered."""
         seen: set[str] = set()
         for s in start:
             seen.add(s)
-            seen.update(nx.descendants(self.graph, s))
+            seen.update(digraph.reachable(self._succ, s))
         return sorted(seen, key=self._order.__getitem__)
 
     def to_mermaid(self) -> str:
@@ -84,7 +105,7 @@ class PipelineDag:
         for n in self.nodes:
             label = f"{n}<br/><small>{self.node(n).handler}</small>".replace('"', "'")
             lines.append(f'    {ids[n]}["{label}"]')
-        for u, v in sorted(self.graph.edges, key=lambda e: (self._order[e[0]], self._order[e[1]])):
+        for u, v in self._edges:
             lines.append(f"    {ids[u]} --> {ids[v]}")
         return "\n".join(lines) + "\n"
 
@@ -96,7 +117,7 @@ class PipelineDag:
         lines = [f"digraph {q(self.pipeline.id)} {{", "    rankdir=TB;"]
         for n in self.nodes:
             lines.append(f"    {q(n)} [label={q(n + chr(10) + self.node(n).handler)}];".replace(chr(10), "\\n"))
-        for u, v in sorted(self.graph.edges, key=lambda e: (self._order[e[0]], self._order[e[1]])):
+        for u, v in self._edges:
             lines.append(f"    {q(u)} -> {q(v)};")
         lines.append("}")
         return "\n".join(lines) + "\n"

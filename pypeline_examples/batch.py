@@ -5,7 +5,6 @@ A batch gives every chunk run `chain_payload = {"keys": [...], "batch_source": {
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 __all__ = ["count_lines", "read_key"]
@@ -14,7 +13,11 @@ __all__ = ["count_lines", "read_key"]
 def read_key(source: dict[str, Any], key: str) -> bytes:
     """The content of one key of a batch source (local folder or S3 bucket)."""
     if source["type"] == "local":
-        with open(os.path.join(source["path"], key), "rb") as fh:
+        from pypeline.generators.local import LocalKeyGenerator
+
+        # open_key refuses keys with ".." and (unless the batch enabled followSymlinks) links leaving the folder.
+        follow = bool(source.get("follow_symlinks", False))
+        with LocalKeyGenerator().open_key(source["path"], key, follow_symlinks=follow) as fh:
             return fh.read()
     import boto3
 

@@ -82,10 +82,13 @@ class BatchSpec:
                    batch_id=record.get("batch_id"))
 
     @property
-    def source(self) -> dict[str, str]:
+    def source(self) -> dict[str, Any]:
         """Where the keys come from, for handlers: {"type": "local", "path": p} or {"type": "s3", "bucket": b, ...}."""
         if self.generator.type != "s3":
-            return {"type": self.generator.type, "path": location_of(self.generator)}
+            local: dict[str, Any] = {"type": self.generator.type, "path": location_of(self.generator)}
+            if self.generator.options.get("follow_symlinks"):
+                local["follow_symlinks"] = True  # readers may then follow links out of the folder too
+            return local
         source = {"type": "s3", "bucket": location_of(self.generator)}
         for name in ("endpoint_url", "region"):  # what a handler needs to build the same S3 client
             if self.generator.options.get(name):

@@ -5,14 +5,16 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from pypeline.commands.output import PipeConsole
 from pypeline.errors import ConfigError, PypelineError
-from pypeline.runtime import Runtime
 from pypeline.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the runtime (Celery, SQLAlchemy) is imported only by commands that build one
+    from pypeline.runtime import Runtime
 
 __all__ = ["console", "err_console", "build_runtime", "build_settings", "handle_errors", "echo_json", "config_option",
            "database_option", "broker_option", "parse_json_arg", "print_config_error"]
@@ -41,6 +43,8 @@ def build_runtime(
     **kwargs: Any,
 ) -> Runtime:
     """A runtime for a config file (or PYPELINE_CONFIG) with CLI overrides."""
+    from pypeline.runtime import Runtime
+
     settings = build_settings(config_path, broker, database)
     if settings.config_path is None:
         raise PypelineError("no config file: pass FILE/--config or set PYPELINE_CONFIG")

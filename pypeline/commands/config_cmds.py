@@ -9,7 +9,6 @@ import click
 from pypeline.commands.common import console, handle_errors, print_config_error
 from pypeline.config import load_config
 from pypeline.config.report import github_annotation, issue_record
-from pypeline.dag import PipelineDag
 from pypeline.errors import ConfigError
 from pypeline.services.config_check import check_file
 
@@ -48,5 +47,7 @@ def validate(files: tuple[str, ...], no_handlers: bool, fmt: str) -> None:
 @handle_errors
 def graph(file: str, pipeline: str, fmt: str) -> None:
     """Print a pipeline's DAG as mermaid or Graphviz dot."""
+    from pypeline.dag import PipelineDag
+
     dag = PipelineDag(load_config(file, check_handlers=False).pipeline(pipeline))
     click.echo(dag.to_mermaid() if fmt == "mermaid" else dag.to_dot(), nl=False)

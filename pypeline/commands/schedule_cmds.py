@@ -220,7 +220,8 @@ def beat(file: str, broker: str | None, database: str | None, catch_up: str | No
     if healthcheck:
         _beat_healthcheck(settings.resolved_beat_heartbeat_file, max_age)
         return
-    rt = Runtime.from_path(file, settings, register=False)
+    # Beat sends tasks by name and never runs handler code: it does not import the handler modules.
+    rt = Runtime(load_config(file, check_handlers=False), settings, register=False)
     schedule_service.schedule_store(rt)  # migrate before beat starts
     console.print(f"pypeline beat: database {settings.resolved_database_url.split('@')[-1]}, "
                   f"catch-up {settings.beat_catch_up}", highlight=False)

@@ -474,11 +474,13 @@ GENERATOR = Table(
         "recursive": Field("bool", doc="List sub-directories / nested prefixes too."),
         # accepted by pypeline.generators (skip .DS_Store, __pycache__ ...), so allowed here too
         "skipCommonHidden": Field("bool", doc="Skip hidden files and caches (.DS_Store, __pycache__, ...)."),
+        "followSymlinks": Field("bool", doc="Local only: list file symlinks that resolve outside `path` "
+                                            "(default false: skipped and logged)."),
     },
 )
 
 #: generator option keys that only make sense for one generator type (plus the key that type requires)
 GENERATOR_KEYS_BY_TYPE: dict[str, tuple[frozenset[str], str]] = {
     "s3": (frozenset({"bucket", "endpointUrl", "region"}), "bucket"),
-    "local": (frozenset({"path"}), "path"),
+    "local": (frozenset({"path", "followSymlinks"}), "path"),
 }

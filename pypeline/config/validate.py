@@ -6,11 +6,10 @@ import zoneinfo
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import jsonschema
-import networkx as nx
 from croniter import croniter
 
 from pypeline.config import codes, schema
+from pypeline.config import graph as digraph
 from pypeline.config.codes import ErrorCode
 from pypeline.config.handlers import handler_problem
 from pypeline.config.model import (
@@ -229,10 +228,9 @@ class _Validator:
 
     def _graph(
         self, raw: dict[Any, Any], path: str, defs: dict[str, dict[str, Any]]
-    ) -> tuple[nx.DiGraph, list[tuple[str, str]]]:
-        """Edges in file order and a DiGraph of every node (graph nodes and standalone taskDefinitions)."""
-        graph: nx.DiGraph = nx.DiGraph()
-        graph.add_nodes_from(defs)
+    ) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+        """Edges in file order and the successor lists of every node (graph nodes and standalone taskDefinitions)."""
+        graph: dict[str, list[str]] = {name: [] for name in defs}
         edges: list[tuple[str, str]] = []
         edge_paths: dict[tuple[str, str], str] = {}
         for parent, children in raw.items():
@@ -276,24 +274,25 @@ class _Validator:
                     continue
                 edges.append((parent, child))
                 edge_paths[(parent, child)] = cpath
-                graph.add_edge(parent, child)
+                graph[parent].append(child)
         self._cycles(graph, edge_paths, list(defs))
         return graph, edges
 
-    def _cycles(self, graph: nx.DiGraph, edge_paths: dict[tuple[str, str], str], order: list[str]) -> None:
+    def _cycles(self, graph: dict[str, list[str]], edge_paths: dict[tuple[str, str], str], order: list[str]) -> None:
         rank = {name: i for i, name in enumerate(order)}
-        components = [c for c in nx.strongly_connected_components(graph) if len(c) > 1]
+        components = [c for c in digraph.strongly_connected_components(graph) if len(c) > 1]
         for component in sorted(components, key=lambda c: min(rank[n] for n in c)):
             start = min(component, key=rank.__getitem__)
-            cycle = [u for u, _ in nx.find_cycle(graph.subgraph(component), source=start)]
+            cycle = digraph.find_cycle(graph, start, within=component)
             first = cycle.index(min(cycle, key=rank.__getitem__))
             cycle = cycle[first:] + cycle[:first]
             shown = " -> ".join([*cycle, cycle[0]])
             self.error(edge_paths[(cycle[0], cycle[1])], f"cycle in dagAdjacency: {shown}", code=codes.CYCLE)
 
     def _nodes(
-        self, defs: dict[str, dict[str, Any]], meta: dict[str, Any], graph: nx.DiGraph, path: str
+        self, defs: dict[str, dict[str, Any]], meta: dict[str, Any], graph: dict[str, list[str]], path: str
     ) -> dict[str, NodeConfig]:
+        upstream = digraph.reverse(graph)
         engine = meta.get("engine", "event")
         nodes: dict[str, NodeConfig] = {}
         split_nodes = {name for name, d in defs.items() if d.get("split")}
@@ -308,7 +307,7 @@ class _Validator:
             if "splitConcurrency" in d and not d.get("split"):
                 self.error(join_path(npath, "splitConcurrency"), f"'splitConcurrency' requires 'split: true' "
                                                                  f"(node {name})", code=codes.NEEDS_SPLIT)
-            if d.get("joinKey") and graph.in_degree(name) < 2 and not (nx.ancestors(graph, name) & split_nodes):
+            if d.get("joinKey") and len(upstream[name]) < 2 and not (digraph.reachable(upstream, name) & split_nodes):
                 self.error(join_path(npath, "joinKey"), f"'joinKey' on node '{name}' needs at least two upstream "
                                                         "nodes or a split node upstream", code=codes.JOIN_WITHOUT_JOIN)
             if "handler" not in d:
@@ -334,6 +333,8 @@ class _Validator:
         return nodes
 
     def _payload_schema(self, value: dict[str, Any], path: str) -> None:
+        import jsonschema  # only configs with a payloadSchema pay for it
+
         try:
             jsonschema.validators.validator_for(value).check_schema(value)
         except jsonschema.SchemaError as exc:

@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pypeline.config import codes
 from pypeline.config.model import PypelineConfig
 from pypeline.dag import PipelineDag
 from pypeline.errors import ConfigIssue, InvalidInputError, NodeExecutionError
-from pypeline.store.repository import FinishPlan, Gate, NodeSpec
+
+if TYPE_CHECKING:  # imported where used: `pypeline validate` checks dataflow without loading the store
+    from pypeline.store.repository import FinishPlan, Gate, NodeSpec
 
 __all__ = [
     "dataflow_issues",
@@ -188,6 +190,8 @@ class Dataflow:
 
     def gates(self, instance: str, name: str) -> list[Gate]:
         """Concurrency gates to check when a row of `instance` finishes (every capped enclosing split)."""
+        from pypeline.store.repository import Gate
+
         out: list[Gate] = []
         scope = self.scope[name]
         for level, split in enumerate(scope[: instance_depth(instance)], start=1):
@@ -199,6 +203,8 @@ class Dataflow:
 
     def success_plan(self, name: str, instance: str, result: Any) -> tuple[FinishPlan, dict[Pair, dict[str, Any]]]:
         """What finishing `name` successfully changes, and the inline upstream of rows it may make ready."""
+        from pypeline.store.repository import FinishPlan
+
         if name in self.splits:
             return self._spawn_plan(name, instance, result)
         plan = FinishPlan(release=self.targets(name, instance), gates=self.gates(instance, name))
@@ -207,6 +213,8 @@ class Dataflow:
         return plan, inline
 
     def _spawn_plan(self, split: str, instance: str, items: list[Any]) -> tuple[FinishPlan, dict[Pair, dict[str, Any]]]:
+        from pypeline.store.repository import FinishPlan, NodeSpec
+
         info = self.splits[split]
         cap = info.concurrency
         rows: list[NodeSpec] = []
@@ -227,6 +235,8 @@ class Dataflow:
 
     def drop_plan(self, name: str, instance: str) -> FinishPlan:
         """Filter rule: `name` produced nothing, so nodes fed only by dropped nodes are skipped too."""
+        from pypeline.store.repository import FinishPlan
+
         dag = self.dag
         scope = self.scope[name]
         dropped = {name}
@@ -250,6 +260,8 @@ class Dataflow:
 
     def failure_plan(self, name: str, instance: str) -> FinishPlan:
         """Failure rule: every existing downstream row (this instance, and enclosing joins) is skipped."""
+        from pypeline.store.repository import FinishPlan
+
         scope = self.scope[name]
         skip = [(d, instance_prefix(instance, self.depth(d))) for d in self.dag.descendants(name)
                 if scope[: self.depth(d)] == self.scope[d]]

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
-
 from pypeline.config.model import PipelineConfig
 from pypeline.errors import InvalidInputError, NodeResultError
 
@@ -21,6 +19,8 @@ def validate_payload(pipeline: PipelineConfig, payload: Any, max_bytes: int) -> 
     if size > max_bytes:
         raise InvalidInputError(f"payload is {size} bytes, over the {max_bytes}-byte limit")
     if pipeline.payload_schema is not None:
+        import jsonschema  # only pipelines with a payloadSchema pay for it
+
         validator_cls = jsonschema.validators.validator_for(pipeline.payload_schema)
         errors = sorted(validator_cls(pipeline.payload_schema).iter_errors(payload), key=lambda e: list(e.path))
         if errors:

@@ -55,7 +55,7 @@ _COMMON = frozenset(
 #: Options each generator type accepts in `batches.<id>.generator.options` (credentials come from the boto3 chain).
 GENERATOR_OPTIONS: dict[str, frozenset[str]] = {
     "s3": _COMMON | {"bucket", "endpoint_url", "region"},
-    "local": _COMMON | {"path"},
+    "local": _COMMON | {"path", "follow_symlinks"},
 }
 _LOCATION = {"s3": "bucket", "local": "path"}
 
@@ -74,7 +74,7 @@ def _options(config: GeneratorConfig) -> Mapping[str, Any]:
     for name in ("prefix", "endpoint_url", "region"):
         if options.get(name) is not None and not isinstance(options[name], str):
             raise InvalidInputError(f"generator option {name!r} must be a string, got {options[name]!r}")
-    for name in ("recursive", "skip_common_hidden"):
+    for name in ("recursive", "skip_common_hidden", "follow_symlinks"):
         if name in options and not isinstance(options[name], bool):
             raise InvalidInputError(f"generator option {name!r} must be true or false, got {options[name]!r}")
     return options
@@ -97,6 +97,7 @@ def iter_keys_from_config(config: GeneratorConfig, *, start_after: str | None = 
     """Stream the keys a `GeneratorConfig` selects, resuming strictly after `start_after` when given."""
     options = _options(config)
     since = options.get("modified_since")
+    local_only = {"follow_symlinks": options.get("follow_symlinks", False)} if config.type == "local" else {}
     return make_generator(config).iter_keys(
         options[_LOCATION[config.type]],
         options.get("prefix") or "",
@@ -109,4 +110,5 @@ def iter_keys_from_config(config: GeneratorConfig, *, start_after: str | None = 
         start_after=start_after,
         recursive=options.get("recursive", True),
         skip_common_hidden=options.get("skip_common_hidden", True),
+        **local_only,
     )

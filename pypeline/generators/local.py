@@ -1,12 +1,19 @@
-"""LocalKeyGenerator: files under a local folder, recursive, streamed in lexicographic key order."""
+"""LocalKeyGenerator: files under a local folder, recursive, streamed in lexicographic key order.
+
+Confinement: directory symlinks are never descended, and by default (`follow_symlinks=False`, config
+`followSymlinks: false`) a file symlink is listed only when its target resolves inside the root; one
+pointing outside is skipped and logged. Keys never hold `.`/`..` components, and `open_key` refuses
+a key that has them, so a key from a chunk payload cannot address a file outside the root either.
+"""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import IO, Any
 
 from pypeline.errors import InvalidInputError, NotFoundError, PypelineError
 from pypeline.generators.base import (
@@ -21,6 +28,7 @@ from pypeline.generators.filters import KeyFilter
 
 __all__ = ["LocalKeyGenerator"]
 
+log = logging.getLogger(__name__)
 _UTC = timezone.utc
 
 
@@ -91,8 +99,19 @@ def _close(handle: Handle) -> None:
         os.close(handle)
 
 
-def _scan(handle: Handle, shown: str, hidden: frozenset[str]) -> list[str]:
-    """Sorted names of one directory's entries; directories end with '/', other entries are file candidates."""
+def _inside(path: str, real_root: str) -> bool:
+    return path == real_root or path.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _scan(
+    handle: Handle, shown: str, hidden: frozenset[str], real_root: str | None, links: dict[str, str]
+) -> list[str]:
+    """Sorted names of one directory's entries; directories end with '/', other entries are file candidates.
+
+    With `real_root` (symlinks confined), a symlink resolving inside it is recorded in `links` as
+    name -> resolved path (statted instead of the link, so a link swapped later cannot redirect it),
+    and one resolving outside is left out.
+    """
     names: list[str] = []
     append = names.append
     try:
@@ -102,7 +121,17 @@ def _scan(handle: Handle, shown: str, hidden: frozenset[str]) -> list[str]:
                 if name in hidden:
                     continue
                 try:
-                    append(name + "/" if entry.is_dir(follow_symlinks=False) else name)
+                    if entry.is_dir(follow_symlinks=False):
+                        append(name + "/")
+                        continue
+                    if real_root is not None and entry.is_symlink():
+                        target = os.path.realpath(os.path.join(shown, name))
+                        if not _inside(target, real_root):
+                            log.warning("skipping %s: symlink to %s, outside %s (followSymlinks is off)",
+                                        os.path.join(shown, name), target, real_root)
+                            continue
+                        links[name] = target
+                    append(name)
                 except OSError:
                     continue  # vanished entry
     except (FileNotFoundError, NotADirectoryError):
@@ -146,14 +175,42 @@ class LocalKeyGenerator(KeyGenerator):
         start_after: str | None = None,
         recursive: bool = True,
         skip_common_hidden: bool = True,
+        follow_symlinks: bool = False,
     ) -> Iterator[KeyInfo]:
-        """Stream `KeyInfo`s of files under `folder_path`; keys are relative, '/'-separated and sorted."""
+        """Stream `KeyInfo`s of files under `folder_path`; keys are relative, '/'-separated and sorted.
+
+        File symlinks are listed only when they resolve inside `folder_path`, unless `follow_symlinks`;
+        directory symlinks are never descended.
+        """
         _check_key_arg("prefix", prefix)
         _check_key_arg("start_after", start_after)
+        if not isinstance(follow_symlinks, bool):
+            raise InvalidInputError(f"follow_symlinks must be true or false, got {follow_symlinks!r}")
         key_filter = KeyFilter.build(include, exclude, regex, min_size, max_size, modified_since)
         root = _check_root(folder_path)
         hidden = frozenset(self.hidden_files) if skip_common_hidden else frozenset()
-        return self._walk(root, prefix or "", start_after, recursive, hidden, key_filter)
+        real_root = None if follow_symlinks else os.path.realpath(root)
+        return self._walk(root, prefix or "", start_after, recursive, hidden, key_filter, real_root)
+
+    def open_key(self, folder_path: str | os.PathLike[str], key: str, *, follow_symlinks: bool = False) -> IO[bytes]:
+        """Open a listed key for reading; a key with `..`/absolute components, or (unless `follow_symlinks`)
+        one resolving outside `folder_path`, is refused."""
+        root = _check_root(folder_path)
+        if not isinstance(key, str) or not key or key.startswith("/") or \
+                any(part in ("", ".", "..") for part in key.split("/")):
+            raise InvalidInputError(f"key {key!r} is not a relative key under the folder")
+        path = os.path.join(root, *key.split("/"))
+        if not follow_symlinks:
+            real_root = os.path.realpath(root)
+            path = os.path.realpath(path)
+            if not _inside(path, real_root):
+                raise InvalidInputError(f"key {key!r} resolves outside {root!r} (followSymlinks is off)")
+        try:
+            return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError:
+            raise NotFoundError(f"no key {key!r} under {root!r}") from None
+        except OSError as exc:
+            raise _os_error(exc, "open", path) from exc
 
     def _walk(
         self,
@@ -163,6 +220,7 @@ class LocalKeyGenerator(KeyGenerator):
         recursive: bool,
         hidden: frozenset[str],
         key_filter: KeyFilter,
+        real_root: str | None,
     ) -> Iterator[KeyInfo]:
         check_meta, match_meta = key_filter.checks_meta, key_filter.match_meta
         # Only when something can reject a key by name do we pay for the three checks (see _key_wanted).
@@ -179,18 +237,23 @@ class LocalKeyGenerator(KeyGenerator):
             raise NotFoundError(f"directory {root!r} does not exist")
         # Stack of (relative key prefix, directory handle, iterator over its sorted names): memory is the
         # listings of the directories on the current path, never the whole tree.
-        stack: list[tuple[str, Handle, Iterator[str]]] = []
+        # `links`: the directory's confined symlinks, name -> resolved path (see _scan).
+        stack: list[tuple[str, Handle, Iterator[str], dict[str, str]]] = []
         try:
-            stack.append(("", handle, iter(_scan(handle, root, hidden))))
+            links: dict[str, str] = {}
+            stack.append(("", handle, iter(_scan(handle, root, hidden, real_root, links)), links))
             while stack:
-                rel, handle, names = stack[-1]
+                rel, handle, names, links = stack[-1]
                 for name in names:
                     if name[-1] != "/":  # a file candidate
                         key = rel + name
                         if selective and not _key_wanted(key, prefix, start_after, key_filter):
                             continue
                         try:
-                            st = stat_(name, dir_fd=handle) if use_fd else stat_(handle + name)  # type: ignore[operator]
+                            if links and name in links:
+                                st = stat_(links[name])
+                            else:
+                                st = stat_(name, dir_fd=handle) if use_fd else stat_(handle + name)  # type: ignore[operator]
                         except (FileNotFoundError, NotADirectoryError):
                             continue  # removed since the directory was read, or a broken symlink
                         except OSError as exc:
@@ -218,18 +281,19 @@ class LocalKeyGenerator(KeyGenerator):
                     child = _open_dir(name[:-1], handle, shown)
                     if child is None:
                         continue
+                    child_links: dict[str, str] = {}
                     try:
-                        listing = _scan(child, shown, hidden)
+                        listing = _scan(child, shown, hidden, real_root, child_links)
                     except BaseException:
                         _close(child)
                         raise
-                    stack.append((sub, child, iter(listing)))
+                    stack.append((sub, child, iter(listing), child_links))
                     break
                 else:
                     stack.pop()
                     _close(handle)
         finally:
-            for _rel, handle, _names in stack:
+            for _rel, handle, _names, _links in stack:
                 _close(handle)
 
     def list_files(

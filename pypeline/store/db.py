@@ -1,11 +1,13 @@
 """SQLAlchemy engine creation (SQLite WAL + busy timeout, PostgreSQL) and Alembic upgrades."""
 from __future__ import annotations
 
+import ast
 import fcntl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -15,7 +17,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, StaticPo
 
 from pypeline.errors import StoreError
 
-__all__ = ["make_engine", "make_claim_engine", "migrate", "dispose_engines", "MIGRATIONS_DIR"]
+__all__ = ["make_engine", "make_claim_engine", "migrate", "dispose_engines", "MIGRATIONS_DIR", "schema_heads",
+           "applied_revisions"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: Milliseconds SQLite waits on a locked database before failing (WAL + busy timeout, see README).
@@ -133,19 +136,70 @@ def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@cache
+def schema_heads() -> frozenset[str]:
+    """The head revisions of the migrations folder, read from the scripts' source (Alembic is not imported)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        values: dict[str, object] = {}
+        for node in ast.parse(script.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and node.targets[0].id in ("revision", "down_revision"):
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+        if isinstance(values.get("revision"), str):
+            revisions.add(values["revision"])  # type: ignore[arg-type]
+            down = values.get("down_revision")
+            parents.update([down] if isinstance(down, str) else down or ())  # type: ignore[arg-type]
+    return frozenset(revisions - parents)
+
+
+def applied_revisions(engine: Engine) -> frozenset[str] | None:
+    """The revisions recorded in `alembic_version` (None: no such table yet), in one query outside a transaction."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute("SELECT version_num FROM alembic_version")
+            return frozenset(row[0] for row in cursor.fetchall())
+        except engine.dialect.loaded_dbapi.Error:
+            return None
+        finally:
+            cursor.close()
+            raw.rollback()
+    finally:
+        raw.close()
+
+
 def migrate(url: str) -> None:
-    """Bring the database at `url` up to the newest schema with Alembic (idempotent, once per process)."""
+    """Bring the database at `url` up to the newest schema (idempotent, once per process).
+
+    One query compares `alembic_version` with the migration scripts' heads; Alembic is imported and
+    run (under a lock) only when the database is behind.
+    """
     if url in _migrated:
         return
+    engine = make_engine(url)
+    with _sqlite_migration_lock(engine):
+        try:
+            current = applied_revisions(engine)
+        except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear store error
+            raise StoreError(f"could not reach the run store at {engine.url!r}: {exc}") from exc
+        if current != schema_heads():
+            _upgrade(url, engine)
+    _migrated.add(url)
+
+
+def _upgrade(url: str, engine: Engine) -> None:
+    """Run Alembic's upgrade to every head (PostgreSQL: under an advisory lock; SQLite: the caller's file lock)."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    engine = make_engine(url)
     try:
-        with _sqlite_migration_lock(engine), engine.begin() as conn:
+        with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 # Serialise concurrent first starts (worker, beat, API) on one database.
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
@@ -153,4 +207,3 @@ def migrate(url: str) -> None:
             command.upgrade(cfg, "heads")
     except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear store error
         raise StoreError(f"could not migrate the run store at {engine.url!r}: {exc}") from exc
-    _migrated.add(url)

@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Hashable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic.errors import PydanticUserError
 from typing_extensions import is_typeddict  # knows typing and typing_extensions TypedDicts
 
 from pypeline.errors import NodeExecutionError
+
+if TYPE_CHECKING:  # pydantic is imported on first typed handler: most processes never need it
+    from pydantic import TypeAdapter, ValidationError
 
 __all__ = ["event_type", "convert_event", "describe_validation_error"]
 
 
 def _is_typed(annotation: Any) -> bool:
     if isinstance(annotation, type):
-        if issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation):
+        if dataclasses.is_dataclass(annotation):
+            return True
+        pydantic = sys.modules.get("pydantic")  # not imported yet: no annotation can be one of its models
+        if pydantic is not None and issubclass(annotation, pydantic.BaseModel):
             return True
         return is_typeddict(annotation)
     return False
@@ -46,7 +51,13 @@ def event_type(fn: Callable[..., Any]) -> Any | None:
 @lru_cache(maxsize=1024)
 def _adapter(fn: Callable[..., Any]) -> TypeAdapter[Any] | None:
     kind = event_type(fn)
-    return None if kind is None else TypeAdapter(kind)
+    return None if kind is None else _new_adapter(kind)
+
+
+def _new_adapter(kind: Any) -> TypeAdapter[Any]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(kind)
 
 
 def describe_validation_error(exc: ValidationError, kind: Any) -> str:
@@ -66,9 +77,14 @@ def convert_event(fn: Callable[..., Any], event: Any) -> Any:
             adapter = _adapter(fn)
         else:
             kind = event_type(fn)
-            adapter = None if kind is None else TypeAdapter(kind)
+            adapter = None if kind is None else _new_adapter(kind)
         return event if adapter is None else adapter.validate_python(event)
-    except ValidationError as exc:
-        raise NodeExecutionError(describe_validation_error(exc, event_type(fn))) from None
-    except PydanticUserError as exc:  # an annotation pydantic cannot use (typing.TypedDict before 3.12)
-        raise NodeExecutionError(f"cannot validate events as {event_type(fn)!r}: {exc}") from exc
+    except Exception as exc:
+        from pydantic import ValidationError
+        from pydantic.errors import PydanticUserError
+
+        if isinstance(exc, ValidationError):
+            raise NodeExecutionError(describe_validation_error(exc, event_type(fn))) from None
+        if isinstance(exc, PydanticUserError):  # an annotation pydantic cannot use (typing.TypedDict before 3.12)
+            raise NodeExecutionError(f"cannot validate events as {event_type(fn)!r}: {exc}") from exc
+        raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,7 +78,7 @@ def test_hidden_names_skipped_at_any_depth_and_kept_on_request(gen: LocalKeyGene
     assert everything == sorted(FILES | HIDDEN)
 
 
-def test_symlinked_files_listed_symlinked_dirs_not_followed(gen: LocalKeyGenerator, tree: Path) -> None:
+def test_in_root_symlinked_files_listed_symlinked_dirs_not_followed(gen: LocalKeyGenerator, tree: Path) -> None:
     (tree / "link.txt").symlink_to(tree / "a.txt")
     (tree / "linkdir").symlink_to(tree / "b", target_is_directory=True)
     (tree / "broken").symlink_to(tree / "missing")
@@ -142,9 +143,9 @@ def spy_scans(monkeypatch: pytest.MonkeyPatch, tree: Path) -> list[str]:
     scanned: list[str] = []
     real = local_mod._scan
 
-    def spy(handle: object, shown: str, hidden: frozenset[str]) -> list[str]:
+    def spy(handle: object, shown: str, *args: Any) -> list[str]:
         scanned.append(os.path.relpath(shown, tree))
-        return real(handle, shown, hidden)  # type: ignore[arg-type]
+        return real(handle, shown, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(local_mod, "_scan", spy)
     return scanned

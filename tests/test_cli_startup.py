@@ -1,0 +1,83 @@
+"""Start-up cost of the CLI: what `--help` and `validate` import, the lazy command table, a fast embedded stop."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from pypeline.cli import COMMANDS, cli
+from pypeline.runtime import Runtime
+from tests.conftest import EXAMPLE
+
+#: Libraries a command that needs no run store, broker or graph analysis must not import.
+HEAVY = {"sqlalchemy", "alembic", "networkx", "celery", "kombu", "pydantic", "flask", "boto3"}
+
+_PROBE = """
+import json, sys
+from pypeline.cli import main
+sys.argv = ["pypeline", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+sys.stderr.write("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})) + "\\n")
+sys.exit(code)
+"""
+
+
+def _top_level_modules(*args: str) -> tuple[int, set[str], str]:
+    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], capture_output=True, text=True,
+                          timeout=60)
+    line = next(x for x in done.stderr.splitlines() if x.startswith("MODULES "))
+    return done.returncode, set(json.loads(line.removeprefix("MODULES "))), done.stdout
+
+
+def test_help_imports_no_heavy_library() -> None:
+    code, modules, out = _top_level_modules("--help")
+    assert code == 0 and "validate" in out and "schedules" in out
+    assert modules & (HEAVY | {"rich", "yaml", "jsonschema"}) == set()
+
+
+def test_validate_without_handlers_imports_no_heavy_library() -> None:
+    code, modules, out = _top_level_modules("validate", "--no-handlers", str(EXAMPLE))
+    assert code == 0 and "OK" in out
+    assert modules & HEAVY == set()
+
+
+def test_every_listed_command_loads_with_the_listed_help() -> None:
+    ctx = click.Context(cli)
+    for name, (_module, _attr, short_help) in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None, name
+        assert command.name == name
+        assert (command.help or "").splitlines()[0].strip() == short_help, name
+    assert cli.get_command(ctx, "no-such-command") is None
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["no-such-command"])
+    assert result.exit_code == 2 and "No such command" in result.output
+
+
+def test_embedded_worker_stops_at_once_when_idle(pypeline_home: Path) -> None:
+    rt = Runtime.from_path(str(EXAMPLE))
+    with rt.embedded_worker(concurrency=2):
+        run_id = rt.start_run("demo", origin="test")
+        assert rt.wait(run_id, timeout=60)["status"] == "SUCCESS"
+        started = time.monotonic()
+    # Celery's blocking loop used to sit out one or two 2 s drain cycles here.
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("args", [["runs", "--help"], ["schedules", "list", "--help"]])
+def test_group_help_still_works(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and "Usage:" in result.output
