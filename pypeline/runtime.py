@@ -267,4 +267,18 @@ class Runtime:
         queue_names = queues or list(self.config.queues())
         with start_worker(self.celery, concurrency=concurrency, pool="threads", perform_ping_check=False,
                           loglevel=loglevel, queues=queue_names, shutdown_timeout=30) as worker:
-            yield worker
+            try:
+                yield worker
+            finally:
+                # The embedded transport stops at once when asked to (no drain cycle), so in-flight nodes are
+                # finished here first: leaving the block waits for them (at most 30 s), and costs nothing idle.
+                _wait_until_idle(timeout=30.0)
+
+
+def _wait_until_idle(timeout: float, poll: float = 0.01) -> None:
+    """Block until this process's worker executes no task (or `timeout` passed)."""
+    from celery.worker import state as worker_state
+
+    deadline = time.monotonic() + timeout
+    while worker_state.active_requests and time.monotonic() < deadline:
+        time.sleep(poll)

@@ -12,9 +12,14 @@ from pypeline.reconciler.heartbeat import Heartbeat
 from pypeline.status import Status
 from pypeline.store import leases
 from pypeline.store.models import NodeRun, utcnow
-from pypeline.store.repository import NodeSpec, RunStore
+from pypeline.store.repository import CompletionOutcome, FinishPlan, NodeSpec, RunStore
 
 _NODE = NodeRun.__table__
+
+
+def _succeed(store: RunStore, node: str, result: object) -> CompletionOutcome:
+    """Record `node` of run r1 as SUCCESS, releasing its successor b."""
+    return store.finish_node("r1", node, Status.SUCCESS, result=result, plan=FinishPlan(release={("b", ""): 1}))
 
 
 def _run(store: RunStore, run_id: str = "r1") -> None:
@@ -106,7 +111,7 @@ def test_requeue_expired_is_guarded(store: RunStore) -> None:
     assert [(r.node, r.status) for r in rows] == [("a", "RUNNING")]
     assert leases.expired(store.engine, ["dyrygent"]) == []  # only engines that re-publish their own nodes
     # The node finished between the scan and the re-queue: it must never run again.
-    store.complete_node("r1", "a", {"ok": 1}, ["b"])
+    _succeed(store, "a", {"ok": 1})
     assert leases.requeue_expired(store.engine, rows) == []
     assert store.node_statuses("r1") == {"a": "SUCCESS", "b": "QUEUED"}
 
@@ -142,7 +147,7 @@ def test_timeout_run_fails_running_and_skips_unstarted(store: RunStore) -> None:
     assert run["failed_node"] == "a" and run["nodes_left"] == 0
     assert store.node_statuses("r1") == {"a": "FAILED", "b": "SKIPPED"}
     # The revoked handler's late success is not recorded; a second timeout changes nothing.
-    assert not store.complete_node("r1", "a", 1, ["b"]).applied
+    assert not _succeed(store, "a", 1).applied
     assert not leases.timeout_run(store.engine, "r1", "again").applied
 
 

@@ -1,17 +1,16 @@
-"""production operations: run tags, node logs, notification attempts, housekeeping leases
+"""production operations: run tags, node logs, notification attempts, schedule tags
 
 Revision ID: 0006_ops
-Revises: 0001_core
-Depends on: 0002_schedules (adds pypeline_schedules.tags)
+Revises: 0002_schedules (it adds pypeline_schedules.tags)
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0006_ops'
-down_revision = '0001_core'
+down_revision = '0002_schedules'
 branch_labels = None
-depends_on = '0002_schedules'
+depends_on = None
 
 
 def upgrade() -> None:
