@@ -39,6 +39,7 @@ NESTING: dict[tuple[str, str], Nest] = {
     (schema.SERVICE.where, "registeredTasks"): Nest("items", (schema.REGISTERED_TASK,), bare_strings=True),
     (schema.PIPELINE.where, "config"): Nest("object", (schema.PIPELINE_CONFIG,)),
     (schema.PIPELINE_CONFIG.where, "metadata"): Nest("object", (schema.METADATA,)),
+    (schema.METADATA.where, "notify"): Nest("object", (schema.NOTIFY,)),
     (schema.PIPELINE_CONFIG.where, "taskDefinitions"): Nest("values", (schema.TASK_DEFINITION,)),
     (schema.PIPELINE_CONFIG.where, "dagAdjacency"): Nest("values"),
     (schema.SCHEDULE.where, "config"): Nest("object", (schema.SCHEDULE_CONFIG,)),

@@ -7,7 +7,7 @@ from typing import Any
 
 from pypeline.config import codes
 from pypeline.config.handlers import import_handler
-from pypeline.config.schema import HANDLER_PATTERN, Field, Reporter, Table, check_mapping
+from pypeline.config.schema import NOTIFY, Reporter, check_mapping
 from pypeline.config.yaml_source import join_path
 
 __all__ = ["NOTIFY", "NOTIFY_EVENTS", "ON_LIMIT", "NotifyConfig", "check_notify", "notify_handler_problem"]
@@ -17,18 +17,6 @@ NOTIFY_EVENTS = {"failed": "FAILED", "succeeded": "SUCCESS", "cancelled": "CANCE
 #: What an invocation beyond `maxActiveRuns` does.
 ON_LIMIT = ("queue", "skip", "fail")
 
-NOTIFY = Table(
-    "pipeline notify",
-    {
-        "on": Field("strings"),
-        "webhook": Field("str", pattern=r"^https?://\S+$", pattern_hint="an http:// or https:// URL"),
-        "secretEnv": Field("str", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", pattern_hint="an environment variable name"),
-        "handler": Field("str", pattern=HANDLER_PATTERN, pattern_hint="a dotted path module.function"),
-        "retries": Field("int", ge=0, le=20, default=5),
-        "timeout": Field("number", gt=0, le=300, default=10),
-        "backoff": Field("number", ge=0, le=3600, default=2),
-    },
-)
 
 
 @dataclass(frozen=True)

@@ -360,9 +360,28 @@ METADATA = Table(
         "engine": Field("str", choices=("event", "dyrygent"), default="event",
                         doc="Orchestration engine: 'event' (dataflow keys) or 'dyrygent' (sermos-compatible)."),
         "priority": _PRIORITY,
-        "maxActiveRuns": Field("int", ge=1),
-        "onLimit": Field("str", choices=("queue", "skip", "fail"), default="queue"),
-        "notify": Field("mapping"),
+        "maxActiveRuns": Field("int", ge=1, doc="Most runs of this pipeline active at once (see onLimit)."),
+        "onLimit": Field("str", choices=("queue", "skip", "fail"), default="queue",
+                         doc="Beyond maxActiveRuns: 'queue' waits for a slot, 'skip' records a SKIPPED run, "
+                             "'fail' refuses (API 409)."),
+        "notify": Field("mapping", doc="Notifications when a run ends: on, webhook, secretEnv, handler, retries."),
+    },
+)
+
+#: `notify:` in pipeline metadata: who hears about finished runs (see pypeline.config.ops).
+NOTIFY = Table(
+    "pipeline notify",
+    {
+        "on": Field("strings", doc="Run outcomes that notify: failed, succeeded, cancelled, timed_out."),
+        "webhook": Field("str", pattern=r"^https?://\S+$", pattern_hint="an http:// or https:// URL",
+                         doc="URL that receives the run record as a JSON POST."),
+        "secretEnv": Field("str", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", pattern_hint="an environment variable name",
+                           doc="Environment variable holding the HMAC-SHA256 secret that signs webhook bodies."),
+        "handler": Field("str", pattern=HANDLER_PATTERN, pattern_hint="a dotted path module.function",
+                         doc="Declared callback called with the run record."),
+        "retries": Field("int", ge=0, le=20, default=5, doc="Webhook delivery retries after a failed attempt."),
+        "timeout": Field("number", gt=0, le=300, default=10, doc="Seconds one webhook attempt may take."),
+        "backoff": Field("number", ge=0, le=3600, default=2, doc="Base of the exponential retry backoff, seconds."),
     },
 )
 

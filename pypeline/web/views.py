@@ -163,7 +163,7 @@ def runs() -> str:
     origin = request.args.get("origin", "").strip() or None
     tag_text = request.args.get("tag", "")
     tags = [t for t in (part.strip() for part in tag_text.split(",")) if t]
-    offset = max(request.args.get("offset", 0, type=int), 0)
+    offset = request.args.get("offset", 0, type=int)  # out of range: the service refuses it (400 page)
     items, total = run_service.list_runs(runtime(), pipeline_id=pipeline_id, status=status, origin=origin, tags=tags,
                                          limit=50, offset=offset)
     return render_template("pypeline_runs.html", runs=items, total=total, pipeline=pipeline_id, status=status,
@@ -216,7 +216,7 @@ def schedules() -> str:
 def batches() -> str:
     """Batch runs, newest first, with their chunk progress; and the batches declared in config."""
     rt = runtime()
-    offset = max(request.args.get("offset", 0, type=int), 0)
+    offset = request.args.get("offset", 0, type=int)  # out of range: the service refuses it (400 page)
     items, total = batch_service.list_batch_runs(rt, limit=50, offset=offset)
     return render_template("pypeline_batches.html", batch_runs=items, total=total, offset=offset, limit=50,
                            declared=sorted(rt.config.batches))

@@ -77,14 +77,16 @@ def test_builtins_run_only_when_the_setting_allows_them(tmp_path: Path, redis_ur
 
 
 def test_worker_task_names_follow_the_config(tmp_path: Path, redis_url: str) -> None:
-    """The allow-list: declared handlers and the batch driver; the dyrygent processor only if a pipeline uses it."""
-    from pypeline.runtime import BATCH_DRIVER_TASK
+    """The allow-list: declared handlers, the batch driver and the run notifier; the dyrygent processor only if a
+    pipeline uses it."""
+    from pypeline.runtime import BATCH_DRIVER_TASK, NOTIFY_TASK
     from pypeline.services.batches import DRIVER_TASK
+    from pypeline.tasks import notify
 
-    assert BATCH_DRIVER_TASK == DRIVER_TASK
+    assert BATCH_DRIVER_TASK == DRIVER_TASK and NOTIFY_TASK == notify.NOTIFY_TASK
     _, _, rt, _ = _stack(tmp_path, redis_url)
     names = rt.worker_task_names()
-    assert set(rt.task_names) | {DRIVER_TASK} == names
+    assert set(rt.task_names) | {DRIVER_TASK, NOTIFY_TASK} == names
     assert not any(n.startswith("celery.") for n in names)
     uses_dyrygent = any(p.engine == "dyrygent" for p in rt.config.pipelines.values())
     assert ("workflow-processor" in names) == uses_dyrygent
