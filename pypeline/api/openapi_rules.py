@@ -17,6 +17,7 @@ from apispec import APISpec
 
 from pypeline.batches.spec import FILTER_OPTIONS, MAX_CHUNK_SIZE, MAX_CONCURRENCY, RESERVED_PAYLOAD_KEYS
 from pypeline.config.model import PypelineConfig
+from pypeline.config.schema import MAX_EXPIRES_S
 from pypeline.scheduler.spec import INTERVAL_PERIODS, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS
 from pypeline.scheduler.timing import zone
 
@@ -29,6 +30,9 @@ UNSTATABLE_RULES = (
     "min_size",  # a batch's min_size may not exceed its max_size
     "bytes, over the",  # payload size limit (PYPELINE_MAX_PAYLOAD_BYTES)
     "never fires",  # a crontab naming no real date (day 31 of February)
+    "invalid JSON body:",  # strict JSON limits: NUL in strings, integer digits, nesting depth (input_checks)
+    "must be earlier than",  # a run search's created_after must come before its created_before
+    "must not be after",  # a backfill's 'from' must not come after its 'to'
 )
 _NAME = {"type": "string", "pattern": r"^[\w.\-:@]+$", "maxLength": 200}
 _ID = {"type": "string", "pattern": r"^[\w.\-:@]{1,200}$"}
@@ -117,7 +121,7 @@ def _targets(config: PypelineConfig) -> list[dict[str, Any]]:
 def _config_schema(config: PypelineConfig) -> dict[str, Any]:
     common = {
         "queue": _NAME, "exchange": _NAME, "routingKey": _NAME,
-        "expires": {"type": "integer", "minimum": 1},
+        "expires": {"type": "integer", "minimum": 1, "maximum": MAX_EXPIRES_S},
         "timezone": {"type": "string", "enum": list(_timezones())},
         "payload": {"type": "object"},
     }

@@ -340,6 +340,8 @@ PIPELINE_CONFIG = Table(
 )
 
 _PRIORITY = Field("int", ge=0, le=9, doc="Celery message priority, 0 (lowest) to 9.")
+#: Largest `expires` of a scheduled message, seconds: 10 years.
+MAX_EXPIRES_S = 10 * 365 * 24 * 3600
 #: Largest run-level timeout (`maxRunTtl`), seconds: 30 days.
 MAX_RUN_TTL = 30 * 24 * 3600
 
@@ -430,7 +432,7 @@ SCHEDULE_CONFIG = Table(
         "queue": Field("str", doc="Queue the task message goes to."),
         "exchange": Field("str", doc="Celery exchange of the task message."),
         "routingKey": Field("str", doc="Celery routing key of the task message."),
-        "expires": Field("int", gt=0, doc="Seconds after which an undelivered message is dropped."),
+        "expires": Field("int", gt=0, le=MAX_EXPIRES_S, doc="Seconds after which an undelivered message is dropped."),
         "schedule": Field("mapping", required=True,
                           doc="Interval (every, period) or crontab fields (minute, hour, dayOfWeek, ...)."),
         "timezone": Field("str", doc="IANA timezone of a crontab schedule, e.g. 'Europe/Warsaw' (default UTC)."),
