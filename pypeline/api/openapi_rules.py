@@ -195,8 +195,27 @@ def _replace_body(spec: APISpec, path: str, method: str, update: Any) -> None:
         update(content)
 
 
+#: Query values may not hold C0 control characters or DEL (pypeline.api.input_checks refuses them with 422).
+NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001f\\u007f]*$"
+
+
+def _forbid_control_characters(spec: APISpec) -> None:
+    """State the query-value rule in the document: every string query parameter gets the pattern."""
+    for operations in spec.to_dict().get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for param in operation.get("parameters", []):
+                schema = param.get("schema", {}) if isinstance(param, dict) and param.get("in") == "query" else {}
+                items = schema.get("items") if schema.get("type") == "array" else None
+                for target in (schema, items):
+                    if isinstance(target, dict) and target.get("type") == "string" and "pattern" not in target:
+                        target["pattern"] = NO_CONTROL_CHARACTERS
+
+
 def apply_rules(spec: APISpec, config: PypelineConfig, prefix: str) -> None:
     """Put the config's rules into the request bodies of the schedule and batch operations."""
+    _forbid_control_characters(spec)
     spec.components.schema("ScheduleCreate", component=schedule_body_schema(config))
 
     def schedule_body(content: dict[str, Any]) -> None:
