@@ -169,6 +169,8 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     def _start(config: Path | str, *args: str, env: dict[str, str] | None = None, ready: bool = True) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(started)}.log"
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # Workers run in tmp_path: test handler modules (`tests.*`) import from the repo root, as in CI.
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")]))
         exe = shutil.which("pypeline")
         cmd = [exe] if exe else [sys.executable, "-m", "pypeline"]
         fh = open(log_path, "wb")  # noqa: SIM115 - closed with the process
