@@ -212,8 +212,8 @@ def sync_config_schedules(rt: Runtime) -> dict[str, Any]:
 
 
 def list_fires(rt: Runtime, schedule_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest logged fires of a schedule, newest first."""
+    """The latest logged fires of a schedule, newest first (a deleted schedule is gone: NotFoundError)."""
     store = schedule_store(rt)
-    if store.get(schedule_id, include_deleted=True) is None:
+    if store.get(schedule_id) is None:
         raise NotFoundError(f"unknown schedule {schedule_id!r}")
     return [_fire_document(f) for f in store.fires(schedule_id, limit=limit)]

@@ -21,6 +21,10 @@ pytestmark = [pytest.mark.hostile, pytest.mark.e2e, pytest.mark.slow]
 #: say: undeclared schedule targets, payloadSchema mismatches, NUL inside free-form JSON). Anything else,
 #: above all ST101 (a 5xx) and ST108 (a response violating its schema), fails the test.
 TOLERATED = {"ST202"}
+#: schemathesis seed: fixed by default so CI is reproducible; `PYPELINE_FUZZ_SEED=random` explores new inputs.
+FUZZ_SEED = os.environ.get("PYPELINE_FUZZ_SEED", "10880")
+if FUZZ_SEED == "random":
+    FUZZ_SEED = str(int.from_bytes(os.urandom(2), "big"))
 
 
 def _failure_codes(value: Any, found: Counter[str]) -> None:
@@ -43,7 +47,7 @@ def test_schemathesis_all_checks_find_no_server_error_and_no_schema_violation(ap
     proc = subprocess.run(
         [*cmd, "run", f"http://127.0.0.1:{api_server.port}/api/v1/openapi.json", "-H", f"accesskey: {api_server.key}",
          "--checks", "all", "--mode", "all", "--phases", "examples,coverage,fuzzing,stateful", "-n", "8", "-w", "2",
-         "--max-time", "60", "--seed", str(int.from_bytes(os.urandom(2), "big")), "--report", "ndjson",
+         "--max-time", "60", "--seed", FUZZ_SEED, "--report", "ndjson",
          "--report-ndjson-path", str(report)],
         capture_output=True, text=True, timeout=180, cwd=tmp_path)
     output = proc.stdout + proc.stderr
