@@ -137,20 +137,25 @@ def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
 
 
 @cache
+def _revision_names(value: ast.expr) -> list[str]:
+    """The revision ids a migration script assigns: a string, a tuple/list of strings, or None (no ids)."""
+    items = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
+    return [item.value for item in items if isinstance(item, ast.Constant) and isinstance(item.value, str)]
+
+
 def schema_heads() -> frozenset[str]:
     """The head revisions of the migrations folder, read from the scripts' source (Alembic is not imported)."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        values: dict[str, object] = {}
+        names: dict[str, list[str]] = {}
         for node in ast.parse(script.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
                     and node.targets[0].id in ("revision", "down_revision"):
-                values[node.targets[0].id] = ast.literal_eval(node.value)
-        if isinstance(values.get("revision"), str):
-            revisions.add(values["revision"])  # type: ignore[arg-type]
-            down = values.get("down_revision")
-            parents.update([down] if isinstance(down, str) else down or ())  # type: ignore[arg-type]
+                names[node.targets[0].id] = _revision_names(node.value)
+        if len(names.get("revision", [])) == 1:
+            revisions.update(names["revision"])
+            parents.update(names.get("down_revision", []))
     return frozenset(revisions - parents)
 
 
