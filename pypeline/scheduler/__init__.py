@@ -14,7 +14,7 @@ __all__ = ["DatabaseScheduler", "DatabaseEntry"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: importing pypeline.scheduler.models (Alembic, services) must not pull in Celery beat.
+    # Lazy: importing pypeline.scheduler.store (services, API) must not pull in Celery beat.
     if name == "DatabaseScheduler":
         from pypeline.scheduler.beat import DatabaseScheduler
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from pypeline.api.keys_models import ApiKey
+from pypeline.store.models import ApiKey
 from pypeline.errors import AuthError, InvalidInputError, NotFoundError
 from pypeline.runtime import Runtime
 from pypeline.store.models import iso_utc, utcnow

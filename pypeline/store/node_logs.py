@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from pypeline.store.models import utcnow
-from pypeline.store.ops_models import NodeLog
+from pypeline.store.models import NodeLog
 
 __all__ = ["append_log", "read_logs"]
 

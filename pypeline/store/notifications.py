@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from pypeline.store.models import utcnow
-from pypeline.store.ops_models import NotificationAttempt
+from pypeline.store.models import NotificationAttempt
 
 __all__ = ["record_attempt", "attempts_of"]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Connection, Engine, insert, select
 
 from pypeline.errors import InvalidInputError
-from pypeline.store.ops_models import RunTag
+from pypeline.store.models import RunTag
 
 __all__ = ["TAG_PATTERN", "MAX_TAGS", "normalize_tags", "add_tags", "tags_of"]
 

@@ -8,7 +8,7 @@ from flask import Request
 from sqlalchemy import select
 
 from pypeline.api import Principal, create_app
-from pypeline.api.keys_models import ApiKey
+from pypeline.store.models import ApiKey
 from pypeline.services import keys as key_service
 from tests.api.conftest import Stack
 

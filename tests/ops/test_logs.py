@@ -77,7 +77,7 @@ def test_logs_page_through_more_than_one_answer(ops_runtime: Callable[..., Runti
     from sqlalchemy import insert
 
     from pypeline.store.models import utcnow
-    from pypeline.store.ops_models import NodeLog
+    from pypeline.store.models import NodeLog
 
     rt = ops_runtime()
     run_id = invoke_service.invoke(rt, "chatty", {"marker": "x"})

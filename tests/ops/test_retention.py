@@ -17,7 +17,7 @@ from pypeline.runtime import Runtime
 from pypeline.services import retention as retention_service
 from pypeline.status import Status
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
-from pypeline.store.ops_models import NodeLog, RunTag
+from pypeline.store.models import NodeLog, RunTag
 from pypeline.store.retention import prune_runs
 
 
@@ -136,7 +136,7 @@ def test_beat_housekeeping_prunes_when_retention_is_set(ops_runtime: Callable[..
 
 
 def test_chunk_runs_stay_while_their_batch_run_is_kept(ops_runtime: Callable[..., Runtime]) -> None:
-    from pypeline.services.batch_models import BatchChunk, BatchRun
+    from pypeline.store.models import BatchChunk, BatchRun
 
     rt = ops_runtime()
     ids = _seed(rt, 4, age_days=40)

@@ -1,7 +1,6 @@
 """Alembic migrations create exactly the tables the models declare."""
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -11,17 +10,7 @@ from pypeline.store import RunStore
 from pypeline.store.models import Base
 
 
-def _import_all_models() -> None:
-    for module in ("pypeline.scheduler.models", "pypeline.services.batch_models", "pypeline.api.keys_models",
-                   "pypeline.store.ops_models"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError:
-            pass
-
-
 def _diff(url: str) -> list:
-    _import_all_models()
     store = RunStore(url)
     with store.engine.connect() as conn:
         return compare_metadata(MigrationContext.configure(conn), Base.metadata)

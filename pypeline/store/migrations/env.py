@@ -1,21 +1,10 @@
 """Alembic environment: runs on the connection handed in by pypeline.store.db.migrate (or a URL)."""
 from __future__ import annotations
 
-import importlib
-
 from alembic import context
 from sqlalchemy import create_engine
 
-from pypeline.store.models import Base
-
-# Tables of upper layers share the one metadata; importing them here is migration tooling only.
-for _module in ("pypeline.scheduler.models", "pypeline.services.batch_models", "pypeline.api.keys_models",
-                "pypeline.store.ops_models"):
-    try:
-        importlib.import_module(_module)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _module:
-            raise
+from pypeline.store.models import Base  # the package imports every table, so the metadata is complete
 
 target_metadata = Base.metadata
 

@@ -1,32 +1,18 @@
-"""SQLAlchemy 2 models of the run store: pipeline runs, node runs and run events."""
+"""Tables of the run store: pipeline runs, node runs, run events and named locks."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-__all__ = ["Base", "PipelineRun", "NodeRun", "RunEvent", "Lock", "utcnow", "iso_utc"]
+from pypeline.store.models.base import Base, TimestampMixin, utcnow
 
-
-def utcnow() -> datetime:
-    """Timezone-aware current UTC time (every timestamp in the store is UTC)."""
-    return datetime.now(timezone.utc)
+__all__ = ["PipelineRun", "NodeRun", "RunEvent", "Lock"]
 
 
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO 8601 with its UTC offset; SQLite hands timestamps back naive, and they are UTC."""
-    if value is None:
-        return None
-    return (value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)).isoformat()
-
-
-class Base(DeclarativeBase):
-    """Declarative base shared by every Pypeline table (one metadata for Alembic)."""
-
-
-class PipelineRun(Base):
+class PipelineRun(TimestampMixin, Base):
     """One execution of a pipeline (the original's `execution_id`)."""
 
     __tablename__ = "pypeline_runs"
@@ -47,10 +33,8 @@ class PipelineRun(Base):
     nodes_left: Mapped[int] = mapped_column(Integer, default=0)
     #: Free-form origin ("cli", "api", "schedule:<id>", "batch:<id>").
     origin: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class NodeRun(Base):

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pypeline.store.models import Base, utcnow
+from pypeline.store.models.base import Base, utcnow
 
 __all__ = ["RunTag", "NodeLog", "NotificationAttempt"]
 

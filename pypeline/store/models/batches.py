@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pypeline.store.models import Base, utcnow
+from pypeline.store.models.base import Base, TimestampMixin, utcnow
 
 __all__ = ["BatchRun", "BatchChunk"]
 
 
-class BatchRun(Base):
+class BatchRun(TimestampMixin, Base):
     """One execution of a batch: where its keys come from, how far the listing got, and its status."""
 
     __tablename__ = "pypeline_batch_runs"
@@ -40,10 +40,8 @@ class BatchRun(Base):
     driver_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     origin: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class BatchChunk(Base):

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pypeline.store.models import Base, utcnow
+from pypeline.store.models.base import Base, utcnow
 
 __all__ = ["UTCDateTime", "Schedule", "ScheduleChanges", "ScheduleFire", "CHANGES_ROW_ID", "FireStatus"]
 
