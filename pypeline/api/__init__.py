@@ -1,6 +1,7 @@
-"""HTTP API: Flask blueprints under /api/v1, an app factory and the FlaskPypeline/FlaskSermos extension.
+"""The JSON face: Flask blueprints under /api/v1 over `pypeline.services` (mounted by `pypeline.webapp`).
 
-Names are imported lazily so that `pypeline.api.keys_models` (used by migrations) never needs Flask.
+`FlaskPypeline`, `FlaskSermos` and `create_app` are served here too, as lazy aliases of `pypeline.webapp`
+(the path users and the original's code import them from).
 """
 from __future__ import annotations
 
@@ -9,19 +10,20 @@ from typing import Any
 
 __all__ = ["create_app", "FlaskPypeline", "FlaskSermos", "API_PREFIX", "AuthCallback", "Principal"]
 
-_LAZY = {
-    "create_app": "pypeline.api.app",
-    "FlaskPypeline": "pypeline.api.extension",
-    "FlaskSermos": "pypeline.api.extension",
-    "API_PREFIX": "pypeline.api.constants",
-    "AuthCallback": "pypeline.api.auth",
-    "Principal": "pypeline.api.auth",
+#: Names served at this path, by the module that defines them.
+_ALIASES = {
+    "create_app": "pypeline.webapp",
+    "FlaskPypeline": "pypeline.webapp",
+    "FlaskSermos": "pypeline.webapp",
+    "API_PREFIX": "pypeline.http.constants",
+    "AuthCallback": "pypeline.http.auth",
+    "Principal": "pypeline.http.auth",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Import public names on first use."""
-    module = _LAZY.get(name)
+    """Import an aliased name on first use."""
+    module = _ALIASES.get(name)
     if module is None:
         raise AttributeError(f"module 'pypeline.api' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)

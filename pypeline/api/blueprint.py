@@ -5,11 +5,11 @@ from flask import Response, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 
-from pypeline.api.auth import authenticate
-from pypeline.api.context import extension
 from pypeline.api.errors import error_response, handle_http_exception, handle_pypeline_error, handle_unexpected
-from pypeline.api.input_checks import bad_id, bad_query, parse_strict_json
 from pypeline.errors import InvalidInputError, NotFoundError, PypelineError
+from pypeline.http.auth import authenticate
+from pypeline.http.context import extension
+from pypeline.http.input_checks import bad_id, bad_query, parse_strict_json
 
 __all__ = ["ApiBlueprint"]
 

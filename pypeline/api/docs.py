@@ -10,12 +10,13 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from flask import Response, jsonify, render_template_string, send_from_directory
+from flask import Response, current_app, jsonify, render_template_string, send_from_directory
 from werkzeug.exceptions import NotFound
 
-from pypeline.api.auth import authenticate
 from pypeline.api.blueprint import ApiBlueprint
-from pypeline.api.context import extension
+from pypeline.http.auth import authenticate
+from pypeline.http.constants import API_EXTENSION_KEYS
+from pypeline.http.context import extension
 
 __all__ = ["blp", "operations", "swagger_ui_folder", "SWAGGER_ASSETS"]
 
@@ -106,10 +107,16 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     return list(groups.items())
 
 
+def _spec() -> dict[str, Any]:
+    """The OpenAPI document of the API mounted on the current app."""
+    spec: dict[str, Any] = current_app.extensions[API_EXTENSION_KEYS[0]].spec.to_dict()
+    return spec
+
+
 @blp.route("/openapi.json", methods=["GET"])
 def openapi_json() -> Response:
     """The OpenAPI 3 document of this API."""
-    return jsonify(extension().api.spec.to_dict())
+    return jsonify(_spec())
 
 
 @blp.route("/docs", methods=["GET"], strict_slashes=False)
@@ -117,7 +124,7 @@ def docs() -> str:
     """Swagger UI for the OpenAPI document (the plain reference page when swagger-ui-bundle is absent)."""
     if swagger_ui_folder() is None:
         return reference()
-    info = extension().api.spec.to_dict().get("info", {})
+    info = _spec().get("info", {})
     prefix = extension().url_prefix
     return render_template_string(_SWAGGER_PAGE, title=info.get("title", "API"), assets=prefix + "/docs/assets",
                                   spec_url=prefix + "/openapi.json", reference_url=prefix + "/docs/reference")
@@ -135,7 +142,7 @@ def swagger_asset(filename: str) -> Response:
 @blp.route("/docs/reference", methods=["GET"])
 def reference() -> str:
     """A readable reference of every operation, generated from the OpenAPI document (no JavaScript)."""
-    spec = extension().api.spec.to_dict()
+    spec = _spec()
     info = spec.get("info", {})
     return render_template_string(_TEMPLATE, title=info.get("title", "API"), version=info.get("version", ""),
                                   description=info.get("description", ""), groups=operations(spec),

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from pypeline.api.constants import API_PREFIX
 from pypeline.errors import PypelineError, StoreUnavailableError
+from pypeline.http.constants import API_PREFIX
 from pypeline.store.retry import is_transient
 
 __all__ = ["error_response", "handle_pypeline_error", "handle_http_exception", "handle_unexpected",

@@ -195,7 +195,7 @@ def _replace_body(spec: APISpec, path: str, method: str, update: Any) -> None:
         update(content)
 
 
-#: Query values may not hold C0 control characters or DEL (pypeline.api.input_checks refuses them with 422).
+#: Query values may not hold C0 control characters or DEL (pypeline.http.input_checks refuses them with 422).
 NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001f\\u007f]*$"
 
 

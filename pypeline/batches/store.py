@@ -14,10 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from pypeline.errors import NotFoundError
-from pypeline.store.models import BatchChunk, BatchRun
 from pypeline.status import TERMINAL, Status, allowed_sources, check_transition
 from pypeline.store.db import make_engine, migrate
-from pypeline.store.models import PipelineRun, iso_utc, utcnow
+from pypeline.store.models import BatchChunk, BatchRun, PipelineRun, iso_utc, utcnow
 
 __all__ = ["BatchStore", "ChunkCounts", "Chunk"]
 

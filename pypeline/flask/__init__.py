@@ -6,7 +6,7 @@ from pypeline.compat.deprecation import Moved, moved_names
 __all__ = ["FlaskSermos", "Blueprint", "Api", "abort"]
 
 _MOVED = {
-    "FlaskSermos": Moved("pypeline.api.extension:FlaskPypeline", "pypeline.api.FlaskPypeline"),
+    "FlaskSermos": Moved("pypeline.webapp:FlaskPypeline", "pypeline.api.FlaskPypeline"),
     "Blueprint": Moved("flask_smorest:Blueprint", "flask_smorest.Blueprint"),
     "Api": Moved("flask_smorest:Api", "flask_smorest.Api"),
     "abort": Moved("flask:abort", "flask.abort"),

@@ -7,7 +7,7 @@ __all__ = ["require_accesskey", "validate_access_key"]
 
 _MOVED = {
     "require_accesskey": Moved("pypeline.compat.flask_auth:require_accesskey",
-                               "pypeline.api.FlaskPypeline(auth=...) or pypeline.api.auth.authenticate"),
+                               "pypeline.api.FlaskPypeline(auth=...) or pypeline.http.auth.authenticate"),
     "validate_access_key": Moved("pypeline.compat.flask_auth:validate_access_key",
                                  "pypeline.services.keys.verify_key"),
 }

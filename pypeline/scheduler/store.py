@@ -17,10 +17,9 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, select, upd
 from sqlalchemy.exc import IntegrityError
 
 from pypeline.errors import NotFoundError, PypelineError
-from pypeline.store.models import CHANGES_ROW_ID, FireStatus, Schedule, ScheduleChanges, ScheduleFire
 from pypeline.scheduler.spec import SPEC_FIELDS, ScheduleSpec
 from pypeline.store.db import make_engine, migrate
-from pypeline.store.models import utcnow
+from pypeline.store.models import CHANGES_ROW_ID, FireStatus, Schedule, ScheduleChanges, ScheduleFire, utcnow
 
 __all__ = ["ScheduleStore", "ScheduleRow", "FireRow", "OfflineFire", "RowWrite", "ConflictError"]
 

@@ -16,10 +16,9 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from pypeline.store.models import ApiKey
 from pypeline.errors import AuthError, InvalidInputError, NotFoundError
 from pypeline.runtime import Runtime
-from pypeline.store.models import iso_utc, utcnow
+from pypeline.store.models import ApiKey, iso_utc, utcnow
 
 __all__ = ["SCOPES", "KeyInfo", "CreatedKey", "ScopeError", "create_key", "list_keys", "get_key", "revoke_key",
            "verify_key", "check_scope", "hash_secret"]

@@ -5,8 +5,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from pypeline.store.models import utcnow
-from pypeline.store.models import NodeLog
+from pypeline.store.models import NodeLog, utcnow
 
 __all__ = ["append_log", "read_logs"]
 

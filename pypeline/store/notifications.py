@@ -5,8 +5,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from pypeline.store.models import utcnow
-from pypeline.store.models import NotificationAttempt
+from pypeline.store.models import NotificationAttempt, utcnow
 
 __all__ = ["record_attempt", "attempts_of"]
 

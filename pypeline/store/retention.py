@@ -16,8 +16,7 @@ from datetime import datetime
 from sqlalchemy import Engine, column, delete, func, select, table
 
 from pypeline.status import Status
-from pypeline.store.models import NodeRun, PipelineRun, RunEvent
-from pypeline.store.models import NodeLog, NotificationAttempt, RunTag
+from pypeline.store.models import NodeLog, NodeRun, NotificationAttempt, PipelineRun, RunEvent, RunTag
 
 __all__ = ["PRUNABLE", "prune_runs", "prune_batch_runs", "count_prunable"]
 

@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from pypeline.status import Status
-from pypeline.store.models import PipelineRun
-from pypeline.store.models import RunTag
+from pypeline.store.models import PipelineRun, RunTag
 from pypeline.store.repository import run_record
 from pypeline.store.tags import tags_of
 

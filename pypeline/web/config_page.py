@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import render_template
 
-from pypeline.api.context import runtime
+from pypeline.http.context import runtime
 from pypeline.web.views import bp
 
 __all__ = ["config_page"]

@@ -2,25 +2,24 @@
 from __future__ import annotations
 
 import hmac
-import importlib
-from types import ModuleType
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from pypeline.api.auth import SESSION_CSRF, KeyAuth, authenticate, csrf_token, login_session, logout_session
-from pypeline.api.constants import UI_PREFIX
-from pypeline.api.context import extension, runtime
-from pypeline.api.input_checks import bad_id, bad_query
-from pypeline.api.presenters import pipeline_document, pipeline_documents
 from pypeline.errors import AuthError, InvalidInputError, NotFoundError, PypelineError
+from pypeline.http.auth import SESSION_CSRF, KeyAuth, authenticate, csrf_token, login_session, logout_session
+from pypeline.http.constants import UI_PREFIX
+from pypeline.http.context import extension, runtime
+from pypeline.http.input_checks import bad_id, bad_query
 from pypeline.scheduler.spec import describe_interval
 from pypeline.services import batches as batch_service
 from pypeline.services import keys as key_service
 from pypeline.services import runs as run_service
+from pypeline.services import schedules as schedule_service
+from pypeline.services.layout import Layout, layout_dag
+from pypeline.services.pipelines import pipeline_document, pipeline_documents
 from pypeline.status import Status
-from pypeline.web.layout import Layout, layout_dag
 from pypeline.web.state import node_states
 
 __all__ = ["dashboard_blueprint"]
@@ -31,15 +30,6 @@ bp = dashboard_blueprint
 bp.add_app_template_global(describe_interval, "describe_interval")
 _OPEN_ENDPOINTS = {f"{bp.name}.login", f"{bp.name}.logout", f"{bp.name}.static"}
 STATUSES = [s.value for s in Status]
-
-
-def _schedules_service() -> ModuleType | None:
-    try:
-        return importlib.import_module("pypeline.services.schedules")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pypeline.services.schedules":
-            raise
-        return None
 
 
 @bp.before_request
@@ -207,9 +197,7 @@ def pipeline(pipeline_id: str) -> str:
 @bp.route("/schedules/", methods=["GET"])
 def schedules() -> str:
     """Schedules with enable/disable switches."""
-    service = _schedules_service()
-    items = service.list_schedules(runtime()) if service is not None else None
-    return render_template("pypeline_schedules.html", schedules=items)
+    return render_template("pypeline_schedules.html", schedules=schedule_service.list_schedules(runtime()))
 
 
 @bp.route("/batches/", methods=["GET"])

@@ -8,8 +8,8 @@ from flask import Request
 from sqlalchemy import select
 
 from pypeline.api import Principal, create_app
-from pypeline.store.models import ApiKey
 from pypeline.services import keys as key_service
+from pypeline.store.models import ApiKey
 from tests.api.conftest import Stack
 
 

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from pypeline.api.input_checks import (
+from pypeline.errors import InvalidInputError
+from pypeline.http.input_checks import (
     MAX_ID_LENGTH,
     MAX_INTEGER_DIGITS,
     MAX_JSON_DEPTH,
@@ -13,7 +14,6 @@ from pypeline.api.input_checks import (
     bad_query,
     parse_strict_json,
 )
-from pypeline.errors import InvalidInputError
 
 pytestmark = pytest.mark.hostile
 

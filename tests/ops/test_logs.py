@@ -76,8 +76,7 @@ def test_capture_can_be_turned_off() -> None:
 def test_logs_page_through_more_than_one_answer(ops_runtime: Callable[..., Runtime]) -> None:
     from sqlalchemy import insert
 
-    from pypeline.store.models import utcnow
-    from pypeline.store.models import NodeLog
+    from pypeline.store.models import NodeLog, utcnow
 
     rt = ops_runtime()
     run_id = invoke_service.invoke(rt, "chatty", {"marker": "x"})

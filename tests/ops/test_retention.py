@@ -16,8 +16,7 @@ from pypeline.errors import InvalidInputError
 from pypeline.runtime import Runtime
 from pypeline.services import retention as retention_service
 from pypeline.status import Status
-from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
-from pypeline.store.models import NodeLog, RunTag
+from pypeline.store.models import NodeLog, NodeRun, PipelineRun, RunEvent, RunTag, utcnow
 from pypeline.store.retention import prune_runs
 
 

@@ -5,7 +5,7 @@ from itertools import combinations
 
 from pypeline.config import load_config
 from pypeline.dag import PipelineDag
-from pypeline.web.layout import layout_dag
+from pypeline.services.layout import layout_dag
 from pypeline.web.state import node_states
 from tests.conftest import EXAMPLE
 

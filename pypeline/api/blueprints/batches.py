@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Any
 
 from pypeline.api.blueprint import ApiBlueprint
-from pypeline.api.context import runtime
 from pypeline.api.schemas import (
     BatchResumeBodySchema,
     BatchRunPageSchema,
@@ -16,6 +15,7 @@ from pypeline.api.schemas import (
     ChunkQuerySchema,
     ChunkSchema,
 )
+from pypeline.http.context import runtime
 from pypeline.services import batches as batch_service
 
 __all__ = ["blp"]

@@ -6,11 +6,11 @@ from typing import Any
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from pypeline.api.blueprint import ApiBlueprint
-from pypeline.api.context import runtime
 from pypeline.api.schemas import ConfigValidateBodySchema, ConfigValidateSchema
 from pypeline.config.report import issue_record
+from pypeline.http.context import runtime
 from pypeline.services.config_check import check_text, pipeline_graphs
-from pypeline.web.layout import layout_dag
+from pypeline.services.layout import layout_dag
 
 __all__ = ["blp"]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from pypeline.api.blueprint import ApiBlueprint
-from pypeline.api.context import runtime
-from pypeline.api.presenters import pipeline_document, pipeline_documents, result_document
+from pypeline.api.presenters import result_document
 from pypeline.api.schemas import InvokeBodySchema, InvokeResponseSchema, PipelineSchema, ResultSchema
+from pypeline.http.context import runtime
 from pypeline.services import invoke as invoke_service
 from pypeline.services import runs as run_service
+from pypeline.services.pipelines import pipeline_document, pipeline_documents
 
 __all__ = ["blp"]
 

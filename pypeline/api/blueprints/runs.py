@@ -6,7 +6,6 @@ from typing import Any
 from marshmallow import RAISE
 
 from pypeline.api.blueprint import ApiBlueprint
-from pypeline.api.context import runtime
 from pypeline.api.schemas import (
     EventBodySchema,
     EventCreatedSchema,
@@ -18,6 +17,7 @@ from pypeline.api.schemas import (
     RunQuerySchema,
     RunSchema,
 )
+from pypeline.http.context import runtime
 from pypeline.services import logs as log_service
 from pypeline.services import runs as run_service
 

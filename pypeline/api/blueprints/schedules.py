@@ -6,7 +6,6 @@ from typing import Any
 from flask import Response
 
 from pypeline.api.blueprint import ApiBlueprint
-from pypeline.api.context import runtime
 from pypeline.api.schemas import (
     BackfillBodySchema,
     BackfillSchema,
@@ -15,6 +14,7 @@ from pypeline.api.schemas import (
     ScheduleBodySchema,
     ScheduleSchema,
 )
+from pypeline.http.context import runtime
 from pypeline.services import backfill as backfill_service
 from pypeline.services import schedules as schedule_service
 

@@ -26,7 +26,7 @@
     return node;
   }
 
-  /* The same drawing as the pypeline_dag.html macro, from the layout the API computed (pypeline.web.layout). */
+  /* The same drawing as the pypeline_dag.html macro, from the layout the API computed (pypeline.services.layout). */
   function drawDag(graph, index) {
     var layout = graph.layout, marker = "arrow-preview-" + index;
     var svg = svgEl("svg", {"class": "dag", viewBox: "0 0 " + Math.round(layout.width) + " " + Math.round(layout.height),

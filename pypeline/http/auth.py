@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from flask import Request, g, request, session
 
-from pypeline.api.constants import ACCESS_KEY_HEADER, CSRF_HEADER
 from pypeline.errors import AuthError, NotFoundError
+from pypeline.http.constants import ACCESS_KEY_HEADER, CSRF_HEADER
 from pypeline.runtime import Runtime
 from pypeline.services import keys as key_service
 

@@ -1,4 +1,4 @@
-"""Names shared by the API modules: URL prefix, extension keys, header names."""
+"""Names shared by both faces: URL prefixes, extension keys, header names."""
 from __future__ import annotations
 
 __all__ = ["API_PREFIX", "EXTENSION_KEY", "API_EXTENSION_KEYS", "ACCESS_KEY_HEADER", "CSRF_HEADER", "UI_PREFIX"]

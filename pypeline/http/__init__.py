@@ -1,0 +1,1 @@
+"""Flask plumbing shared by both faces (`api/`, `web/`): authentication, request context, names, input checks."""
