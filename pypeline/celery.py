@@ -8,7 +8,7 @@ are served with a DeprecationWarning.
 """
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 from pypeline.runtime import Runtime
 
 __all__ = ["app", "celery", "runtime", "configure_celery", "GenerateCeleryTasks", "task_chain_regulator",

@@ -1,7 +1,7 @@
 """The original's `pypeline.celery_beat` names; schedules now live in the database (`pypeline.scheduler`)."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["SermosScheduler", "SermosEntry", "instantiate_celery_schedule", "convert_to_datetime"]
 

@@ -5,8 +5,7 @@ Start-up time is what a user feels on every command, so this module imports noth
 * ``COMMANDS`` below is a static table ``name -> (module, attribute, one-line help)``. `pypeline --help`
   lists commands from it without importing any command module (no SQLAlchemy, Celery, networkx...).
 * `LazyGroup.get_command` imports ``module`` and returns ``attribute`` only for the command being run
-  (or asked for with `pypeline NAME --help`). A module that is not installed (an optional layer) leaves
-  its commands out instead of failing.
+  (or asked for with `pypeline NAME --help`).
 
 To add a command: write it in its own `pypeline.commands.<group>_cmds` module as usual, then add one
 row to ``COMMANDS`` with the same one-line help as the command's docstring (a test checks they agree).
@@ -17,7 +16,6 @@ level when the command does not always need them — import them in the command 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import os
 import sys
@@ -66,17 +64,11 @@ class LazyGroup(click.Group):
         return sorted({*self.commands, *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """Import the command's module now (None when that optional module is not installed)."""
+        """Import the command's module now."""
         if cmd_name in self.commands or cmd_name not in self.lazy:
             return self.commands.get(cmd_name)
         module_name, attr, _ = self.lazy[cmd_name]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            return None
-        command: click.Command = getattr(module, attr)
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -87,7 +79,7 @@ class LazyGroup(click.Group):
         for name in names:
             if name in self.commands:
                 rows.append((name, self.commands[name].get_short_help_str(limit)))
-            elif importlib.util.find_spec(self.lazy[name][0]) is not None:
+            else:
                 rows.append((name, click.utils.make_default_short_help(self.lazy[name][2], limit)))
         if rows:
             with formatter.section("Commands"):

@@ -1,7 +1,7 @@
 """The original's `pypeline.pipeline_config_schema` (pipelines are now validated by `pypeline.config`)."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["BasePipelineSchema", "PipelineSchemaV1", "PipelineConfigSchemaV1", "MetadataSchema",
            "TaskDefinitionsSchema", "PipelineConfigValidator"]

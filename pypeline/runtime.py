@@ -32,7 +32,7 @@ from pypeline.store.db import dispose_engines
 from pypeline.store.repository import RunStore
 from pypeline.store.tags import normalize_tags
 from pypeline.tasks.allowlist import restrict_worker_tasks
-from pypeline.tasks.app import create_celery_app
+from pypeline.tasks.app import attach_runtime, create_celery_app
 from pypeline.tasks.chained import NodeRunner
 from pypeline.tasks.registry import register_handlers
 
@@ -40,9 +40,9 @@ __all__ = ["Runtime", "worker_queues"]
 
 log = logging.getLogger(__name__)
 
-#: Module defining the built-in `pypeline.batch_driver` task (see pypeline.services.batches).
-BATCH_DRIVER_MODULE = "pypeline.batches.driver"
-#: Name of that task (pypeline.services.batches.DRIVER_TASK): any pipeline may be batched, so workers keep it.
+#: Module defining the built-in `pypeline.batch_driver` task (pypeline.batches.tasks, a layer above the runtime).
+BATCH_DRIVER_MODULE = "pypeline.batches.tasks"
+#: Name of that task (pypeline.batches.driver.DRIVER_TASK): any pipeline may be batched, so workers keep it.
 BATCH_DRIVER_TASK = "pypeline.batch_driver"
 #: Module defining the built-in `pypeline.notify_run` task (see pypeline.tasks.notify).
 NOTIFY_MODULE = "pypeline.tasks.notify"
@@ -76,7 +76,7 @@ class Runtime:
         self.settings = settings or get_settings()
         self._config = config
         self.celery: Celery = create_celery_app(self.settings)
-        self.celery.pypeline = self  # type: ignore[attr-defined]  # how ChainedTask finds its runner
+        attach_runtime(self.celery, self)  # how tasks, signals and beat find it: runtime_of(app)
         install_reconciler(self.celery)  # every worker of this app heartbeats leases and may lead reconciling
         if config is not None:
             # Workers import the built-in batch driver task at start-up (by name: it sits in an upper layer).

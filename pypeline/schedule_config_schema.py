@@ -1,7 +1,7 @@
 """The original's `pypeline.schedule_config_schema` (schedules are now validated by `pypeline.scheduler.spec`)."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["BaseScheduleSchema", "ScheduleSchemaV1", "ScheduleConfigSchemaV1", "IntervalScheduleSchema",
            "CrontabScheduleSchema"]

@@ -1,7 +1,7 @@
 """The original's `pypeline.sermos_yaml`: load the config shipped in a client package (now `pypeline.config`)."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["SermosYamlSchema", "parse_config_file", "load_sermos_config", "load_client_config_and_version",
            "YamlPatternConstructor", "InvalidPackagePath", "InvalidSermosConfig", "MissingSermosConfig"]

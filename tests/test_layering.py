@@ -18,7 +18,7 @@ RANKS = [
     ("pypeline.api", 11), ("pypeline.web", 11), ("pypeline.commands", 12),
     ("pypeline.cli", 13), ("pypeline.__main__", 14),
     # The original's import surface: implementations in pypeline.compat, re-exported at the old paths.
-    ("pypeline.compat", 12), ("pypeline.compat.deprecation", 0), ("pypeline.compat.celery_app", 8),
+    ("pypeline.compat", 12), ("pypeline.deprecation", 0), ("pypeline.compat.celery_app", 8),
     ("pypeline.compat.beat", 9), ("pypeline.compat.graph", 3), ("pypeline.compat.modules", 2),
     ("pypeline.compat.runs", 10), ("pypeline.compat.config_utils", 10), ("pypeline.compat.builtin_tasks", 10),
     ("pypeline.compat.schemas", 9), ("pypeline.compat.sermos_yaml", 9), ("pypeline.compat.flask_auth", 11),

@@ -1,7 +1,7 @@
 """What a batch run does (BatchSpec): built from a `batches` entry plus overrides, or from ad hoc arguments.
 
 A spec is checked completely here (numbers, payload key, generator options); whether the source can
-actually be listed is checked by the service, which opens the listing before writing anything.
+actually be listed is checked by `pypeline.batches.launch`, which opens the listing before writing anything.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from pypeline.config.batch_defaults import DEFAULT_CHUNK_SIZE, DEFAULT_KEY_FIELD, DEFAULT_MAX_IN_FLIGHT
 from pypeline.config.model import GeneratorConfig, PypelineConfig
 from pypeline.errors import InvalidInputError, NotFoundError
 from pypeline.generators import location_of
@@ -60,9 +61,9 @@ class BatchSpec:
 
     pipeline: str
     generator: GeneratorConfig
-    chunk_size: int = 100
-    concurrency: int = 4
-    payload_key: str = "keys"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    concurrency: int = DEFAULT_MAX_IN_FLIGHT
+    payload_key: str = DEFAULT_KEY_FIELD
     payload: dict[str, Any] = field(default_factory=dict)
     #: The `batches.<id>` entry, None for an ad hoc batch.
     batch_id: str | None = None
@@ -187,9 +188,9 @@ def adhoc_spec(
     pipeline: str,
     generator: GeneratorConfig,
     *,
-    chunk_size: int = 100,
-    concurrency: int = 4,
-    payload_key: str = "keys",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    concurrency: int = DEFAULT_MAX_IN_FLIGHT,
+    payload_key: str = DEFAULT_KEY_FIELD,
     payload: dict[str, Any] | None = None,
 ) -> BatchSpec:
     """A spec not declared in config (CLI `--local`/`--s3`); a relative local path is taken from the cwd."""

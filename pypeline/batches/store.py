@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -18,7 +18,10 @@ from pypeline.status import TERMINAL, Status, allowed_sources, check_transition
 from pypeline.store.db import make_engine, migrate
 from pypeline.store.models import BatchChunk, BatchRun, PipelineRun, iso_utc, utcnow
 
-__all__ = ["BatchStore", "ChunkCounts", "Chunk"]
+if TYPE_CHECKING:
+    from pypeline.runtime import Runtime
+
+__all__ = ["BatchStore", "ChunkCounts", "Chunk", "batch_store"]
 
 _B = BatchRun.__table__
 _C = BatchChunk.__table__
@@ -246,3 +249,8 @@ class BatchStore:
                      "last_key": r["keys"][-1] if r["keys"] else None,
                      "status": r["status"] or "UNSTARTED", "error": r["error"],
                      "created_at": _iso(r["created_at"]), "finished_at": _iso(r["finished_at"])} for r in rows]
+
+
+def batch_store(rt: Runtime) -> BatchStore:
+    """The batch store of the runtime's database (migrated on first use in this process)."""
+    return BatchStore(rt.settings.resolved_database_url)

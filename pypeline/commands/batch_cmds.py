@@ -9,7 +9,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pypeline.batches.spec import adhoc_spec, spec_from_config
+from pypeline.batches.driver import drive
 from pypeline.commands.common import (
     broker_option,
     build_runtime,
@@ -23,6 +23,7 @@ from pypeline.commands.common import (
     parse_json_arg,
 )
 from pypeline.config import load_config
+from pypeline.config.batch_defaults import DEFAULT_CHUNK_SIZE, DEFAULT_KEY_FIELD, DEFAULT_MAX_IN_FLIGHT
 from pypeline.config.model import GeneratorConfig
 from pypeline.errors import InvalidInputError, RunTimeoutError
 from pypeline.runtime import Runtime
@@ -69,7 +70,7 @@ def _drive_with_progress(rt: Runtime, record: dict[str, Any], *, timeout: float 
                             detail=_progress_line(rec))
 
         try:
-            return batch_service.drive(rt, batch_run_id, record["driver_token"], on_tick=tick, timeout=timeout)
+            return drive(rt, batch_run_id, record["driver_token"], on_tick=tick, timeout=timeout)
         except KeyboardInterrupt:
             batch_service.stop_batch(rt, batch_run_id)
             err_console.print(f"\nstopped; continue with `pypeline batch resume {batch_run_id}`", highlight=False)
@@ -133,9 +134,12 @@ def _adhoc_generator(local_path: str | None, bucket: str | None, options: dict[s
 @click.option("--exclude", multiple=True, help="Glob excluding keys (repeatable).")
 @click.option("--endpoint-url", default=None, help="S3-compatible endpoint (MinIO...).")
 @click.option("--region", default=None, help="S3 region.")
-@click.option("--chunk-size", type=int, default=None, help="Keys per pipeline run (config: chunkSize, default 100).")
-@click.option("--concurrency", type=int, default=None, help="Most unfinished chunk runs at once (default 4).")
-@click.option("--payload-key", default=None, help="chain_payload key holding the keys (default 'keys').")
+@click.option("--chunk-size", type=int, default=None,
+              help=f"Keys per pipeline run (config: chunkSize, default {DEFAULT_CHUNK_SIZE}).")
+@click.option("--concurrency", type=int, default=None,
+              help=f"Most unfinished chunk runs at once (default {DEFAULT_MAX_IN_FLIGHT}).")
+@click.option("--payload-key", default=None,
+              help=f"chain_payload key holding the keys (default {DEFAULT_KEY_FIELD!r}).")
 @click.option("--payload", default=None, help="Extra chain_payload as JSON, or @file.json.")
 @click.option("--detach", is_flag=True, help="Hand the batch to the workers' driver and return at once.")
 @click.option("--timeout", type=float, default=None, help="Seconds to drive before giving up (resumable).")
@@ -166,17 +170,19 @@ def run_cmd(batch_id: str | None, config_path: str | None, broker: str | None, d
             overrides["payload"] = extra
         if filters:
             overrides["generator"] = filters
-        spec = spec_from_config(rt.config, batch_id, overrides)
     else:
         if not pipeline:
             raise InvalidInputError("give a BATCH_ID declared in config, or --pipeline with --local PATH/--s3 BUCKET")
         options = {**filters, "endpoint_url": endpoint_url, "region": region}
         generator = _adhoc_generator(local_path, bucket, {k: v for k, v in options.items() if v is not None})
-        spec = adhoc_spec(pipeline, generator, chunk_size=100 if chunk_size is None else chunk_size,
-                          concurrency=4 if concurrency is None else concurrency,
-                          payload_key=payload_key or "keys", payload=extra)
     with _worker_for(rt, detach, worker_concurrency):
-        record = batch_service.launch(rt, spec, origin="cli", driver=driver)
+        if batch_id is not None:
+            record = batch_service.start_batch(rt, batch_id, overrides=overrides, origin="cli", driver=driver)
+        else:
+            record = batch_service.start_adhoc_batch(
+                rt, pipeline, generator, chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+                concurrency=DEFAULT_MAX_IN_FLIGHT if concurrency is None else concurrency,
+                payload_key=payload_key or DEFAULT_KEY_FIELD, payload=extra, origin="cli", driver=driver)
         if detach:
             _detached(record, rt, as_json)
             return

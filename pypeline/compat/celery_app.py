@@ -8,6 +8,7 @@ from celery import Celery
 
 from pypeline.config import PypelineConfig, load_config_text
 from pypeline.runtime import Runtime
+from pypeline.tasks.app import attach_runtime
 from pypeline.tasks.chained import ChainedTask
 from pypeline.tasks.registry import register_handlers
 
@@ -57,7 +58,7 @@ def configure_celery(celery: Celery, *, runtime: Runtime | None = None) -> Celer
     celery.conf.result_backend = source.result_backend
     celery.conf.imports = (*tuple(celery.conf.imports or ()), BUILTIN_TASKS_MODULE)
     celery.Task = ChainedTask
-    celery.pypeline = rt  # type: ignore[attr-defined]  # how ChainedTask finds its runner
+    attach_runtime(celery, rt)  # how ChainedTask finds its runner
     if "dyrygent" in rt.engines:
         from pypeline.engines.dyrygent import register_processor
 

@@ -8,10 +8,10 @@ import json
 import os
 from typing import Any
 
+from pypeline.compat.current import default_runtime
 from pypeline.errors import InvalidInputError, NotFoundError
 from pypeline.runtime import Runtime
 from pypeline.services import schedules as schedule_service
-from pypeline.utils.task_utils import default_runtime
 
 __all__ = ["CONFIG_REFRESH_RATE", "get_access_key", "get_deployment_id", "load_json_config_from_redis",
            "set_json_config_to_redis", "retrieve_latest_pipeline_config", "retrieve_latest_schedule_config",

@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 
 from flask import abort, current_app, has_app_context, request
 
+from pypeline.compat.current import default_runtime
 from pypeline.errors import PypelineError
 from pypeline.http.auth import required_scope, token_from_request
 from pypeline.http.constants import ACCESS_KEY_HEADER, EXTENSION_KEY
 from pypeline.runtime import Runtime
 from pypeline.services import keys as key_service
-from pypeline.utils.task_utils import default_runtime
 
 __all__ = ["require_accesskey", "validate_access_key"]
 

@@ -13,12 +13,12 @@ import networkx as nx
 from celery.canvas import Signature
 from celery.result import AsyncResult
 
+from pypeline.compat.current import default_runtime
 from pypeline.compat.graph import get_execution_graph
 from pypeline.errors import InvalidInputError, NotFoundError, PypelineError
 from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
 from pypeline.status import Status
-from pypeline.utils.task_utils import default_runtime
 
 __all__ = ["PipelineRunWrapper", "PipelineResult", "PipelineGenerator", "RunStarter", "chain_helper",
            "get_task_signature", "get_service_config_for_worker", "RESULT_STATUSES", "result_status"]

@@ -29,6 +29,7 @@ from pypeline.engines.runner import NodeInputs, NodeRef, NodeRunner, Pair, displ
 from pypeline.errors import InvalidInputError, NodeExecutionError, StoreError
 from pypeline.status import Status
 from pypeline.store.repository import ClaimOutcome, CompletionOutcome, FinishPlan, NodeSpec
+from pypeline.tasks.app import runtime_of
 from pypeline.tasks.chained import CONTEXT_KEY
 
 __all__ = ["DyrygentEngine", "DyrygentNodeRunner", "PypelineWorkflow", "register_processor", "PROCESSOR_TASK",
@@ -92,7 +93,7 @@ class PypelineWorkflow(Workflow):
         task id and only then stores RETRY, so a fast second attempt's SUCCESS may be overwritten by the
         first attempt's RETRY, and the processor then waits for that node forever.
         """
-        runtime = getattr(self.app, "pypeline", None)
+        runtime = runtime_of(self.app)
         run_id = self.run_id
         if runtime is None or run_id is None:
             if self.app is None:
@@ -145,7 +146,7 @@ class _StoredResult:
 
 def _fail_run(app: Celery, wf: PypelineWorkflow, error: str) -> None:
     """End the workflow's run FAILED (the processor broke or ended without the run finishing)."""
-    runtime = getattr(app, "pypeline", None)
+    runtime = runtime_of(app)
     run_id = wf.run_id
     if runtime is None or run_id is None:
         return
@@ -188,7 +189,7 @@ def register_processor(app: Celery) -> Task:
 
 def _check_finished(app: Celery, wf: PypelineWorkflow) -> None:
     """The workflow has nothing left to run: its run must have ended too, else it fails with a clear error."""
-    runtime = getattr(app, "pypeline", None)
+    runtime = runtime_of(app)
     run_id = wf.run_id
     if runtime is None or run_id is None or wf.is_success():
         return

@@ -6,6 +6,7 @@ from typing import Any
 
 from celery.signals import task_failure
 
+from pypeline.tasks.app import runtime_of
 from pypeline.tasks.chained import CONTEXT_KEY
 
 __all__ = ["on_node_task_failure"]
@@ -21,7 +22,7 @@ def on_node_task_failure(sender: Any = None, task_id: str | None = None, excepti
     ctx = kwargs.get(CONTEXT_KEY) if isinstance(kwargs, dict) else None
     if not isinstance(ctx, dict) or exception is None:
         return
-    runtime = getattr(getattr(sender, "app", None), "pypeline", None)
+    runtime = runtime_of(getattr(sender, "app", None))
     if runtime is None:
         return
     try:

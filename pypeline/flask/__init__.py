@@ -1,7 +1,7 @@
 """The original's `pypeline.flask`: `FlaskSermos` (now `pypeline.api.FlaskPypeline`), `Blueprint`, `Api`, `abort`."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["FlaskSermos", "Blueprint", "Api", "abort"]
 

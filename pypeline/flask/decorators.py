@@ -1,7 +1,7 @@
 """The original's `pypeline.flask.decorators`: API-key checks for your own Flask views."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["require_accesskey", "validate_access_key"]
 

@@ -1,7 +1,7 @@
 """The original's `pypeline.pipeline.chained_task.ChainedTask` (now `pypeline.tasks.chained.ChainedTask`)."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["ChainedTask"]
 

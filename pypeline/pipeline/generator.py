@@ -1,7 +1,7 @@
 """The original's `pypeline.pipeline.generator.PipelineGenerator` (runs now start with `Runtime.start_run`)."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["PipelineGenerator"]
 

@@ -24,6 +24,7 @@ from pypeline.reconciler.heartbeat import POLL_S, Heartbeat, worker_task_ids
 from pypeline.reconciler.reconcile import Reconciler
 from pypeline.store import leases
 from pypeline.store.locks import NamedLock
+from pypeline.tasks.app import runtime_of
 
 __all__ = ["ReconcilerLoop", "ReconcilerStep", "install", "LOCK_NAME"]
 
@@ -104,7 +105,7 @@ class ReconcilerStep(bootsteps.StartStopStep):
 
     def start(self, parent: Any) -> None:
         """Start the threads if the worker's app was built by Pypeline."""
-        runtime = getattr(parent.app, "pypeline", None)
+        runtime = runtime_of(parent.app)
         if runtime is None:
             return
         settings = runtime.settings

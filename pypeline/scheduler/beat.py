@@ -52,6 +52,7 @@ from pypeline.scheduler.plan import FirePlan, plan_fire
 from pypeline.scheduler.store import ConflictError, FireRow, OfflineFire, ScheduleRow, ScheduleStore
 from pypeline.scheduler.sync import sync_schedules
 from pypeline.store.models import utcnow
+from pypeline.tasks.app import runtime_of
 
 __all__ = ["DatabaseScheduler", "STORE_ERRORS"]
 
@@ -89,7 +90,7 @@ class DatabaseScheduler(Scheduler):
     backoff_max: float = 30.0
 
     def __init__(self, app: Celery, *args: Any, **kwargs: Any) -> None:
-        runtime = getattr(app, "pypeline", None)
+        runtime = runtime_of(app)
         if runtime is None:
             raise PypelineError("DatabaseScheduler needs a Celery app built by Pypeline "
                                 "(celery -A pypeline.celery beat, or pypeline beat FILE)")

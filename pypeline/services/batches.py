@@ -1,119 +1,34 @@
-"""Batch jobs: list keys from a generator and run a pipeline once per chunk of keys, resumably.
+"""Batch use cases: start (declared or ad hoc), stop, resume, and the status, list and chunk queries.
 
-A batch run is driven by one driver at a time, identified by the run's `driver_token`: either the
-built-in worker task `pypeline.batch_driver` (HTTP, schedules, `batch run --detach`), which
-re-schedules itself until the batch is finished, or a foreground loop (`pypeline batch run`). Each
-driver step:
-
-1. starts the run of every recorded chunk whose run does not exist yet (a driver that stopped between
-   recording a chunk and starting its run), with the chunk's pre-generated run id;
-2. while fewer than `concurrency` chunk runs are unfinished, takes the next `chunk_size` keys after the
-   cursor, records the chunk (keys + run id) and moves the cursor in one transaction, then starts its run;
-3. ends the batch once the listing is exhausted and every chunk run is finished.
-
-A chunk's run id is chosen before the chunk is recorded and is the run's primary key, so a chunk run
-is started at most once however often a step is repeated; the cursor moves only with a recorded
-chunk, so stopping and resuming neither skips nor repeats keys. See docs/batches.md.
+The batch domain (spec, store, launch, driver loop, worker tasks) is `pypeline.batches`; both faces and the
+CLI call these functions. See docs/batches.md.
 """
 from __future__ import annotations
 
-import logging
-import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from itertools import islice
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from pypeline.batches.spec import BatchSpec, adhoc_spec, check_spec, spec_from_config
-from pypeline.batches.store import BatchStore, Chunk, ChunkCounts
-from pypeline.config.model import GeneratorConfig, PipelineConfig
-from pypeline.engines.payload import validate_payload
-from pypeline.errors import InvalidInputError, InvalidTransitionError, PypelineError, RunTimeoutError
-from pypeline.generators import iter_keys_from_config
+from pypeline.batches.driver import DRIVER_TASK, batch_document, batch_status
+from pypeline.batches.launch import Driver, hand_to_worker, launch, take_over
+from pypeline.batches.spec import adhoc_spec, spec_from_config
+from pypeline.batches.store import ChunkCounts, batch_store
+from pypeline.config.batch_defaults import DEFAULT_CHUNK_SIZE, DEFAULT_KEY_FIELD, DEFAULT_MAX_IN_FLIGHT
+from pypeline.config.model import GeneratorConfig
+from pypeline.errors import InvalidInputError
 from pypeline.runtime import Runtime
-from pypeline.services.invoke import invoke
 from pypeline.services.runs import retry_run
 from pypeline.status import Status
-from pypeline.store.tags import TAG_PATTERN
 
 __all__ = [
     "DRIVER_TASK",
-    "StepOutcome",
-    "batch_store",
+    "Driver",
     "start_batch",
     "start_adhoc_batch",
-    "launch",
     "batch_status",
     "batch_chunks",
     "list_batch_runs",
     "stop_batch",
     "resume_batch",
-    "drive_step",
-    "drive",
-    "schedule_tick",
-    "next_delay",
-    "fail_batch",
-    "MIN_TICK",
-    "MAX_TICK",
-    "MAX_LOCAL_TICK",
 ]
-
-log = logging.getLogger(__name__)
-
-#: Name of the built-in Celery task that drives batch runs in workers (pypeline.batches.driver).
-DRIVER_TASK = "pypeline.batch_driver"
-#: Seconds between driver steps right after progress; the pause grows by TICK_GROWTH while nothing changes.
-MIN_TICK = 0.05
-TICK_GROWTH = 1.5
-#: Longest pause between steps of the worker-side driver (how late a free slot may be noticed), seconds.
-MAX_TICK = 2.0
-#: Longest pause between steps of a foreground (CLI) driver, seconds.
-MAX_LOCAL_TICK = 0.5
-
-Driver = Literal["worker", "local"]
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """What one driver step did."""
-
-    active: bool  # the batch is RUNNING and this driver still owns it: step again later
-    started: int  # chunk runs started by this step
-    finished: int  # chunks whose run is finished (succeeded, failed or cancelled)
-    status: str | None  # batch run status after the step (None: unknown batch run)
-
-
-def batch_store(rt: Runtime) -> BatchStore:
-    """The batch store of the runtime's database (migrated on first use in this process)."""
-    return BatchStore(rt.settings.resolved_database_url)
-
-
-def _new_token(driver: Driver) -> str:
-    return ("w-" if driver == "worker" else "l-") + uuid.uuid4().hex
-
-
-def _document(record: dict[str, Any], counts: ChunkCounts) -> dict[str, Any]:
-    token = record.get("driver_token") or ""
-    driver = {"w": "worker", "l": "local"}.get(token[:1]) if record["status"] == Status.RUNNING.value else None
-    return {
-        **record,
-        "driver": driver,
-        "chunks_dispatched": counts.created,
-        "chunks_unstarted": counts.unstarted,
-        "chunks_running": counts.running,
-        "chunks_succeeded": counts.succeeded,
-        "chunks_failed": counts.failed,
-        "chunks_cancelled": counts.cancelled,
-    }
-
-
-def batch_status(rt: Runtime, batch_run_id: str) -> dict[str, Any]:
-    """A batch run record with its progress (keys listed, chunks dispatched/running/succeeded/failed)."""
-    store = batch_store(rt)
-    return _document(store.get(batch_run_id), store.counts(batch_run_id))
 
 
 def batch_chunks(rt: Runtime, batch_run_id: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
@@ -144,73 +59,7 @@ def list_batch_runs(
     store = batch_store(rt)
     records, total = store.list_runs(batch_id=batch_id, status=status, limit=limit, offset=offset)
     counts = store.counts_for([r["id"] for r in records])
-    return [_document(r, counts.get(r["id"], ChunkCounts())) for r in records], total
-
-
-# ---------------------------------------------------------------------------------------------- starting
-def _probe(rt: Runtime, pipeline: PipelineConfig, spec: BatchSpec) -> None:
-    """Open the listing and build the first chunk's payload: a bad source or payload fails before any write."""
-    keys_iter = iter_keys_from_config(spec.generator)
-    try:
-        keys = [info.key for info in islice(keys_iter, spec.chunk_size)]
-    finally:
-        getattr(keys_iter, "close", lambda: None)()
-    validate_payload(pipeline, spec.chunk_payload(str(uuid.uuid4()), 0, keys), rt.settings.max_payload_bytes)
-
-
-def launch(
-    rt: Runtime,
-    spec: BatchSpec,
-    *,
-    origin: str | None = None,
-    driver: Driver = "worker",
-    batch_run_id: str | None = None,
-) -> dict[str, Any]:
-    """Check `spec`, record a RUNNING batch run and (driver="worker") hand it to the worker-side driver.
-
-    With driver="local" the caller drives it with `drive(rt, id, record["driver_token"])`. Nothing is
-    written unless the pipeline exists and the source can be listed. A given `batch_run_id` that
-    already exists returns that run (made sure it has a driver), so a repeated start is harmless.
-    """
-    spec = check_spec(spec)
-    pipeline = rt.config.pipeline(spec.pipeline)
-    rt.engine_for(pipeline)
-    store = batch_store(rt)
-    if batch_run_id is not None:
-        if not isinstance(batch_run_id, str) or not 1 <= len(batch_run_id) <= 64:
-            raise InvalidInputError(f"batch run id must be 1-64 characters, got {batch_run_id!r}")
-        existing = store.find(batch_run_id)
-        if existing is not None:
-            if existing["batch_id"] != spec.batch_id or existing["pipeline_id"] != spec.pipeline:
-                raise InvalidInputError(f"batch run id {batch_run_id!r} is already used by another batch run")
-            if existing["status"] == Status.RUNNING.value:
-                return resume_batch(rt, batch_run_id, driver=driver)
-            return batch_status(rt, batch_run_id)
-    _probe(rt, pipeline, spec)
-    run_id = batch_run_id or str(uuid.uuid4())
-    token = _new_token(driver)
-    try:
-        store.create(run_id, {
-            "batch_id": spec.batch_id, "pipeline_id": spec.pipeline, "generator": spec.generator_document(),
-            "chunk_size": spec.chunk_size, "concurrency": spec.concurrency, "payload_key": spec.payload_key,
-            "payload": spec.payload, "driver_token": token, "origin": origin,
-        })
-    except IntegrityError:
-        if batch_run_id is None or store.find(batch_run_id) is None:
-            raise
-        return batch_status(rt, batch_run_id)  # a concurrent start with the same id won: it drives the batch
-    if driver == "worker":
-        _hand_to_worker(rt, run_id, token, pipeline.queue)
-    return batch_status(rt, run_id)
-
-
-def _hand_to_worker(rt: Runtime, batch_run_id: str, token: str, queue: str) -> None:
-    try:
-        schedule_tick(rt, batch_run_id, token, queue=queue, delay=0.0)
-    except Exception as exc:  # noqa: BLE001 - a broker error must not leave a RUNNING batch nobody drives
-        error = f"could not publish the batch driver: {type(exc).__name__}: {exc}"
-        batch_store(rt).finish(batch_run_id, token, Status.FAILED, error)
-        raise PypelineError(error + f" (batch run {batch_run_id} is FAILED; resume it later)") from exc
+    return [batch_document(r, counts.get(r["id"], ChunkCounts())) for r in records], total
 
 
 def start_batch(
@@ -220,14 +69,18 @@ def start_batch(
     overrides: dict[str, Any] | None = None,
     origin: str | None = "api",
     batch_run_id: str | None = None,
+    driver: Driver = "worker",
 ) -> dict[str, Any]:
-    """Start the `batches.<batch_id>` entry; returns the new batch run record at once (a worker drives it).
+    """Start the `batches.<batch_id>` entry; returns the new batch run record at once.
 
     `overrides` may change chunkSize, concurrency, payloadKey, payload (extra chain_payload) and the
     generator's filters (prefix, include, exclude, regex, minSize, maxSize, modifiedSince, recursive).
+    driver="worker" hands the run to the workers' driver; with "local" the caller drives it
+    (`pypeline.batches.driver.drive(rt, id, record["driver_token"])`).
     """
     spec = spec_from_config(rt.config, batch_id, overrides)
-    return launch(rt, spec, origin=origin, driver="worker", batch_run_id=batch_run_id)
+    record = launch(rt, spec, origin=origin, driver=driver, batch_run_id=batch_run_id)
+    return batch_status(rt, record["id"])
 
 
 def start_adhoc_batch(
@@ -235,9 +88,9 @@ def start_adhoc_batch(
     pipeline: str,
     generator: GeneratorConfig,
     *,
-    chunk_size: int = 100,
-    concurrency: int = 4,
-    payload_key: str = "keys",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    concurrency: int = DEFAULT_MAX_IN_FLIGHT,
+    payload_key: str = DEFAULT_KEY_FIELD,
     payload: dict[str, Any] | None = None,
     origin: str | None = "cli",
     driver: Driver = "worker",
@@ -245,10 +98,10 @@ def start_adhoc_batch(
     """Start a batch not declared in config: `generator` keys fed to `pipeline` in chunks."""
     spec = adhoc_spec(pipeline, generator, chunk_size=chunk_size, concurrency=concurrency, payload_key=payload_key,
                       payload=payload)
-    return launch(rt, spec, origin=origin, driver=driver)
+    record = launch(rt, spec, origin=origin, driver=driver)
+    return batch_status(rt, record["id"])
 
 
-# ---------------------------------------------------------------------------------------------- control
 def stop_batch(rt: Runtime, batch_run_id: str) -> dict[str, Any]:
     """Stop a RUNNING batch (PAUSED): no new chunk is dispatched; chunk runs already started finish."""
     batch_store(rt).transition(batch_run_id, Status.PAUSED, driver_token=None)
@@ -265,173 +118,13 @@ def resume_batch(
     """
     store = batch_store(rt)
     record = store.get(batch_run_id)
-    pipeline = rt.config.pipeline(record["pipeline_id"])
+    rt.config.pipeline(record["pipeline_id"])  # the pipeline must still be declared
     if record["status"] != Status.RUNNING.value:
         store.transition(batch_run_id, Status.RUNNING, error=None)
-    token = _new_token(driver)
-    if not store.set_driver(batch_run_id, token):
-        raise InvalidTransitionError(f"batch run {batch_run_id} was stopped while resuming; resume it again")
-    if retry_failed:
+    token = take_over(rt, batch_run_id, driver=driver)
+    if retry_failed:  # before the driver's first step, which would otherwise end the batch on the failed chunks
         for run_id in store.chunk_runs(batch_run_id, (Status.FAILED, Status.CANCELLED)):
             retry_run(rt, run_id)
     if driver == "worker":
-        _hand_to_worker(rt, batch_run_id, token, pipeline.queue)
+        hand_to_worker(rt, batch_run_id, token)
     return batch_status(rt, batch_run_id)
-
-
-def fail_batch(rt: Runtime, batch_run_id: str, token: str, error: str) -> bool:
-    """End a batch run driven by `token` as FAILED with `error` (its cursor is kept for a resume)."""
-    return batch_store(rt).finish(batch_run_id, token, Status.FAILED, error)
-
-
-# ---------------------------------------------------------------------------------------------- driving
-def _start_chunk(rt: Runtime, spec: BatchSpec, batch_run_id: str, chunk: Chunk) -> None:
-    """Start a chunk's pipeline run under its pre-generated id (a run that already exists is left alone)."""
-    payload = spec.chunk_payload(batch_run_id, chunk.number, chunk.keys)
-    try:
-        invoke(rt, spec.pipeline, payload, origin=f"batch:{batch_run_id}", run_id=chunk.run_id,
-               tags=_chunk_tags(spec))
-    except IntegrityError:
-        rt.store.get_run(chunk.run_id)  # another driver started it first: fine if the run exists
-        log.info("chunk %d of batch run %s was already started", chunk.number, batch_run_id)
-
-
-def _chunk_tags(spec: BatchSpec) -> list[str]:
-    """Tags of a chunk run: `batch`, and `batch:<id>` for a batch declared in config."""
-    named = f"batch:{spec.batch_id}"
-    return ["batch", named] if spec.batch_id and TAG_PATTERN.match(named) else ["batch"]
-
-
-def _dispatch_new(rt: Runtime, store: BatchStore, record: dict[str, Any], spec: BatchSpec, pipeline: PipelineConfig,
-                  token: str, free: int) -> int:
-    """Record and start up to `free` new chunks after the cursor; returns how many were started."""
-    batch_run_id = record["id"]
-    number = record["chunks_created"]
-    started = 0
-    keys_iter = iter_keys_from_config(spec.generator, start_after=record["cursor"])
-    try:
-        for _ in range(free):
-            keys = [info.key for info in islice(keys_iter, spec.chunk_size)]
-            if not keys:
-                store.mark_listing_done(batch_run_id, token, number)
-                break
-            last = len(keys) < spec.chunk_size
-            chunk = Chunk(number, str(uuid.uuid4()), keys)
-            validate_payload(pipeline, spec.chunk_payload(batch_run_id, number, keys), rt.settings.max_payload_bytes)
-            if not store.add_chunk(batch_run_id, token, number, chunk.run_id, keys, last=last):
-                break  # stopped or taken over meanwhile: the new owner continues from the cursor
-            _start_chunk(rt, spec, batch_run_id, chunk)
-            started += 1
-            number += 1
-            if last:
-                break
-    finally:
-        getattr(keys_iter, "close", lambda: None)()
-    return started
-
-
-def _finish(store: BatchStore, batch_run_id: str, token: str, counts: ChunkCounts) -> None:
-    bad = counts.failed + counts.cancelled
-    if bad == 0:
-        store.finish(batch_run_id, token, Status.SUCCESS)
-        return
-    sample = store.chunk_runs(batch_run_id, (Status.FAILED, Status.CANCELLED))[:5]
-    error = f"{bad} of {counts.created} chunk runs did not succeed (e.g. {', '.join(sample)})"
-    store.finish(batch_run_id, token, Status.FAILED, error)
-
-
-def drive_step(rt: Runtime, batch_run_id: str, token: str) -> StepOutcome:
-    """One step of the driver `token`: repair, dispatch up to the concurrency cap, finish when all is done.
-
-    A bad source or payload met on the way (bucket deleted, access revoked, pipeline removed from
-    config) ends the batch run FAILED with the error; its cursor is kept, so it can be resumed.
-    """
-    store = batch_store(rt)
-    record = store.find(batch_run_id)
-    if record is None:
-        return StepOutcome(False, 0, 0, None)
-    if record["driver_token"] != token or record["status"] != Status.RUNNING.value:
-        return StepOutcome(False, 0, 0, record["status"])
-    started = 0
-    try:
-        spec = BatchSpec.from_record(record)
-        pipeline = rt.config.pipeline(spec.pipeline)
-        for chunk in store.unstarted(batch_run_id):
-            _start_chunk(rt, spec, batch_run_id, chunk)
-            started += 1
-        counts = store.counts(batch_run_id)
-        free = spec.concurrency - counts.unfinished
-        if free > 0 and not record["listing_done"]:
-            started += _dispatch_new(rt, store, record, spec, pipeline, token, free)
-    except PypelineError as exc:
-        # NotFoundError/AccessDeniedError/InvalidInputError/SourceError: a problem a retry will not fix.
-        log.error("batch run %s failed: %s", batch_run_id, exc)
-        fail_batch(rt, batch_run_id, token, f"{type(exc).__name__}: {exc}")
-        return StepOutcome(False, started, 0, Status.FAILED.value)
-    counts = store.counts(batch_run_id)
-    record = store.get(batch_run_id)
-    if record["listing_done"] and counts.unfinished == 0 and record["driver_token"] == token:
-        _finish(store, batch_run_id, token, counts)
-        record = store.get(batch_run_id)
-    finished = counts.succeeded + counts.failed + counts.cancelled
-    active = record["status"] == Status.RUNNING.value and record["driver_token"] == token
-    return StepOutcome(active, started, finished, record["status"])
-
-
-def schedule_tick(
-    rt: Runtime,
-    batch_run_id: str,
-    token: str,
-    *,
-    queue: str,
-    delay: float,
-    finished: int = -1,
-    failures: int = 0,
-) -> None:
-    """Publish the next step of the worker-side driver, `delay` seconds from now."""
-    rt.celery.send_task(
-        DRIVER_TASK,
-        kwargs={"batch_run_id": batch_run_id, "token": token, "queue": queue, "delay": delay,
-                "finished": finished, "failures": failures},
-        queue=queue,
-        countdown=delay if delay > 0 else None,
-        ignore_result=True,
-    )
-
-
-def next_delay(delay: float, progressed: bool, ceiling: float = MAX_TICK) -> float:
-    """Pause before the next step: short right after progress, growing (up to `ceiling`) while idle."""
-    if progressed:
-        return MIN_TICK
-    return min(max(delay, MIN_TICK) * TICK_GROWTH, ceiling)
-
-
-def drive(
-    rt: Runtime,
-    batch_run_id: str,
-    token: str,
-    *,
-    on_tick: Callable[[dict[str, Any]], None] | None = None,
-    timeout: float | None = None,
-) -> dict[str, Any]:
-    """Drive a batch run in this process until it ends, is stopped or is taken over; returns its record.
-
-    `on_tick` receives the record after every step (progress display). Raises RunTimeoutError after
-    `timeout` seconds; the batch run keeps its cursor and can be resumed.
-    """
-    deadline = None if timeout is None else time.monotonic() + timeout
-    delay, finished = MIN_TICK, -1
-    while True:
-        outcome = drive_step(rt, batch_run_id, token)
-        record = batch_status(rt, batch_run_id)
-        if on_tick is not None:
-            on_tick(record)
-        if not outcome.active:
-            return record
-        delay = next_delay(delay, outcome.started > 0 or outcome.finished != finished, MAX_LOCAL_TICK)
-        finished = outcome.finished
-        if deadline is not None and time.monotonic() + delay > deadline:
-            raise RunTimeoutError(f"batch run {batch_run_id} did not finish within {timeout} s "
-                                  f"(resume it with `pypeline batch resume {batch_run_id}`)")
-        time.sleep(delay)
-

@@ -1,11 +1,19 @@
 """A Celery app with Pypeline's production defaults (JSON only, acks_late, no lost tasks)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast, overload
+
 from celery import Celery
 
+from pypeline.config.model import PypelineConfig
 from pypeline.settings import EMBEDDED_BROKER, Settings
+from pypeline.store.repository import RunStore
 
-__all__ = ["create_celery_app", "embedded_transport_options", "BEAT_SCHEDULER"]
+if TYPE_CHECKING:
+    from pypeline.tasks.chained import NodeRunner
+
+__all__ = ["create_celery_app", "embedded_transport_options", "BEAT_SCHEDULER", "AppRuntime", "attach_runtime",
+           "runtime_of"]
 
 #: Celery beat scheduler class serving the database schedule table (by name: it sits in an upper layer).
 BEAT_SCHEDULER = "pypeline.scheduler:DatabaseScheduler"
@@ -67,3 +75,45 @@ def create_celery_app(settings: Settings, main: str = "pypeline") -> Celery:
         # Unacked messages come back after this long if a worker dies: set it above the longest node.
         app.conf.broker_transport_options = {"visibility_timeout": settings.visibility_timeout}
     return app
+
+
+#: The attribute of a Celery app holding the Runtime that built it.
+_RUNTIME_ATTR = "pypeline"
+R = TypeVar("R")
+
+
+class AppRuntime(Protocol):
+    """What code below `pypeline.runtime` uses of the Runtime an app carries (`pypeline.runtime.Runtime`)."""
+
+    settings: Settings
+
+    @property
+    def store(self) -> RunStore:
+        """The run store."""
+        ...
+
+    @property
+    def config(self) -> PypelineConfig:
+        """The loaded config (PypelineError when none is)."""
+        ...
+
+    def runner(self, engine: str) -> NodeRunner:
+        """The node runner of an engine."""
+        ...
+
+
+def attach_runtime(app: Celery, runtime: object) -> None:
+    """Make `runtime` the one `runtime_of(app)` returns (done by the Runtime that builds the app)."""
+    setattr(app, _RUNTIME_ATTR, runtime)
+
+
+@overload
+def runtime_of(app: object) -> AppRuntime | None: ...
+@overload
+def runtime_of(app: object, kind: type[R]) -> R | None: ...
+def runtime_of(app: object, kind: type[R] | None = None) -> AppRuntime | R | None:
+    """The Runtime carried by a Celery app (None for an app Pypeline did not build, or not of type `kind`)."""
+    runtime = getattr(app, _RUNTIME_ATTR, None)
+    if runtime is None or (kind is not None and not isinstance(runtime, kind)):
+        return None
+    return cast("AppRuntime | R", runtime)

@@ -11,6 +11,7 @@ from celery import Task
 
 from pypeline.config.model import RetryPolicy
 from pypeline.errors import NodeExecutionError
+from pypeline.tasks.app import runtime_of
 from pypeline.tasks.typed import convert_event
 
 __all__ = ["ChainedTask", "CONTEXT_KEY", "NodeRunner", "call_handler", "retry_countdown"]
@@ -96,7 +97,10 @@ class ChainedTask(Task):
         if not isinstance(event, dict):
             event = {} if event is None else {"value": event}
         if ctx is not None:
-            runner = self.app.pypeline.runner(ctx.get("engine", "event"))
+            runtime = runtime_of(self.app)
+            if runtime is None:
+                raise NodeExecutionError("a pipeline node ran in a Celery app Pypeline did not build")
+            runner = runtime.runner(ctx.get("engine", "event"))
             return runner.run_node(self, ctx, event)
         event.setdefault("task_id", self.request.id)
         try:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pypeline.errors import InvalidInputError, PypelineError
 from pypeline.store.repository import RunStore
+from pypeline.tasks.app import runtime_of
 from pypeline.tasks.chained import CONTEXT_KEY
 
 __all__ = ["NodeContext", "node_context", "current", "emit", "events", "MAX_EVENT_BYTES"]
@@ -63,7 +64,7 @@ def current() -> NodeContext:
 
     task = current_task
     raw = (getattr(task.request, "kwargs", None) or {}).get(CONTEXT_KEY) if task else None
-    runtime = getattr(getattr(task, "app", None), "pypeline", None)
+    runtime = runtime_of(getattr(task, "app", None))
     if isinstance(raw, dict) and runtime is not None:
         return NodeContext(raw["run_id"], raw["pipeline_id"], raw["node"], raw.get("instance", ""), runtime.store)
     raise PypelineError("emit() and events() only work inside a pipeline node handler")

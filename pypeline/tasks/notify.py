@@ -19,8 +19,10 @@ from celery import Celery, shared_task
 
 from pypeline.config.handlers import import_handler
 from pypeline.config.ops import NotifyConfig
+from pypeline.errors import PypelineError
 from pypeline.store.notifications import record_attempt
 from pypeline.store.tags import tags_of
+from pypeline.tasks.app import runtime_of
 
 __all__ = ["NOTIFY_TASK", "SIGNATURE_HEADER", "enqueue_notification", "notify_run", "sign", "run_document"]
 
@@ -77,7 +79,9 @@ def _call_handler(cfg: NotifyConfig, document: dict[str, Any]) -> tuple[bool, in
 @shared_task(name=NOTIFY_TASK, bind=True, ignore_result=True, acks_late=True)
 def notify_run(self: Any, run_id: str, status: str, queue: str, channel: str | None = None, attempt: int = 1) -> None:
     """Deliver one run's notification on each configured channel (or only `channel`, on a retry)."""
-    rt = self.app.pypeline
+    rt = runtime_of(self.app)
+    if rt is None:
+        raise PypelineError("notify_run runs only as a task of a Pypeline worker")
     pipeline = rt.config.pipelines.get(rt.store.get_run(run_id)["pipeline_id"])
     cfg: NotifyConfig | None = pipeline.notify if pipeline is not None else None
     if cfg is None:

@@ -1,7 +1,7 @@
 """The original's `pypeline.utils.config_utils` (config from `pypeline.config`, schedules from the database)."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["retrieve_latest_pipeline_config", "retrieve_latest_schedule_config", "update_schedule_config",
            "load_json_config_from_redis", "set_json_config_to_redis", "get_access_key", "get_deployment_id"]

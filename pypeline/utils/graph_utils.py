@@ -1,7 +1,7 @@
 """The original's `pypeline.utils.graph_utils` (pipeline graphs are now `pypeline.dag.PipelineDag`)."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["get_execution_graph", "find_entry_points", "find_successors", "get_chainable_tasks", "find_all_nodes",
            "find_all_edges"]

@@ -1,7 +1,7 @@
 """The original's `pypeline.utils.module_utils` (handlers are now imported by `pypeline.config.handlers`)."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["SermosModuleLoader", "normalized_pkg_name", "get_client_pkg_name", "match_prefix", "match_suffix",
            "match_prefix_suffix", "find_from_environment"]

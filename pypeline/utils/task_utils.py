@@ -1,6 +1,6 @@
 """The original's `TaskRunner` (sermos-compat §11): publish work to declared handlers.
 
-Both methods are thin calls into `pypeline.batches.publish`. Unlike the original, which logged every
+Both methods are thin calls into `pypeline.services.publish`. Unlike the original, which logged every
 problem and returned False, bad input (a task path not declared in config, a payload that is not JSON
 or is too large, a group size below 1) raises InvalidInputError before anything is sent; a broker
 error is still logged and returns False, as before.
@@ -8,13 +8,13 @@ error is still logged and returns False, as before.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
-from pypeline.batches.publish import publish_in_groups, publish_task
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.compat.current import default_runtime
+from pypeline.deprecation import Moved, moved_names
 from pypeline.errors import PypelineError
 from pypeline.runtime import Runtime
+from pypeline.services.publish import publish_in_groups, publish_task
 
 __all__ = ["TaskRunner", "default_runtime", "PipelineRunWrapper", "PipelineResult", "chain_helper",
            "get_task_signature", "get_service_config_for_worker"]
@@ -31,26 +31,6 @@ _MOVED = {
                                            "pypeline.config.PypelineConfig.handlers_for_service"),
 }
 __getattr__ = moved_names(__name__, _MOVED)
-
-_default: Runtime | None = None
-_lock = threading.Lock()
-
-
-def default_runtime(runtime: Runtime | None = None) -> Runtime:
-    """`runtime`, else the worker's own runtime inside a task, else one built once from PYPELINE_CONFIG."""
-    global _default
-    if runtime is not None:
-        return runtime
-    from celery import current_task
-
-    current = getattr(getattr(current_task, "app", None), "pypeline", None) if current_task else None
-    if isinstance(current, Runtime):
-        return current
-    with _lock:
-        if _default is None:
-            _default = Runtime.from_env(register=False)
-        return _default
-
 
 class TaskRunner:
     """Publish plain task messages (the original's API)."""

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-import pypeline.batches.driver as driver
+import pypeline.batches.tasks as driver
+from pypeline.batches.driver import MIN_TICK
+from pypeline.batches.launch import launch
 from pypeline.batches.spec import spec_from_config
 from pypeline.runtime import Runtime
 from pypeline.services import batches
@@ -35,17 +37,16 @@ def ticks(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def _run(rt: Runtime, **kwargs: Any) -> Any:
-    task = rt.celery.tasks[batches.DRIVER_TASK]  # registered in the app by importing pypeline.batches.driver
+    task = rt.celery.tasks[batches.DRIVER_TASK]  # registered in the app by importing pypeline.batches.tasks
     return task.apply(kwargs=kwargs).get()
 
 
 def test_driver_task_is_registered_and_reschedules_while_running(rt: Runtime, ticks: list[dict[str, Any]]) -> None:
-    assert "pypeline.batches.driver" in rt.celery.conf.imports
-    record = batches.launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 2, "concurrency": 1}),
-                            driver="local")
+    assert "pypeline.batches.tasks" in rt.celery.conf.imports
+    record = launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 2, "concurrency": 1}), driver="local")
     base = {"batch_run_id": record["id"], "token": record["driver_token"], "queue": "q"}
     assert _run(rt, **base, delay=0.0) == "RUNNING"
-    assert ticks[-1]["delay"] == batches.MIN_TICK and ticks[-1]["finished"] == 0  # it started a chunk: soon
+    assert ticks[-1]["delay"] == MIN_TICK and ticks[-1]["finished"] == 0  # it started a chunk: soon
     _run(rt, **base, delay=0.4, finished=0)
     assert ticks[-1]["delay"] == pytest.approx(0.6)  # nothing changed (cap reached): back off
     assert _run(rt, **{**base, "token": "w-stale"}) == "RUNNING" and len(ticks) == 2  # superseded: stops quietly
@@ -53,7 +54,7 @@ def test_driver_task_is_registered_and_reschedules_while_running(rt: Runtime, ti
 
 def test_driver_backs_off_after_errors_then_gives_up(rt: Runtime, ticks: list[dict[str, Any]],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    record = batches.launch(rt, spec_from_config(rt.config, "files"), driver="local")
+    record = launch(rt, spec_from_config(rt.config, "files"), driver="local")
     base = {"batch_run_id": record["id"], "token": record["driver_token"], "queue": "q"}
 
     def down(*_: Any) -> None:

@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from pypeline.batches import driver
+from pypeline.batches.launch import launch
 from pypeline.batches.spec import BatchSpec, adhoc_spec, spec_from_config
-from pypeline.batches.store import BatchStore, Chunk
+from pypeline.batches.store import BatchStore, Chunk, batch_store
 from pypeline.config.model import GeneratorConfig
 from pypeline.errors import InvalidInputError, InvalidTransitionError, NotFoundError, PypelineError
 from pypeline.generators import AccessDeniedError
@@ -78,7 +80,7 @@ def finish_chunks(rt: Runtime, batch_run_id: str, *, fail: frozenset[int] = froz
 def drive_to_end(rt: Runtime, batch_run_id: str, token: str, limit: int = 500) -> dict[str, Any]:
     """Alternate driver steps and chunk completions until the driver stops; returns the batch record."""
     for _ in range(limit):
-        outcome = batches.drive_step(rt, batch_run_id, token)
+        outcome = driver.drive_step(rt, batch_run_id, token)
         if not outcome.active:
             return batches.batch_status(rt, batch_run_id)
         finish_chunks(rt, batch_run_id)
@@ -103,16 +105,16 @@ def batch_rows(rt: Runtime) -> int:
 def test_chunks_cursor_and_concurrency_cap(tmp_path: Path, db_url: str) -> None:
     keys = make_tree(tmp_path / "data", 23)
     rt = runtime(tmp_path, db_url, data_dir=tmp_path / "data")
-    record = batches.launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 5, "concurrency": 2}),
+    record = launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 5, "concurrency": 2}),
                             driver="local", origin="test")
     assert record["status"] == "RUNNING" and record["driver"] == "local" and record["chunks_dispatched"] == 0
     rid, token = record["id"], record["driver_token"]
 
-    first = batches.drive_step(rt, rid, token)
+    first = driver.drive_step(rt, rid, token)
     assert first.active and first.started == 2
     status = batches.batch_status(rt, rid)
     assert status["keys_listed"] == 10 and status["cursor"] == keys[9] and status["chunks_running"] == 2
-    assert batches.drive_step(rt, rid, token).started == 0  # the cap holds: two runs unfinished
+    assert driver.drive_step(rt, rid, token).started == 0  # the cap holds: two runs unfinished
     assert finish_chunks(rt, rid) == 2
 
     final = drive_to_end(rt, rid, token)
@@ -128,8 +130,8 @@ def test_chunk_payload_shape_and_run_origin(tmp_path: Path, sqlite_url: str) -> 
     rt = runtime(tmp_path, sqlite_url, data_dir=tmp_path / "data")
     spec = spec_from_config(rt.config, "files", {"payloadKey": "files", "payload": {"mode": "x"},
                                                          "generator": {"include": "d0/**"}})
-    record = batches.launch(rt, spec, driver="local")
-    batches.drive_step(rt, record["id"], record["driver_token"])
+    record = launch(rt, spec, driver="local")
+    driver.drive_step(rt, record["id"], record["driver_token"])
     run_id = chunk_runs(rt, record["id"])[0]["run_id"]
     run = rt.store.get_run(run_id)
     assert run["origin"] == f"batch:{record['id']}" and run["pipeline_id"] == "ingest"
@@ -141,7 +143,7 @@ def test_chunk_payload_shape_and_run_origin(tmp_path: Path, sqlite_url: str) -> 
 def test_empty_listing_succeeds_with_no_chunk(tmp_path: Path, sqlite_url: str) -> None:
     (tmp_path / "data").mkdir()
     rt = runtime(tmp_path, sqlite_url, data_dir=tmp_path / "data")
-    record = batches.launch(rt, spec_from_config(rt.config, "files"), driver="local")
+    record = launch(rt, spec_from_config(rt.config, "files"), driver="local")
     final = drive_to_end(rt, record["id"], record["driver_token"])
     assert (final["status"], final["keys_listed"], final["chunks_dispatched"]) == ("SUCCESS", 0, 0)
 
@@ -149,7 +151,7 @@ def test_empty_listing_succeeds_with_no_chunk(tmp_path: Path, sqlite_url: str) -
 def test_exact_multiple_of_chunk_size_ends_listing_without_an_empty_chunk(tmp_path: Path, sqlite_url: str) -> None:
     keys = make_tree(tmp_path / "data", 10)
     rt = runtime(tmp_path, sqlite_url, data_dir=tmp_path / "data")
-    record = batches.launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 5}), driver="local")
+    record = launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 5}), driver="local")
     final = drive_to_end(rt, record["id"], record["driver_token"])
     assert final["chunks_dispatched"] == 2 and processed_keys(rt, record["id"]) == keys
 
@@ -158,22 +160,22 @@ def test_exact_multiple_of_chunk_size_ends_listing_without_an_empty_chunk(tmp_pa
 def test_stop_and_resume_neither_skip_nor_repeat(tmp_path: Path, db_url: str) -> None:
     keys = make_tree(tmp_path / "data", 37)
     rt = runtime(tmp_path, db_url, data_dir=tmp_path / "data")
-    record = batches.launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 4, "concurrency": 3}),
+    record = launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 4, "concurrency": 3}),
                             driver="local")
     rid, old = record["id"], record["driver_token"]
-    batches.drive_step(rt, rid, old)
+    driver.drive_step(rt, rid, old)
     finish_chunks(rt, rid)
-    batches.drive_step(rt, rid, old)
+    driver.drive_step(rt, rid, old)
 
     stopped = batches.stop_batch(rt, rid)
     assert stopped["status"] == "PAUSED" and stopped["driver"] is None and stopped["chunks_running"] == 3
-    assert not batches.drive_step(rt, rid, old).active
+    assert not driver.drive_step(rt, rid, old).active
     finish_chunks(rt, rid)  # started chunk runs still finish while stopped
     assert batches.batch_status(rt, rid)["chunks_dispatched"] == 6
 
     resumed = batches.resume_batch(rt, rid, driver="local")
     assert resumed["status"] == "RUNNING" and resumed["driver_token"] != old
-    assert batches.drive_step(rt, rid, old).started == 0  # the old driver is out for good
+    assert driver.drive_step(rt, rid, old).started == 0  # the old driver is out for good
     final = drive_to_end(rt, rid, resumed["driver_token"])
     assert final["status"] == "SUCCESS"
     got = processed_keys(rt, rid)
@@ -183,11 +185,11 @@ def test_stop_and_resume_neither_skip_nor_repeat(tmp_path: Path, db_url: str) ->
 def test_orphaned_running_batch_is_taken_over_and_old_driver_cannot_add_chunks(tmp_path: Path, db_url: str) -> None:
     keys = make_tree(tmp_path / "data", 12)
     rt = runtime(tmp_path, db_url, data_dir=tmp_path / "data")
-    record = batches.launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 3, "concurrency": 1}),
+    record = launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 3, "concurrency": 1}),
                             driver="local")
     rid, old = record["id"], record["driver_token"]
-    batches.drive_step(rt, rid, old)  # the "killed" driver got one chunk out
-    store = batches.batch_store(rt)
+    driver.drive_step(rt, rid, old)  # the "killed" driver got one chunk out
+    store = batch_store(rt)
     new = batches.resume_batch(rt, rid, driver="local")["driver_token"]  # RUNNING -> taken over
     assert not store.add_chunk(rid, old, 1, "stale-run", ["zzz"], last=False)
     assert not store.add_chunk(rid, new, 0, "dup-number", ["zzz"], last=False)  # compare-and-set on the count
@@ -204,33 +206,33 @@ def test_crash_between_recording_and_starting_a_chunk_is_repaired_with_the_same_
 ) -> None:
     keys = make_tree(tmp_path / "data", 9)
     rt = runtime(tmp_path, db_url, data_dir=tmp_path / "data")
-    record = batches.launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 3, "concurrency": 2}),
+    record = launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 3, "concurrency": 2}),
                             driver="local")
     rid, token = record["id"], record["driver_token"]
-    real_invoke = batches.invoke
+    real_start = rt.start_run
     calls = {"n": 0}
 
-    def dying_invoke(*args: Any, **kwargs: Any) -> str:
+    def dying_start(*args: Any, **kwargs: Any) -> str:
         calls["n"] += 1
         if calls["n"] == 2:
             raise Crash()  # chunk 1 is committed, its run never created
-        return real_invoke(*args, **kwargs)
+        return real_start(*args, **kwargs)
 
-    monkeypatch.setattr(batches, "invoke", dying_invoke)
+    monkeypatch.setattr(rt, "start_run", dying_start)
     with pytest.raises(Crash):
-        batches.drive_step(rt, rid, token)
-    monkeypatch.setattr(batches, "invoke", real_invoke)
+        driver.drive_step(rt, rid, token)
+    monkeypatch.setattr(rt, "start_run", real_start)
     chunks = chunk_runs(rt, rid)
     assert [c["status"] for c in chunks] == ["RUNNING", "UNSTARTED"]
     lost_run_id = chunks[1]["run_id"]
     assert batches.batch_status(rt, rid)["chunks_unstarted"] == 1
 
     new = batches.resume_batch(rt, rid, driver="local")["driver_token"]
-    batches.drive_step(rt, rid, new)
+    driver.drive_step(rt, rid, new)
     repaired = chunk_runs(rt, rid)
     assert repaired[1]["run_id"] == lost_run_id and repaired[1]["status"] == "RUNNING"
     assert rt.store.get_run(lost_run_id)["payload"]["keys"] == keys[3:6]
-    batches.drive_step(rt, rid, new)  # a chunk whose run exists is never started again
+    driver.drive_step(rt, rid, new)  # a chunk whose run exists is never started again
     assert rt.store.get_run(repaired[0]["run_id"])["attempt"] == 1
     final = drive_to_end(rt, rid, new)
     assert final["status"] == "SUCCESS" and processed_keys(rt, rid) == keys
@@ -240,11 +242,11 @@ def test_crash_between_recording_and_starting_a_chunk_is_repaired_with_the_same_
 def test_starting_the_same_chunk_twice_creates_one_run(tmp_path: Path, sqlite_url: str) -> None:
     make_tree(tmp_path / "data", 3)
     rt = runtime(tmp_path, sqlite_url, data_dir=tmp_path / "data")
-    record = batches.launch(rt, spec_from_config(rt.config, "files"), driver="local")
-    batches.drive_step(rt, record["id"], record["driver_token"])
-    chunk = batches.batch_store(rt).chunks(record["id"])[0]
-    spec = BatchSpec.from_record(batches.batch_store(rt).get(record["id"]))
-    batches._start_chunk(rt, spec, record["id"], Chunk(0, chunk["run_id"], ["x"]))  # a second driver racing
+    record = launch(rt, spec_from_config(rt.config, "files"), driver="local")
+    driver.drive_step(rt, record["id"], record["driver_token"])
+    chunk = batch_store(rt).chunks(record["id"])[0]
+    spec = BatchSpec.from_record(batch_store(rt).get(record["id"]))
+    driver._start_chunk(rt, spec, record["id"], Chunk(0, chunk["run_id"], ["x"]))  # a second driver racing
     assert rt.store.list_runs(origin=f"batch:{record['id']}")[1] == 1
 
 
@@ -252,12 +254,12 @@ def test_starting_the_same_chunk_twice_creates_one_run(tmp_path: Path, sqlite_ur
 def test_failed_chunks_fail_the_batch_and_resume_can_retry_them(tmp_path: Path, db_url: str) -> None:
     make_tree(tmp_path / "data", 6)
     rt = runtime(tmp_path, db_url, data_dir=tmp_path / "data")
-    record = batches.launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 2, "concurrency": 3}),
+    record = launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 2, "concurrency": 3}),
                             driver="local")
     rid, token = record["id"], record["driver_token"]
-    batches.drive_step(rt, rid, token)
+    driver.drive_step(rt, rid, token)
     finish_chunks(rt, rid, fail=frozenset({1}))
-    batches.drive_step(rt, rid, token)
+    driver.drive_step(rt, rid, token)
     failed = batches.batch_status(rt, rid)
     assert failed["status"] == "FAILED" and failed["chunks_failed"] == 1 and failed["chunks_succeeded"] == 2
     assert "1 of 3 chunk runs did not succeed" in failed["error"]
@@ -278,13 +280,13 @@ def test_source_vanishing_mid_batch_fails_it_and_resume_continues_from_the_curso
     data = tmp_path / "data"
     keys = make_tree(data, 8)
     rt = runtime(tmp_path, sqlite_url, data_dir=data)
-    record = batches.launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 3, "concurrency": 1}),
+    record = launch(rt, spec_from_config(rt.config, "files", {"chunkSize": 3, "concurrency": 1}),
                             driver="local")
     rid, token = record["id"], record["driver_token"]
-    batches.drive_step(rt, rid, token)
+    driver.drive_step(rt, rid, token)
     finish_chunks(rt, rid)
     data.rename(tmp_path / "moved")
-    outcome = batches.drive_step(rt, rid, token)
+    outcome = driver.drive_step(rt, rid, token)
     failed = batches.batch_status(rt, rid)
     assert not outcome.active and failed["status"] == "FAILED" and "does not exist" in failed["error"]
     assert failed["cursor"] == keys[2]
@@ -360,7 +362,7 @@ def test_chunk_payload_over_the_limit_is_refused_before_writing(tmp_path: Path, 
 def test_list_and_paging(tmp_path: Path, sqlite_url: str) -> None:
     make_tree(tmp_path / "data", 3)
     rt = runtime(tmp_path, sqlite_url, data_dir=tmp_path / "data")
-    ids = [batches.launch(rt, spec_from_config(rt.config, "files"), driver="local")["id"] for _ in range(3)]
+    ids = [launch(rt, spec_from_config(rt.config, "files"), driver="local")["id"] for _ in range(3)]
     adhoc = batches.start_adhoc_batch(rt, "ingest", GeneratorConfig("local", {"path": str(tmp_path / "data")}),
                                       driver="local")
     items, total = batches.list_batch_runs(rt, 2, 0)
@@ -383,7 +385,7 @@ def test_repeated_start_with_the_same_run_id_starts_one_batch(tmp_path: Path, sq
     assert first["id"] == again["id"] == "fire-1" and batch_rows(rt) == 1
     assert again["driver_token"] != first["driver_token"]  # the repeat made sure a live driver owns it
     with pytest.raises(InvalidInputError, match="already used"):
-        batches.launch(rt, adhoc_spec("ingest", GeneratorConfig("local", {"path": str(tmp_path)})),
+        launch(rt, adhoc_spec("ingest", GeneratorConfig("local", {"path": str(tmp_path)})),
                        batch_run_id="fire-1")
 
 
@@ -411,7 +413,7 @@ def test_s3_batch_over_moto(tmp_path: Path, sqlite_url: str, moto_endpoint: str,
     keys = sorted([f"in/{i:03d}.json" for i in range(60)] + ["other/x.json", "in/.DS_Store"])
     bulk_put(bucket, keys)
     rt = runtime(tmp_path, sqlite_url, bucket=bucket, endpoint=moto_endpoint)
-    record = batches.launch(rt, spec_from_config(rt.config, "bucket", {"generator": {"prefix": "in/"}}),
+    record = launch(rt, spec_from_config(rt.config, "bucket", {"generator": {"prefix": "in/"}}),
                             driver="local")
     final = drive_to_end(rt, record["id"], record["driver_token"])
     expected = [k for k in keys if k.startswith("in/") and not k.endswith(".DS_Store")]
@@ -499,7 +501,7 @@ def test_schedule_fire_starts_one_batch_per_fire(worker_rt: tuple[Runtime, list[
     dispatcher.send("files-nightly", spec, msg)
     dispatcher.send("files-nightly", spec, msg, resend=True)  # a fire re-sent after a beat crash
     deadline = time.monotonic() + 10
-    while batches.batch_store(rt).find(msg) is None and time.monotonic() < deadline:
+    while batch_store(rt).find(msg) is None and time.monotonic() < deadline:
         time.sleep(0.05)
     final = _wait_terminal(rt, msg)
     assert final["status"] == "SUCCESS" and final["origin"] == "schedule:files-nightly"

@@ -1,7 +1,7 @@
 """The original's `pypeline.flask.api.utils.chain_helper`."""
 from __future__ import annotations
 
-from pypeline.compat.deprecation import Moved, moved_names
+from pypeline.deprecation import Moved, moved_names
 
 __all__ = ["chain_helper"]
 
