@@ -26,7 +26,7 @@ __all__ = ["api", "keys"]
 
 
 def _app_for(settings: Settings) -> Any:
-    from pypeline.api import create_app
+    from pypeline.webapp import create_app
 
     return create_app(runtime=Runtime.from_path(str(settings.config_path), settings))
 
