@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
-from pypeline.batches.driver import fail_batch, schedule_tick
+from pypeline.batches.driver import batch_status, fail_batch, schedule_tick
 from pypeline.batches.spec import BatchSpec, check_spec
 from pypeline.batches.store import batch_store
 from pypeline.config.model import PipelineConfig
@@ -52,7 +52,7 @@ def launch(
 ) -> dict[str, Any]:
     """Check `spec`, record a RUNNING batch run and (driver="worker") hand it to the worker-side driver.
 
-    Returns the stored batch run record; with driver="local" the caller drives it with
+    Returns the batch run record with its progress (`batch_status`); with driver="local" the caller drives it with
     `drive(rt, id, record["driver_token"])`. Nothing is written unless the pipeline exists and the source
     can be listed. A given `batch_run_id` that already exists returns that run (taken over if RUNNING), so a
     repeated start is harmless.
@@ -72,7 +72,7 @@ def launch(
                 token = take_over(rt, batch_run_id, driver=driver)
                 if driver == "worker":
                     hand_to_worker(rt, batch_run_id, token)
-            return store.get(batch_run_id)
+            return batch_status(rt, batch_run_id)
     probe(rt, pipeline, spec)
     run_id = batch_run_id or str(uuid.uuid4())
     token = _new_token(driver)
@@ -85,10 +85,10 @@ def launch(
     except IntegrityError:
         if batch_run_id is None or store.find(batch_run_id) is None:
             raise
-        return store.get(batch_run_id)  # a concurrent start with the same id won: it drives the batch
+        return batch_status(rt, batch_run_id)  # a concurrent start with the same id won: it drives the batch
     if driver == "worker":
         hand_to_worker(rt, run_id, token)
-    return store.get(run_id)
+    return batch_status(rt, run_id)
 
 
 def take_over(rt: Runtime, batch_run_id: str, *, driver: Driver = "worker") -> str:

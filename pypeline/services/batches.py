@@ -79,8 +79,7 @@ def start_batch(
     (`pypeline.batches.driver.drive(rt, id, record["driver_token"])`).
     """
     spec = spec_from_config(rt.config, batch_id, overrides)
-    record = launch(rt, spec, origin=origin, driver=driver, batch_run_id=batch_run_id)
-    return batch_status(rt, record["id"])
+    return launch(rt, spec, origin=origin, driver=driver, batch_run_id=batch_run_id)
 
 
 def start_adhoc_batch(
@@ -98,8 +97,7 @@ def start_adhoc_batch(
     """Start a batch not declared in config: `generator` keys fed to `pipeline` in chunks."""
     spec = adhoc_spec(pipeline, generator, chunk_size=chunk_size, concurrency=concurrency, payload_key=payload_key,
                       payload=payload)
-    record = launch(rt, spec, origin=origin, driver=driver)
-    return batch_status(rt, record["id"])
+    return launch(rt, spec, origin=origin, driver=driver)
 
 
 def stop_batch(rt: Runtime, batch_run_id: str) -> dict[str, Any]:
