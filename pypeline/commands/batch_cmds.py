@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import Any
 
 import click
@@ -161,6 +163,7 @@ def run_cmd(batch_id: str | None, config_path: str | None, broker: str | None, d
     extra = parse_json_arg(payload)
     rt = build_runtime(config_path, broker, database)
     driver: batch_service.Driver = "worker" if detach else "local"
+    start: Callable[[], dict[str, Any]]
     if batch_id is not None:
         if pipeline or local_path or bucket or endpoint_url or region:
             raise InvalidInputError("give either BATCH_ID or --pipeline with --local/--s3, not both")
@@ -170,19 +173,18 @@ def run_cmd(batch_id: str | None, config_path: str | None, broker: str | None, d
             overrides["payload"] = extra
         if filters:
             overrides["generator"] = filters
+        start = partial(batch_service.start_batch, rt, batch_id, overrides=overrides, origin="cli", driver=driver)
     else:
         if not pipeline:
             raise InvalidInputError("give a BATCH_ID declared in config, or --pipeline with --local PATH/--s3 BUCKET")
         options = {**filters, "endpoint_url": endpoint_url, "region": region}
         generator = _adhoc_generator(local_path, bucket, {k: v for k, v in options.items() if v is not None})
+        start = partial(batch_service.start_adhoc_batch, rt, pipeline, generator,
+                        chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+                        concurrency=DEFAULT_MAX_IN_FLIGHT if concurrency is None else concurrency,
+                        payload_key=payload_key or DEFAULT_KEY_FIELD, payload=extra, origin="cli", driver=driver)
     with _worker_for(rt, detach, worker_concurrency):
-        if batch_id is not None:
-            record = batch_service.start_batch(rt, batch_id, overrides=overrides, origin="cli", driver=driver)
-        else:
-            record = batch_service.start_adhoc_batch(
-                rt, pipeline, generator, chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
-                concurrency=DEFAULT_MAX_IN_FLIGHT if concurrency is None else concurrency,
-                payload_key=payload_key or DEFAULT_KEY_FIELD, payload=extra, origin="cli", driver=driver)
+        record = start()
         if detach:
             _detached(record, rt, as_json)
             return

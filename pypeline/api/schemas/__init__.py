@@ -14,7 +14,7 @@ from pypeline.api.schemas.batches import (
     ChunkQuerySchema,
     ChunkSchema,
 )
-from pypeline.api.schemas.common import ErrorSchema, page_of, page_query
+from pypeline.api.schemas.common import ErrorSchema, page_of
 from pypeline.api.schemas.config import (
     ConfigGraphSchema,
     ConfigIssueSchema,
@@ -57,7 +57,6 @@ from pypeline.api.schemas.schedules import (
 __all__ = [
     "ErrorSchema",
     "page_of",
-    "page_query",
     "InvokeBodySchema",
     "InvokeResponseSchema",
     "ResultSchema",

@@ -9,7 +9,6 @@ from pypeline.api.schemas.common import (
     Strict,
     nullable_str,
     page_of,
-    page_query,
     timestamp_field,
 )
 
@@ -102,5 +101,7 @@ class ChunkSchema(Schema):
     finished_at = timestamp_field(nullable=True)
 
 
-class ChunkQuerySchema(page_query(default_limit=100)):  # type: ignore[misc]
+class ChunkQuerySchema(PageQuery):
     """Paging of a batch run's chunks."""
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))

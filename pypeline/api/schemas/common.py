@@ -1,11 +1,14 @@
 """Pieces every resource's schemas share: strictness, field helpers, the error body and paging."""
 from __future__ import annotations
 
+from typing import cast
+
 from marshmallow import RAISE, Schema, fields, validate
+from marshmallow.schema import SchemaMeta
 
 from pypeline.status import Status
 
-__all__ = ["ErrorSchema", "Strict", "PageQuery", "page_of", "page_query", "nullable_str", "timestamp_field", "STATUSES",
+__all__ = ["ErrorSchema", "Strict", "PageQuery", "page_of", "nullable_str", "timestamp_field", "STATUSES",
            "TAG_RE", "PRINTABLE"]
 
 STATUSES = [s.value for s in Status]
@@ -40,18 +43,11 @@ class ErrorSchema(Schema):
     errors = fields.Raw(metadata={"description": "Field-level validation errors, when any"})
 
 
-def page_query(default_limit: int = 50) -> type[Schema]:
-    """A strict query schema of paging: `limit` (1-500, default `default_limit`) and `offset`."""
-    namespace = {
-        "__doc__": f"Paging of a list: `limit` (1-500, default {default_limit}) and `offset`.",
-        "limit": fields.Integer(load_default=default_limit, validate=validate.Range(min=1, max=500)),
-        "offset": fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000)),
-    }
-    return type(Strict)("PageQuery", (Strict,), namespace)
+class PageQuery(Strict):
+    """Paging of a list: `limit` (1-500, default 50) and `offset`."""
 
-
-#: Paging with the default page size; list queries add their filters to it.
-PageQuery = page_query()
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
 
 
 def page_of(item: type[Schema], name: str, doc: str) -> type[Schema]:
@@ -64,4 +60,4 @@ def page_of(item: type[Schema], name: str, doc: str) -> type[Schema]:
         "limit": fields.Integer(required=True),
         "offset": fields.Integer(required=True),
     }
-    return type(Schema)(name, (Schema,), namespace)
+    return cast("type[Schema]", SchemaMeta(name, (Schema,), namespace))
