@@ -1,7 +1,8 @@
-"""Batch jobs: a key generator feeding a pipeline in chunks (spec, store, worker-side driver task).
+"""Batch jobs, the domain below services: a key generator feeding a pipeline in chunks.
 
-The business API is `pypeline.services.batches`; `pypeline.batches.driver` is the built-in Celery task
-that drives batch runs inside workers, and `pypeline.batches.scheduled.start_batch` the handler that
-lets a schedule start a batch.
+`spec` (what a batch does), `store` (batch runs and chunks in SQL), `launch` (start, take over),
+`driver` (one step, the foreground loop) and `tasks` (the worker-side driver task and the `start_batch`
+handler, also at its documented path `pypeline.batches.scheduled.start_batch`). The use cases both faces and
+the CLI call are in `pypeline.services.batches`.
 """
 from __future__ import annotations
