@@ -51,6 +51,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "api": ("pypeline.commands.api_cmds", "api",
             "Serve the HTTP API (/api/v1) and the dashboard (/ui) for FILE (default PYPELINE_CONFIG)."),
     "keys": ("pypeline.commands.api_cmds", "keys", "Manage API keys (only a hash of each key is stored)."),
+    "settings": ("pypeline.commands.settings_cmds", "settings",
+                 "List every PYPELINE_* setting with its effective value, source, default, unit and meaning."),
 }
 
 
