@@ -24,7 +24,7 @@ import sys
 
 import click
 
-from pypeline import __version__
+from pypeline.version import __version__
 
 __all__ = ["cli", "main", "COMMANDS", "LazyGroup"]
 

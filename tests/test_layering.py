@@ -8,7 +8,8 @@ PKG = Path(__file__).resolve().parent.parent / "pypeline"
 
 # Layer rank of each module prefix; a module may import only modules of the same or a lower rank.
 RANKS = [
-    ("pypeline.errors", 0), ("pypeline.settings", 0), ("pypeline.formats", 0), ("pypeline.status", 1),
+    ("pypeline.errors", 0), ("pypeline.settings", 0), ("pypeline.formats", 0), ("pypeline.version", 0),
+    ("pypeline.status", 1),
     ("pypeline.config", 2), ("pypeline.dag", 3), ("pypeline.store", 4), ("pypeline.tasks", 5),
     ("pypeline.engines", 6), ("pypeline.pipeline", 7), ("pypeline.runtime", 7), ("pypeline.celery", 8),
     # Leases and the reconciler: used by the runtime (worker bootstep), never importing it.
@@ -34,7 +35,7 @@ EXEMPT = {"pypeline.store.migrations.env"}
 
 def _rank(module: str) -> int | None:
     if module == "pypeline":
-        return 0  # the package root holds only the version
+        return 100  # the package root is the public facade over every layer; nothing inside imports it
     best = None
     for prefix, rank in RANKS:
         if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > len(best[0])):

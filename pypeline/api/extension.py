@@ -10,7 +10,6 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from pypeline import __version__
 from pypeline.api.auth import AuthCallback, KeyAuth
 from pypeline.api.constants import API_EXTENSION_KEYS, API_PREFIX, EXTENSION_KEY
 from pypeline.api.errors import install_routing_handlers
@@ -20,6 +19,7 @@ from pypeline.config.model import PypelineConfig
 from pypeline.errors import PypelineError
 from pypeline.runtime import Runtime
 from pypeline.settings import get_settings
+from pypeline.version import __version__
 
 __all__ = ["FlaskPypeline", "FlaskSermos", "PypelineApi", "RESOURCE_BLUEPRINTS"]
 
