@@ -1,6 +1,8 @@
 """Settings: one table of PYPELINE_* env vars (with the original's fallbacks), README and `pypeline settings`."""
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import re
 from dataclasses import fields
@@ -12,6 +14,8 @@ from click.testing import CliRunner
 from pypeline.cli import cli
 from pypeline.errors import InvalidInputError
 from pypeline.settings import EMBEDDED_BROKER, SETTINGS, Setting, Settings, settings_markdown
+
+PKG = Path(__file__).resolve().parent.parent / "pypeline"
 
 
 def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch, pypeline_home: Path) -> None:
@@ -139,3 +143,56 @@ def test_settings_command_lists_effective_values(monkeypatch: pytest.MonkeyPatch
     assert text.exit_code == 0 and "PYPELINE_LEASE_SECONDS" in text.output and "hunter2" not in text.output
     markdown = CliRunner().invoke(cli, ["settings", "--format", "markdown"])
     assert markdown.output == settings_markdown()
+
+
+def _numeric(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int | float) and not isinstance(node.value, bool)
+    if isinstance(node, ast.BinOp):
+        return _numeric(node.left) and _numeric(node.right)
+    return isinstance(node, ast.UnaryOp) and _numeric(node.operand)
+
+
+def _module_constants() -> set[tuple[str, str, float]]:
+    """(module, NAME, value) of every module-level numeric constant in pypeline/ (migrations excepted)."""
+    found = set()
+    for path in sorted(PKG.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        module = ".".join(path.relative_to(PKG.parent).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = value = None
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                target, value = node.targets[0].id, node.value
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+                target, value = node.target.id, node.value
+            if target and target.lstrip("_").isupper() and value is not None and _numeric(value):
+                found.add((module, target, float(eval(compile(ast.Expression(value), module, "eval")))))
+    return found
+
+
+def _documented_constants() -> set[tuple[str, str, float]]:
+    text = (PKG.parent / "docs" / "settings.md").read_text(encoding="utf-8")
+    table = text[text.index("<!-- internal-constants -->"):text.index("<!-- /internal-constants -->")]
+    rows = set()
+    for line in table.splitlines()[3:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        name, modules, value = cells[0].strip("`"), cells[1], float(cells[2])
+        assert cells[5], f"{name}: say why it is not a setting"
+        rows.update((module.strip(" `"), name, value) for module in modules.split(","))
+    return rows
+
+
+def test_internal_constants_are_listed_in_one_documented_place() -> None:
+    """docs/settings.md lists every numeric module constant with its value (a new one needs a row and a reason)."""
+    code, documented = _module_constants(), _documented_constants()
+    assert sorted(code - documented) == [], "constants missing from (or changed since) docs/settings.md"
+    assert sorted(documented - code) == [], "docs/settings.md lists constants the code no longer has"
+
+
+def test_store_defaults_are_the_settings_defaults() -> None:
+    from pypeline.store.repository import RunStore
+    from pypeline.store.retry import DEFAULT_BUDGET_S
+
+    assert DEFAULT_BUDGET_S == Settings().store_retry_seconds
+    assert inspect.signature(RunStore).parameters["lease_seconds"].default == Settings().lease_seconds

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pypeline.errors import InvalidTransitionError, NotFoundError
 from pypeline.formats import iso_utc
+from pypeline.settings import Settings
 from pypeline.status import ACTIVE, TERMINAL, RunAction, Status, allowed_sources, check_action, check_transition
 from pypeline.store.db import make_claim_engine, make_engine, migrate
 from pypeline.store.leases import holder_id, live_lease
@@ -135,7 +136,7 @@ class RunStore:
 
     def __init__(
         self, url: str, *, auto_migrate: bool = True, retry_seconds: float = DEFAULT_BUDGET_S,
-        lease_seconds: float = 30.0,
+        lease_seconds: float = Settings.lease_seconds,
     ) -> None:
         self.url = url
         #: How long every public operation retries transient errors (lost connection, deadlock, lock).
