@@ -20,7 +20,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pypeline.errors import InvalidInputError
 
@@ -67,7 +67,7 @@ def setting(
     in `pypeline settings`.
     """
     declared = _Declared(env, doc, unit, fallbacks, shown_default, choices, secret)
-    return cast(_T, field(default=default, metadata={_META: declared}))
+    return field(default=default, metadata={_META: declared})
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,7 @@ class Settings:
         values["broker_configured"] = _ROWS["broker_url"].source(env) is not None
         return cls(**values)
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """Copy with the given non-None fields replaced (CLI flags win over env)."""
         values = {k: v for k, v in changes.items() if v is not None}
         if "broker_url" in values:

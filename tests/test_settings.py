@@ -155,7 +155,7 @@ def _numeric(node: ast.expr) -> bool:
 
 def _module_constants() -> set[tuple[str, str, float]]:
     """(module, NAME, value) of every module-level numeric constant in pypeline/ (migrations excepted)."""
-    found = set()
+    found: set[tuple[str, str, float]] = set()
     for path in sorted(PKG.rglob("*.py")):
         if "migrations" in path.parts:
             continue
@@ -174,7 +174,7 @@ def _module_constants() -> set[tuple[str, str, float]]:
 def _documented_constants() -> set[tuple[str, str, float]]:
     text = (PKG.parent / "docs" / "settings.md").read_text(encoding="utf-8")
     table = text[text.index("<!-- internal-constants -->"):text.index("<!-- /internal-constants -->")]
-    rows = set()
+    rows: set[tuple[str, str, float]] = set()
     for line in table.splitlines()[3:]:
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         name, modules, value = cells[0].strip("`"), cells[1], float(cells[2])
