@@ -261,8 +261,3 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text)
     return 0
 
-
-if __name__ == "__main__":
-    from pypeline.pipeline import main as _main  # the importable module, not __main__: one Pipeline class
-
-    sys.exit(_main())
