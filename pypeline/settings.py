@@ -1,10 +1,10 @@
 """Every setting of Pypeline, declared once and read from `PYPELINE_*` env vars (with the original's fallbacks).
 
-Each `Settings` field declared with `setting(...)` is one row of the settings table: its env var, default, unit
-and one-line doc sit in that one declaration. `Settings.from_env` reads the rows (`SETTINGS`), README's settings
-table is generated from them (`pypeline settings --format markdown`; tests/test_settings.py checks it), and so
-is `pypeline settings`. Fixed bounds and internal constants that are deliberately not settings are listed, with
-the reason, in docs/settings.md.
+Each `Settings` field declared with `setting(...)` (machinery in `pypeline.envtable`) is one row of the
+settings table: its env var, default, unit and one-line doc sit in that one declaration. `Settings.from_env`
+reads the rows (`SETTINGS`); README's settings table is generated from them (`pypeline settings --format
+markdown`; tests/test_settings.py checks it), and so is `pypeline settings`. Fixed bounds and internal
+constants that are deliberately not settings are listed, with the reason, in docs/settings.md.
 
 To add a setting, add one line to `Settings` (keep related settings together, e.g. a block of `beat_*`)::
 
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import importlib.resources
 import os
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from pypeline.errors import InvalidInputError
+from pypeline.envtable import FALSE_WORDS, TRUE_WORDS, Setting, format_value, rows_markdown, rows_of, setting
 
 __all__ = ["Settings", "Setting", "SETTINGS", "setting", "settings_markdown", "format_value", "get_settings",
            "EMBEDDED_BROKER", "packaged_config_path", "PACKAGED_CONFIG_NAMES"]
@@ -31,126 +30,6 @@ __all__ = ["Settings", "Setting", "SETTINGS", "setting", "settings_markdown", "f
 EMBEDDED_BROKER = "embedded://"
 #: File names looked up inside a client package when no `SERMOS_YAML_PATH` is given.
 PACKAGED_CONFIG_NAMES = ("sermos.yaml", "pypeline.yaml")
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-_META = "pypeline.setting"
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class _Declared:
-    env: str
-    doc: str
-    unit: str
-    fallbacks: tuple[str, ...]
-    shown_default: str | None
-    choices: tuple[str, ...]
-    secret: bool
-
-
-def setting(
-    env: str,
-    default: _T,
-    doc: str,
-    *,
-    unit: str = "",
-    fallbacks: tuple[str, ...] = (),
-    shown_default: str | None = None,
-    choices: tuple[str, ...] = (),
-    secret: bool = False,
-) -> _T:
-    """Declare a `Settings` field as a setting read from `env` (then `fallbacks`), else `default`.
-
-    `unit` is shown in docs ("s", "bytes", ...); `shown_default` replaces the default in docs when the real
-    default is computed at run time; `choices` are the accepted (lower-case) values; `secret` hides the value
-    in `pypeline settings`.
-    """
-    declared = _Declared(env, doc, unit, fallbacks, shown_default, choices, secret)
-    return field(default=default, metadata={_META: declared})
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One row of the settings table: a `Settings` field, the env vars it is read from, its default and doc."""
-
-    name: str
-    env: str
-    type: type
-    optional: bool
-    default: Any
-    unit: str
-    doc: str
-    fallbacks: tuple[str, ...] = ()
-    shown_default: str | None = None
-    choices: tuple[str, ...] = ()
-    secret: bool = False
-
-    @property
-    def variables(self) -> tuple[str, ...]:
-        """The env vars read, in order of precedence."""
-        return (self.env, *self.fallbacks)
-
-    def source(self, environ: Mapping[str, str]) -> str | None:
-        """The first of `variables` set to a non-empty value, or None (the default applies)."""
-        return next((var for var in self.variables if environ.get(var, "") != ""), None)
-
-    def read(self, environ: Mapping[str, str]) -> Any:
-        """The value from `environ`, else the default; raises InvalidInputError naming the variable."""
-        var = self.source(environ)
-        return self.default if var is None else self.parse(environ[var], var)
-
-    def parse(self, raw: str, var: str | None = None) -> Any:
-        """Convert the text of an env var to this setting's type."""
-        name = var or self.env
-        if self.type is bool:
-            word = raw.strip().lower()
-            if word not in _TRUE + _FALSE:
-                raise InvalidInputError(f"{name} must be one of {', '.join(_TRUE + _FALSE)}, got {raw!r}")
-            return word in _TRUE
-        if self.type in (int, float):
-            try:
-                return self.type(raw)
-            except ValueError:
-                kind = "an integer" if self.type is int else "a number"
-                raise InvalidInputError(f"{name} must be {kind}{_unit_suffix(self.unit)}, got {raw!r}") from None
-        if self.type is Path:
-            return Path(raw)
-        if self.choices:
-            word = raw.strip().lower()
-            if word not in self.choices:
-                raise InvalidInputError(f"{name} must be one of {', '.join(self.choices)}, got {raw!r}")
-            return word
-        return raw
-
-    @property
-    def default_text(self) -> str:
-        """The default as docs show it."""
-        if self.shown_default is not None:
-            return self.shown_default
-        return format_value(self.default)
-
-    @property
-    def description(self) -> str:
-        """The doc line plus the fallback variables, as docs show it."""
-        if not self.fallbacks:
-            return self.doc
-        return f"{self.doc} Falls back to {', then '.join(f'`{v}`' for v in self.fallbacks)}."
-
-
-def _unit_suffix(unit: str) -> str:
-    return f" ({unit})" if unit else ""
-
-
-def format_value(value: Any) -> str:
-    """A setting value as docs and `pypeline settings` show it (None as a dash, bools lower-case, 30.0 as 30)."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def packaged_config_path(pkg_name: str | None = None, yaml_path: str | None = None) -> str | None:
@@ -233,7 +112,7 @@ class Settings:
     task_results: str = setting(
         "PYPELINE_TASK_RESULTS", "auto",
         "Keep node task results in the Celery result backend too (`auto`: Redis backends only); "
-        "the run store holds them either way.", choices=("auto", *_TRUE, *_FALSE))
+        "the run store holds them either way.", choices=("auto", *TRUE_WORDS, *FALSE_WORDS))
     log_level: str = setting("PYPELINE_LOG_LEVEL", "INFO", "Log level of workers and the CLI.",
                              fallbacks=("LOG_LEVEL",))
     # -- durability: retries, leases, reconciler
@@ -314,9 +193,9 @@ class Settings:
     @property
     def keep_task_results(self) -> bool:
         """Whether node tasks store their result in the Celery backend (readable by `celery result`, Flower)."""
-        if self.task_results in ("1", "true", "yes", "on"):
+        if self.task_results in TRUE_WORDS:
             return True
-        if self.task_results in ("0", "false", "no", "off"):
+        if self.task_results in FALSE_WORDS:
             return False
         return self.resolved_result_backend.startswith(("redis://", "rediss://"))
 
@@ -339,36 +218,14 @@ class Settings:
         return "db+" + self.resolved_database_url
 
 
-
-def _table() -> tuple[Setting, ...]:
-    hints = typing.get_type_hints(Settings)
-    rows = []
-    for spec in fields(Settings):
-        declared = spec.metadata.get(_META)
-        if declared is None:
-            continue  # derived state, not read from the environment
-        members = typing.get_args(hints[spec.name]) or (hints[spec.name],)
-        kind = next(t for t in members if t is not type(None))
-        rows.append(Setting(name=spec.name, env=declared.env, type=kind, optional=type(None) in members,
-                            default=spec.default, unit=declared.unit, doc=declared.doc, fallbacks=declared.fallbacks,
-                            shown_default=declared.shown_default, choices=declared.choices, secret=declared.secret))
-    return tuple(rows)
-
-
 #: The settings table: one row per setting, in declaration order.
-SETTINGS: tuple[Setting, ...] = _table()
+SETTINGS: tuple[Setting, ...] = rows_of(Settings)
 _ROWS = {row.name: row for row in SETTINGS}
 
 
 def settings_markdown() -> str:
     """README's settings table (Markdown), generated from `SETTINGS`."""
-    lines = ["| variable | default | unit | meaning |", "|---|---|---|---|"]
-    for row in SETTINGS:
-        default = row.default_text
-        if row.shown_default is None and row.default is not None:
-            default = f"`{default}`"
-        lines.append(f"| `{row.env}` | {default} | {row.unit} | {row.description} |")
-    return "\n".join(lines) + "\n"
+    return rows_markdown(SETTINGS)
 
 
 _cached: Settings | None = None

@@ -9,6 +9,7 @@ PKG = Path(__file__).resolve().parent.parent / "pypeline"
 # Layer rank of each module prefix; a module may import only modules of the same or a lower rank.
 RANKS = [
     ("pypeline.errors", 0), ("pypeline.settings", 0), ("pypeline.formats", 0), ("pypeline.version", 0),
+    ("pypeline.envtable", 0),
     ("pypeline.status", 1),
     ("pypeline.config", 2), ("pypeline.dag", 3), ("pypeline.store", 4), ("pypeline.tasks", 5),
     ("pypeline.engines", 6), ("pypeline.pipeline", 7), ("pypeline.runtime", 7), ("pypeline.celery", 8),
