@@ -22,7 +22,7 @@ import sys
 
 import click
 
-from pypeline import __version__
+from pypeline.version import __version__
 
 __all__ = ["cli", "main", "COMMANDS", "LazyGroup"]
 
@@ -49,6 +49,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "api": ("pypeline.commands.api_cmds", "api",
             "Serve the HTTP API (/api/v1) and the dashboard (/ui) for FILE (default PYPELINE_CONFIG)."),
     "keys": ("pypeline.commands.api_cmds", "keys", "Manage API keys (only a hash of each key is stored)."),
+    "settings": ("pypeline.commands.settings_cmds", "settings",
+                 "List every PYPELINE_* setting with its effective value, source, default, unit and meaning."),
 }
 
 

@@ -1,37 +1,33 @@
-"""Every tunable of Pypeline in one place, read from `PYPELINE_*` env vars (with the original's fallbacks)."""
+"""Every setting of Pypeline, declared once and read from `PYPELINE_*` env vars (with the original's fallbacks).
+
+Each `Settings` field declared with `setting(...)` (machinery in `pypeline.envtable`) is one row of the
+settings table: its env var, default, unit and one-line doc sit in that one declaration. `Settings.from_env`
+reads the rows (`SETTINGS`); README's settings table is generated from them (`pypeline settings --format
+markdown`; tests/test_settings.py checks it), and so is `pypeline settings`. Fixed bounds and internal
+constants that are deliberately not settings are listed, with the reason, in docs/settings.md.
+
+To add a setting, add one line to `Settings` (keep related settings together, e.g. a block of `beat_*`)::
+
+    beat_example_seconds: float = setting("PYPELINE_BEAT_EXAMPLE_SECONDS", 2.0, "What it does.", unit="s")
+
+then run `pypeline settings --format markdown` and paste its output over README's table.
+"""
 from __future__ import annotations
 
 import importlib.resources
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Settings", "get_settings", "EMBEDDED_BROKER", "packaged_config_path", "PACKAGED_CONFIG_NAMES"]
+from pypeline.envtable import FALSE_WORDS, TRUE_WORDS, Setting, format_value, rows_markdown, rows_of, setting
+
+__all__ = ["Settings", "Setting", "SETTINGS", "setting", "settings_markdown", "format_value", "get_settings",
+           "EMBEDDED_BROKER", "packaged_config_path", "PACKAGED_CONFIG_NAMES"]
 
 #: Broker URL meaning "the embedded, serverless transport" (a kombu filesystem transport).
 EMBEDDED_BROKER = "embedded://"
-
-
-def _env(name: str, *fallbacks: str, default: str | None = None) -> str | None:
-    for key in (name, *fallbacks):
-        value = os.environ.get(key)
-        if value not in (None, ""):
-            return value
-    return default
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
 #: File names looked up inside a client package when no `SERMOS_YAML_PATH` is given.
 PACKAGED_CONFIG_NAMES = ("sermos.yaml", "pypeline.yaml")
 
@@ -40,13 +36,13 @@ def packaged_config_path(pkg_name: str | None = None, yaml_path: str | None = No
     """The config file shipped inside a client package (the original's lookup), or None.
 
     The package is `pkg_name`, else `PYPELINE_CLIENT_PKG_NAME`/`SERMOS_CLIENT_PKG_NAME` ("-" becomes "_");
-    the file is `yaml_path`, else `SERMOS_YAML_PATH`, else `sermos.yaml` then `pypeline.yaml`.
+    the file is `yaml_path`, else `PYPELINE_YAML_PATH`/`SERMOS_YAML_PATH`, else `sermos.yaml` then `pypeline.yaml`.
     """
-    pkg = pkg_name or _env("PYPELINE_CLIENT_PKG_NAME", "SERMOS_CLIENT_PKG_NAME")
+    pkg = pkg_name or _ROWS["client_pkg_name"].read(os.environ)
     if not pkg:
         return None
     pkg = pkg.strip().replace("-", "_")
-    wanted = yaml_path or _env("PYPELINE_YAML_PATH", "SERMOS_YAML_PATH")
+    wanted = yaml_path or _ROWS["yaml_path"].read(os.environ)
     names = (wanted,) if wanted else PACKAGED_CONFIG_NAMES
     try:
         root = importlib.resources.files(pkg)
@@ -59,141 +55,120 @@ def packaged_config_path(pkg_name: str | None = None, yaml_path: str | None = No
     return None
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
-
-
-def _env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings; build with `get_settings()` or `Settings.from_env()`."""
 
-    #: Path of the sermos.yaml/pypeline.yaml every entry point shares (`PYPELINE_CONFIG`).
-    config_path: str | None = None
-    #: Folder of the embedded deployment: message folders and the SQLite store (`PYPELINE_HOME`).
-    home: Path = field(default_factory=lambda: Path(".pypeline"))
-    #: Celery broker; `embedded://` (default) is a filesystem transport under `home`.
-    broker_url: str = EMBEDDED_BROKER
-    #: True when a broker was named (env or flag): `pypeline run` then submits to running workers.
+    # -- config and deployment
+    config_path: str | None = setting(
+        "PYPELINE_CONFIG", None, "Config file every entry point shares (`celery -A pypeline.celery`, beat, API).",
+        shown_default="the client package's file, if any")
+    client_pkg_name: str | None = setting(
+        "PYPELINE_CLIENT_PKG_NAME", None,
+        "With `PYPELINE_CONFIG` unset: the config ships inside this package (`-` becomes `_`).",
+        fallbacks=("SERMOS_CLIENT_PKG_NAME",))
+    yaml_path: str | None = setting(
+        "PYPELINE_YAML_PATH", None, "The config file's path inside that package.", fallbacks=("SERMOS_YAML_PATH",),
+        shown_default="`sermos.yaml`, then `pypeline.yaml`")
+    home: Path = setting("PYPELINE_HOME", Path(".pypeline"),
+                         "Folder of the embedded deployment: broker message folders and default SQLite files.")
+    broker_url: str = setting("PYPELINE_BROKER_URL", EMBEDDED_BROKER,
+                              "Celery broker; `embedded://` is a filesystem transport under the home folder.",
+                              fallbacks=("CELERY_BROKER_URL", "REDIS_URL"), secret=True)
+    #: True when a broker was named (env or flag): `pypeline run` then submits to running workers. Not a setting.
     broker_configured: bool = False
-    #: Celery result backend; None derives one from the broker (Redis) or the store.
-    result_backend: str | None = None
-    #: SQLAlchemy URL of the run store; default SQLite file under `home`.
-    database_url: str | None = None
-    #: Restrict a worker to one serviceConfig entry (`PYPELINE_SERVICE`, original `WORKER_NAME`).
-    service: str | None = None
-    #: Seconds Celery keeps task results (`PYPELINE_RESULT_EXPIRES`).
-    result_expires: int = 86400
-    #: Default soft time limit in seconds when a node sets none (`PYPELINE_TASK_TIMEOUT`).
-    task_timeout: int = 3600
-    #: Largest JSON payload accepted for an invocation, in bytes (`PYPELINE_MAX_PAYLOAD_BYTES`).
-    max_payload_bytes: int = 1_000_000
-    #: Largest JSON node result kept in the store, in bytes (`PYPELINE_MAX_RESULT_BYTES`).
-    max_result_bytes: int = 5_000_000
-    #: Largest config file read, in bytes, checked before parsing (`PYPELINE_MAX_CONFIG_BYTES`).
-    max_config_bytes: int = 10_000_000
-    #: Let workers run Celery's built-in tasks (celery.chord_unlock, ...) (`PYPELINE_ALLOW_BUILTIN_TASKS`).
-    allow_builtin_tasks: bool = False
-    #: Polling interval of the embedded filesystem transport, seconds.
-    embedded_poll_interval: float = 0.01
-    #: Worker prefetch multiplier (1 suits long tasks; `PYPELINE_PREFETCH`).
-    prefetch_multiplier: int = 1
-    #: Seconds beat waits at most between looks at the schedule table (`PYPELINE_BEAT_MAX_INTERVAL`).
-    beat_max_interval: float = 1.0
-    #: What beat does with slots missed while no beat ran: "once" fires them once, "skip" drops them
-    #: (`PYPELINE_BEAT_CATCH_UP`).
-    beat_catch_up: str = "once"
-    #: Seconds between ticks of the dyrygent workflow processor (`PYPELINE_DYRYGENT_TICK`; 0 = re-tick at once).
-    dyrygent_tick: float = 1.0
-    #: Seconds before Redis re-delivers an unacknowledged message (`PYPELINE_VISIBILITY_TIMEOUT`).
-    visibility_timeout: int = 3600
-    #: Seconds a store operation retries lost connections, deadlocks and locks (`PYPELINE_STORE_RETRY_SECONDS`).
-    store_retry_seconds: float = 30.0
-    #: Seconds publishing a node message retries across broker reconnects (`PYPELINE_PUBLISH_RETRY_SECONDS`).
-    publish_retry_seconds: float = 30.0
-    #: Seconds a running node's lease lasts without a heartbeat; a node whose lease expired is re-queued
-    #: by the reconciler (`PYPELINE_LEASE_SECONDS`).
-    lease_seconds: float = 30.0
-    #: Seconds between lease renewals by each worker (`PYPELINE_HEARTBEAT_SECONDS`; default a third of the lease).
-    heartbeat_seconds: float | None = None
-    #: Whether every worker runs the leader-elected reconciler (`PYPELINE_RECONCILER`, 1/0).
-    reconciler_enabled: bool = True
-    #: Seconds between reconciler passes (`PYPELINE_RECONCILE_INTERVAL`).
-    reconcile_interval: float = 5.0
-    #: Seconds a node may sit QUEUED, with its broker queue empty, before its message counts as lost and is
-    #: re-published (`PYPELINE_QUEUED_OVERDUE_SECONDS`).
-    queued_overdue_seconds: float = 30.0
-    #: Flask secret for dashboard sessions; the same value on every API process (`PYPELINE_SECRET_KEY`).
-    secret_key: str | None = None
-    #: Log level for workers and the CLI.
-    log_level: str = "INFO"
-    #: Workers send Celery task events (Flower, `celery events`) (`PYPELINE_TASK_EVENTS`).
-    task_events: bool = True
-    #: Keep node task results in the Celery result backend: "auto" (Redis backends only), "true" or "false"
-    #: (`PYPELINE_TASK_RESULTS`); the run store holds them either way.
-    task_results: str = "auto"
-    #: File a running beat touches every tick, for liveness checks (`PYPELINE_BEAT_HEARTBEAT`;
-    #: default `beat.heartbeat` under `home`).
-    beat_heartbeat_file: Path | None = None
-    #: Require an API key for /api/v1/openapi.json and /api/v1/docs (`PYPELINE_DOCS_REQUIRE_KEY`).
-    docs_require_key: bool = False
-    #: Most bytes of output kept per node attempt; 0 turns capture off (`PYPELINE_NODE_LOG_BYTES`).
-    node_log_bytes: int = 1_000_000
-    #: Finished runs older than this many days are pruned by beat; 0 keeps them forever
-    #: (`PYPELINE_RUN_RETENTION_DAYS`).
-    run_retention_days: float = 0.0
+    result_backend: str | None = setting(
+        "PYPELINE_RESULT_BACKEND", None, "Celery result backend; default: the Redis broker, else `db+` the store.",
+        fallbacks=("CELERY_RESULT_BACKEND",), shown_default="derived", secret=True)
+    database_url: str | None = setting("PYPELINE_DATABASE_URL", None, "SQLAlchemy URL of the run store.",
+                                       shown_default="SQLite under home", secret=True)
+    service: str | None = setting("PYPELINE_SERVICE", None, "Register only this `serviceConfig` entry's handlers.",
+                                  fallbacks=("WORKER_NAME",))
+    # -- limits
+    result_expires: int = setting("PYPELINE_RESULT_EXPIRES", 86400, "Celery result expiry.", unit="s")
+    task_timeout: int = setting("PYPELINE_TASK_TIMEOUT", 3600, "Soft time limit of a node that sets none.", unit="s")
+    max_payload_bytes: int = setting("PYPELINE_MAX_PAYLOAD_BYTES", 1_000_000,
+                                     "Largest JSON payload of an invocation (and API request body).", unit="bytes")
+    max_result_bytes: int = setting("PYPELINE_MAX_RESULT_BYTES", 5_000_000,
+                                    "Largest JSON node result kept in the store.", unit="bytes")
+    max_config_bytes: int = setting("PYPELINE_MAX_CONFIG_BYTES", 10_000_000,
+                                    "Largest config file read, checked before parsing.", unit="bytes")
+    node_log_bytes: int = setting("PYPELINE_NODE_LOG_BYTES", 1_000_000,
+                                  "Output captured per node attempt; 0 turns capture off.", unit="bytes")
+    # -- workers and brokers
+    allow_builtin_tasks: bool = setting(
+        "PYPELINE_ALLOW_BUILTIN_TASKS", False,
+        "Let workers run Celery's built-in tasks (`celery.chord_unlock`, `celery.backend_cleanup`, ...).")
+    prefetch_multiplier: int = setting("PYPELINE_PREFETCH", 1, "Worker prefetch multiplier (1 suits long tasks).")
+    visibility_timeout: int = setting("PYPELINE_VISIBILITY_TIMEOUT", 3600,
+                                      "Redis transport: an unacknowledged message is re-delivered after this.",
+                                      unit="s")
+    embedded_poll_interval: float = setting("PYPELINE_EMBEDDED_POLL_INTERVAL", 0.01,
+                                            "Polling interval of the embedded filesystem transport.", unit="s")
+    dyrygent_tick: float = setting("PYPELINE_DYRYGENT_TICK", 1.0,
+                                   "Tick of the dyrygent workflow processor (0: re-tick at once).", unit="s")
+    task_events: bool = setting("PYPELINE_TASK_EVENTS", True,
+                                "Workers send Celery task events (Flower, `celery events`) without `-E`.")
+    task_results: str = setting(
+        "PYPELINE_TASK_RESULTS", "auto",
+        "Keep node task results in the Celery result backend too (`auto`: Redis backends only); "
+        "the run store holds them either way.", choices=("auto", *TRUE_WORDS, *FALSE_WORDS))
+    log_level: str = setting("PYPELINE_LOG_LEVEL", "INFO", "Log level of workers and the CLI.",
+                             fallbacks=("LOG_LEVEL",))
+    # -- durability: retries, leases, reconciler
+    store_retry_seconds: float = setting(
+        "PYPELINE_STORE_RETRY_SECONDS", 30.0,
+        "How long a store operation retries lost connections, deadlocks and locks.", unit="s")
+    publish_retry_seconds: float = setting(
+        "PYPELINE_PUBLISH_RETRY_SECONDS", 30.0,
+        "How long publishing a node message retries across broker reconnects.", unit="s")
+    lease_seconds: float = setting(
+        "PYPELINE_LEASE_SECONDS", 30.0,
+        "A running node's lease; a node whose worker stopped renewing it is re-run after this.", unit="s")
+    heartbeat_seconds: float | None = setting(
+        "PYPELINE_HEARTBEAT_SECONDS", None, "Time between each worker's lease renewals (one UPDATE).", unit="s",
+        shown_default="lease / 3")
+    reconciler_enabled: bool = setting(
+        "PYPELINE_RECONCILER", True,
+        "Workers run the leader-elected reconciler (`pypeline runs recover` works either way).")
+    reconcile_interval: float = setting(
+        "PYPELINE_RECONCILE_INTERVAL", 5.0,
+        "Time between reconciler passes and leader-lock renewals (the lock lasts 3 intervals).", unit="s")
+    queued_overdue_seconds: float = setting(
+        "PYPELINE_QUEUED_OVERDUE_SECONDS", 30.0,
+        "A QUEUED node older than this, with its broker queue empty, is re-published.", unit="s")
+    # -- beat
+    beat_max_interval: float = setting("PYPELINE_BEAT_MAX_INTERVAL", 1.0,
+                                       "Longest beat sleep between looks at the schedule table.", unit="s")
+    beat_catch_up: str = setting("PYPELINE_BEAT_CATCH_UP", "once",
+                                 "Schedule slots missed while no beat ran: `once` fires them once, `skip` drops them.",
+                                 choices=("once", "skip"))
+    beat_heartbeat_file: Path | None = setting(
+        "PYPELINE_BEAT_HEARTBEAT", None,
+        "File beat touches every tick; `pypeline beat FILE --healthcheck` reads it.",
+        shown_default="`beat.heartbeat` under home")
+    run_retention_days: float = setting(
+        "PYPELINE_RUN_RETENTION_DAYS", 0.0,
+        "Beat prunes finished runs and fires older than this, hourly; 0 keeps them.", unit="days")
+    # -- HTTP API and dashboard
+    secret_key: str | None = setting(
+        "PYPELINE_SECRET_KEY", None,
+        "Flask secret for dashboard sessions, the same on every API process (also given to a host app without one).",
+        shown_default="random per process", secret=True)
+    docs_require_key: bool = setting("PYPELINE_DOCS_REQUIRE_KEY", False,
+                                     "Require a read key for `/api/v1/openapi.json` and `/api/v1/docs`.")
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """Read settings from the environment."""
-        home = Path(_env("PYPELINE_HOME", default=".pypeline") or ".pypeline")
-        broker = _env("PYPELINE_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL", default=EMBEDDED_BROKER)
-        return cls(
-            config_path=_env("PYPELINE_CONFIG") or packaged_config_path(),
-            home=home,
-            broker_url=broker or EMBEDDED_BROKER,
-            broker_configured=_env("PYPELINE_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL") is not None,
-            secret_key=_env("PYPELINE_SECRET_KEY"),
-            result_backend=_env("PYPELINE_RESULT_BACKEND", "CELERY_RESULT_BACKEND"),
-            database_url=_env("PYPELINE_DATABASE_URL"),
-            service=_env("PYPELINE_SERVICE", "WORKER_NAME"),
-            result_expires=_env_int("PYPELINE_RESULT_EXPIRES", 86400),
-            task_timeout=_env_int("PYPELINE_TASK_TIMEOUT", 3600),
-            max_payload_bytes=_env_int("PYPELINE_MAX_PAYLOAD_BYTES", 1_000_000),
-            max_result_bytes=_env_int("PYPELINE_MAX_RESULT_BYTES", 5_000_000),
-            max_config_bytes=_env_int("PYPELINE_MAX_CONFIG_BYTES", 10_000_000),
-            allow_builtin_tasks=_env_bool("PYPELINE_ALLOW_BUILTIN_TASKS"),
-            embedded_poll_interval=_env_float("PYPELINE_EMBEDDED_POLL_INTERVAL", 0.01),
-            prefetch_multiplier=_env_int("PYPELINE_PREFETCH", 1),
-            beat_max_interval=_env_float("PYPELINE_BEAT_MAX_INTERVAL", 1.0),
-            beat_catch_up=_env("PYPELINE_BEAT_CATCH_UP", default="once") or "once",
-            dyrygent_tick=_env_float("PYPELINE_DYRYGENT_TICK", 1.0),
-            visibility_timeout=_env_int("PYPELINE_VISIBILITY_TIMEOUT", 3600),
-            store_retry_seconds=_env_float("PYPELINE_STORE_RETRY_SECONDS", 30.0),
-            publish_retry_seconds=_env_float("PYPELINE_PUBLISH_RETRY_SECONDS", 30.0),
-            lease_seconds=_env_float("PYPELINE_LEASE_SECONDS", 30.0),
-            heartbeat_seconds=_env_float("PYPELINE_HEARTBEAT_SECONDS", 0.0) or None,
-            reconciler_enabled=(_env("PYPELINE_RECONCILER", default="1") or "1").lower() not in ("0", "false", "no",
-                                                                                             "off"),
-            reconcile_interval=_env_float("PYPELINE_RECONCILE_INTERVAL", 5.0),
-            queued_overdue_seconds=_env_float("PYPELINE_QUEUED_OVERDUE_SECONDS", 30.0),
-            log_level=_env("PYPELINE_LOG_LEVEL", "LOG_LEVEL", default="INFO") or "INFO",
-            task_events=_env_bool("PYPELINE_TASK_EVENTS", True),
-            task_results=(_env("PYPELINE_TASK_RESULTS", default="auto") or "auto").strip().lower(),
-            docs_require_key=_env_bool("PYPELINE_DOCS_REQUIRE_KEY", False),
-            beat_heartbeat_file=Path(heartbeat) if (heartbeat := _env("PYPELINE_BEAT_HEARTBEAT")) else None,
-            node_log_bytes=_env_int("PYPELINE_NODE_LOG_BYTES", 1_000_000),
-            run_retention_days=_env_float("PYPELINE_RUN_RETENTION_DAYS", 0.0),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        values = {row.name: row.read(env) for row in SETTINGS}
+        if values["config_path"] is None:
+            values["config_path"] = packaged_config_path(values["client_pkg_name"], values["yaml_path"])
+        values["broker_configured"] = _ROWS["broker_url"].source(env) is not None
+        return cls(**values)
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """Copy with the given non-None fields replaced (CLI flags win over env)."""
         values = {k: v for k, v in changes.items() if v is not None}
         if "broker_url" in values:
@@ -218,9 +193,9 @@ class Settings:
     @property
     def keep_task_results(self) -> bool:
         """Whether node tasks store their result in the Celery backend (readable by `celery result`, Flower)."""
-        if self.task_results in ("1", "true", "yes", "on"):
+        if self.task_results in TRUE_WORDS:
             return True
-        if self.task_results in ("0", "false", "no", "off"):
+        if self.task_results in FALSE_WORDS:
             return False
         return self.resolved_result_backend.startswith(("redis://", "rediss://"))
 
@@ -241,6 +216,16 @@ class Settings:
         if self.is_embedded:
             return f"db+sqlite:///{(self.home / 'results.sqlite').resolve()}"
         return "db+" + self.resolved_database_url
+
+
+#: The settings table: one row per setting, in declaration order.
+SETTINGS: tuple[Setting, ...] = rows_of(Settings)
+_ROWS = {row.name: row for row in SETTINGS}
+
+
+def settings_markdown() -> str:
+    """README's settings table (Markdown), generated from `SETTINGS`."""
+    return rows_markdown(SETTINGS)
 
 
 _cached: Settings | None = None

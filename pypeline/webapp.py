@@ -12,7 +12,7 @@ import threading
 from flask import Flask, redirect
 from werkzeug.wrappers import Response
 
-from pypeline import __version__
+from pypeline.version import __version__
 from pypeline.api.mount import PypelineApi, mount_api
 from pypeline.config.model import PypelineConfig
 from pypeline.errors import PypelineError

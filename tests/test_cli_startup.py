@@ -46,6 +46,18 @@ def test_help_imports_no_heavy_library() -> None:
     assert modules & (HEAVY | {"rich", "yaml", "jsonschema"}) == set()
 
 
+def test_import_pypeline_imports_no_heavy_library() -> None:
+    code = ("import json, sys, pypeline; pypeline.Status; pypeline.PypelineError; "
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    modules = set(json.loads(done.stdout))
+    assert modules & (HEAVY | {"rich", "yaml", "jsonschema", "croniter", "click"}) == set()
+    lazy = ("import json, sys, pypeline; pypeline.Runtime; pypeline.FlaskPypeline; "
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", lazy], capture_output=True, text=True, timeout=60, check=True)
+    assert {"celery", "sqlalchemy", "flask"} <= set(json.loads(done.stdout))  # the probe can see heavy imports
+
+
 def test_validate_without_handlers_imports_no_heavy_library() -> None:
     code, modules, out = _top_level_modules("validate", "--no-handlers", str(EXAMPLE))
     assert code == 0 and "OK" in out

@@ -21,7 +21,8 @@ PKG = Path(__file__).resolve().parent.parent / "pypeline"
 
 #: Rank of each package of pypeline; a package imports only packages of the same or a lower rank.
 RANKS: dict[str, int] = {
-    "pypeline": 0, "pypeline.errors": 0, "pypeline.settings": 0, "pypeline.deprecation": 0,
+    "pypeline.errors": 0, "pypeline.settings": 0, "pypeline.deprecation": 0, "pypeline.formats": 0,
+    "pypeline.version": 0, "pypeline.envtable": 0,
     "pypeline.status": 1,
     "pypeline.config": 2,
     "pypeline.dag": 3,
@@ -43,6 +44,8 @@ RANKS: dict[str, int] = {
     "pypeline.commands": 17,
     "pypeline.cli": 18,
     "pypeline.__main__": 19,
+    # The package root is the public facade over every layer (lazy); nothing inside imports it.
+    "pypeline": 20,
 }
 #: Packages that must never import each other (the two faces over services).
 SIDE_BY_SIDE = ("pypeline.api", "pypeline.web")

@@ -1,6 +1,8 @@
 """The Python API: pipelines built in Python validate like YAML ones, emit YAML for workers, and run."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -119,6 +121,14 @@ def test_yaml_for_workers_round_trips(tmp_path: Path) -> None:
         load_pipelines("pypeline_examples.dataflow:__all__")
     with pytest.raises(InvalidInputError, match="calling 'pypeline_examples.dataflow:numbers' failed: TypeError"):
         load_pipelines("pypeline_examples.dataflow:numbers")
+
+
+def test_python_dash_m_writes_the_yaml(tmp_path: Path) -> None:
+    out = tmp_path / "pipelines.yaml"
+    done = subprocess.run([sys.executable, "-m", "pypeline.pipeline", "pypeline_examples.dataflow:python_pipelines",
+                           "-o", str(out)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert load_config(out).pipeline("orders_py").nodes["price_order"].max_ttl == 30
 
 
 def test_main_reports_errors_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,6 @@ actually be listed is checked by `pypeline.batches.launch`, which opens the list
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from pypeline.config.batch_defaults import DEFAULT_CHUNK_SIZE, DEFAULT_KEY_FIELD, DEFAULT_MAX_IN_FLIGHT
 from pypeline.config.model import GeneratorConfig, PypelineConfig
 from pypeline.errors import InvalidInputError, NotFoundError
+from pypeline.formats import snake_case
 from pypeline.generators import location_of
 
 __all__ = [
@@ -41,10 +41,6 @@ FILTER_OPTIONS = frozenset({"prefix", "include", "exclude", "regex", "min_size",
 #: Keys accepted in `overrides` (YAML camelCase or snake_case).
 OVERRIDE_KEYS = frozenset({"chunkSize", "chunk_size", "concurrency", "payloadKey", "payload_key", "payload",
                            "generator"})
-
-
-def _snake(key: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 def _jsonable(value: Any) -> Any:
@@ -139,7 +135,7 @@ def _generator_overrides(generator: GeneratorConfig, changes: Any) -> GeneratorC
         raise InvalidInputError(f"generator overrides must be a mapping, got {type(changes).__name__}")
     options = dict(generator.options)
     for key, value in changes.items():
-        name = _snake(str(key))
+        name = snake_case(str(key))
         if name not in FILTER_OPTIONS:
             raise InvalidInputError(f"generator option {key!r} cannot be overridden; allowed: "
                                     f"{sorted(FILTER_OPTIONS)} (the source itself is fixed by config)")
@@ -173,7 +169,7 @@ def spec_from_config(config: PypelineConfig, batch_id: str, overrides: dict[str,
             raise InvalidInputError(f"unknown batch override(s) {unknown}; allowed: {sorted(OVERRIDE_KEYS)}")
         changes: dict[str, Any] = {}
         for key, value in overrides.items():
-            name = _snake(key)
+            name = snake_case(key)
             if name == "generator":
                 changes["generator"] = _generator_overrides(spec.generator, value)
             elif name == "payload":

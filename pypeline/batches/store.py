@@ -16,7 +16,8 @@ from sqlalchemy import Connection, func, insert, select, update
 from pypeline.errors import NotFoundError
 from pypeline.status import TERMINAL, Status, allowed_sources, check_transition
 from pypeline.store.db import make_engine, migrate
-from pypeline.store.models import BatchChunk, BatchRun, PipelineRun, iso_utc, utcnow
+from pypeline.formats import iso_utc
+from pypeline.store.models import BatchChunk, BatchRun, PipelineRun, utcnow
 
 if TYPE_CHECKING:
     from pypeline.runtime import Runtime
@@ -61,14 +62,14 @@ class Chunk:
     keys: list[str]
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_utc(value: datetime | None) -> str | None:
     return iso_utc(value)
 
 
 def _record(row: Any) -> dict[str, Any]:
     data = dict(row)
     for key in ("created_at", "started_at", "finished_at", "updated_at"):
-        data[key] = _iso(data[key])
+        data[key] = iso_utc(data[key])
     data["listing_done"] = bool(data["listing_done"])
     data["terminal"] = Status(data["status"]) in TERMINAL
     return data
@@ -248,7 +249,7 @@ class BatchStore:
                      "first_key": r["keys"][0] if r["keys"] else None,
                      "last_key": r["keys"][-1] if r["keys"] else None,
                      "status": r["status"] or "UNSTARTED", "error": r["error"],
-                     "created_at": _iso(r["created_at"]), "finished_at": _iso(r["finished_at"])} for r in rows]
+                     "created_at": iso_utc(r["created_at"]), "finished_at": iso_utc(r["finished_at"])} for r in rows]
 
 
 def batch_store(rt: Runtime) -> BatchStore:

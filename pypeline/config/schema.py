@@ -12,6 +12,7 @@ from pypeline.config import codes
 from pypeline.config.codes import ErrorCode
 from pypeline.config.yaml_source import SourceMap, join_path
 from pypeline.errors import ConfigIssue
+from pypeline.formats import snake_case
 
 __all__ = [
     "Field",
@@ -121,11 +122,6 @@ def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str
     lowered = {c.lower(): c for c in pool}
     matches = difflib.get_close_matches(word.lower(), sorted(lowered), n=1, cutoff=cutoff)
     return lowered[matches[0]] if matches else None
-
-
-def snake_case(key: str) -> str:
-    """`endpointUrl` -> `endpoint_url`."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 def did_you_mean(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str:

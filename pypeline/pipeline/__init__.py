@@ -25,7 +25,6 @@ import argparse
 import copy
 import importlib
 import json
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from itertools import pairwise
@@ -40,19 +39,16 @@ from pypeline.config.schema import METADATA, TASK_DEFINITION, did_you_mean
 from pypeline.dag import PipelineDag
 from pypeline.engines.dataflow import Dataflow
 from pypeline.errors import InvalidInputError, PypelineError
+from pypeline.formats import snake_case
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings
 
 __all__ = ["Pipeline", "handler_path", "build_config", "to_yaml", "runtime_for", "load_pipelines", "main"]
 
 
-def _snake(key: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
-
-
 #: Python keyword -> sermos.yaml key, for node options and pipeline metadata.
-NODE_OPTIONS = {_snake(k): k for k in TASK_DEFINITION.fields if k != "handler"}
-PIPELINE_OPTIONS = {_snake(k): k for k in METADATA.fields}
+NODE_OPTIONS = {snake_case(k): k for k in TASK_DEFINITION.fields if k != "handler"}
+PIPELINE_OPTIONS = {snake_case(k): k for k in METADATA.fields}
 
 
 def _options(given: Mapping[str, Any], allowed: Mapping[str, str], what: str) -> dict[str, Any]:
@@ -265,8 +261,3 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text)
     return 0
 
-
-if __name__ == "__main__":
-    from pypeline.pipeline import main as _main  # the importable module, not __main__: one Pipeline class
-
-    sys.exit(_main())

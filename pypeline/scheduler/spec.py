@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pypeline.config.model import PypelineConfig, ScheduleConfig
 from pypeline.errors import InvalidInputError
+from pypeline.formats import iso_utc
 from pypeline.scheduler.timing import cron_is_valid, utc, zone
 from pypeline.store.tags import normalize_tags
 
@@ -503,10 +504,6 @@ def _period(seconds: float) -> dict[str, Any]:
     return {"every": every, "period": "seconds"}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return utc(value).isoformat() if value is not None else None
-
-
 def spec_document(spec: ScheduleSpec) -> dict[str, Any]:
     """The spec in the original's shape (JSON-ready)."""
     if spec.kind == "crontab":
@@ -515,7 +512,7 @@ def spec_document(spec: ScheduleSpec) -> dict[str, Any]:
     elif spec.kind == "interval":
         schedule = _period(spec.interval_seconds or 0.0)
     else:
-        schedule = {"at": _iso(spec.run_at)}
+        schedule = {"at": iso_utc(spec.run_at)}
     config: dict[str, Any] = {"scheduleType": spec.kind, spec.target_kind: spec.target, "schedule": schedule,
                               "timezone": spec.timezone, "payload": spec.payload}
     for key, value in (("queue", spec.queue), ("exchange", spec.exchange), ("routingKey", spec.routing_key),
@@ -535,5 +532,5 @@ def _flat_document(spec: ScheduleSpec) -> dict[str, Any]:
     elif spec.kind == "interval":
         flat["every"] = spec.interval_seconds
     else:
-        flat["at"] = _iso(spec.run_at)
+        flat["at"] = iso_utc(spec.run_at)
     return flat

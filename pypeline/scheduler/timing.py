@@ -17,6 +17,8 @@ from functools import lru_cache
 
 from croniter import croniter
 
+from pypeline.formats import utc
+
 __all__ = [
     "cron_is_valid",
     "next_cron",
@@ -33,11 +35,6 @@ _SHIFT = timedelta(hours=3)
 _MAX_CANDIDATES = 10_000
 #: Two equal UTC offsets at most this far apart are taken to mean "no transition in between".
 _STEADY_SPAN = timedelta(days=7)
-
-
-def utc(value: datetime) -> datetime:
-    """`value` as an aware UTC datetime (naive values are taken to be UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @lru_cache(maxsize=256)

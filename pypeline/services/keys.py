@@ -11,14 +11,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from pypeline.errors import AuthError, InvalidInputError, NotFoundError
+from pypeline.formats import iso_utc
 from pypeline.runtime import Runtime
-from pypeline.store.models import ApiKey, iso_utc, utcnow
+from pypeline.store.models import ApiKey, utcnow
 
 __all__ = ["SCOPES", "KeyInfo", "CreatedKey", "ScopeError", "create_key", "list_keys", "get_key", "revoke_key",
            "verify_key", "check_scope", "hash_secret"]
@@ -77,13 +78,9 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _iso(value: datetime | None) -> str | None:
-    return iso_utc(value)
-
-
 def _info(row: Any) -> KeyInfo:
-    return KeyInfo(id=row.id, name=row.name, scope=row.scope, created_at=_iso(row.created_at),
-                   last_used_at=_iso(row.last_used_at), revoked_at=_iso(row.revoked_at))
+    return KeyInfo(id=row.id, name=row.name, scope=row.scope, created_at=iso_utc(row.created_at),
+                   last_used_at=iso_utc(row.last_used_at), revoked_at=iso_utc(row.revoked_at))
 
 
 def _check_scope_name(scope: str) -> str:

@@ -7,13 +7,13 @@ is sent.
 """
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, TypeVar
 
 from pypeline.errors import InvalidInputError
+from pypeline.formats import check_json_size
 from pypeline.runtime import Runtime
 
 __all__ = ["chunked", "publish_task", "publish_in_groups", "default_queue"]
@@ -65,12 +65,7 @@ def _check_ttl(max_ttl: Any) -> int | None:
 def _check_event(rt: Runtime, event: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise InvalidInputError(f"a task payload must be a JSON object, got {type(event).__name__}")
-    try:
-        size = len(json.dumps(event).encode())
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"task payload is not JSON-serialisable: {exc}") from exc
-    if size > rt.settings.max_payload_bytes:
-        raise InvalidInputError(f"task payload is {size} bytes, over the {rt.settings.max_payload_bytes}-byte limit")
+    check_json_size(event, rt.settings.max_payload_bytes, what="task payload")
     return event
 
 

@@ -18,14 +18,13 @@ concurrent edit of the same schedule raises ConflictError (retry).
 """
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from datetime import datetime
 from typing import Any
 
 from pypeline.engines.payload import validate_payload
 from pypeline.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from pypeline.formats import check_json_size, iso_utc
 from pypeline.runtime import Runtime
 from pypeline.scheduler.plan import first_fire
 from pypeline.scheduler.spec import (
@@ -38,7 +37,7 @@ from pypeline.scheduler.spec import (
 )
 from pypeline.scheduler.store import ConflictError, FireRow, RowWrite, ScheduleRow, ScheduleStore
 from pypeline.scheduler.sync import DELETED_FIELD, spec_values, sync_schedules
-from pypeline.store.models import iso_utc, utcnow
+from pypeline.store.models import utcnow
 
 __all__ = [
     "list_schedules",
@@ -62,28 +61,24 @@ def schedule_store(rt: Runtime) -> ScheduleStore:
     return ScheduleStore(rt.settings.resolved_database_url)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return iso_utc(value)
-
-
 def _document(row: ScheduleRow) -> dict[str, Any]:
     return {
         "id": row.id,
         **spec_document(row.spec),
         "source": row.source,
-        "lastRunAt": _iso(row.last_fired_at),
+        "lastRunAt": iso_utc(row.last_fired_at),
         "totalRunCount": row.total_fires,
-        "nextRunAt": _iso(row.next_fire_at),
+        "nextRunAt": iso_utc(row.next_fire_at),
         "lastError": row.last_error,
         "apiFields": list(row.api_fields),
-        "createdAt": _iso(row.created_at),
-        "updatedAt": _iso(row.updated_at),
+        "createdAt": iso_utc(row.created_at),
+        "updatedAt": iso_utc(row.updated_at),
     }
 
 
 def _fire_document(fire: FireRow) -> dict[str, Any]:
-    return {"scheduleId": fire.schedule_id, "dueAt": _iso(fire.due_at), "status": fire.status,
-            "sentAt": _iso(fire.sent_at), "attempts": fire.attempts, "messageId": fire.message_id,
+    return {"scheduleId": fire.schedule_id, "dueAt": iso_utc(fire.due_at), "status": fire.status,
+            "sentAt": iso_utc(fire.sent_at), "attempts": fire.attempts, "messageId": fire.message_id,
             "beat": fire.beat, "error": fire.error}
 
 
@@ -100,9 +95,7 @@ def _validate(rt: Runtime, spec: ScheduleSpec, *, timing_changed: bool) -> None:
     if spec.target_kind == "pipeline":
         validate_payload(rt.config.pipeline(spec.target), spec.payload, rt.settings.max_payload_bytes)
     else:
-        size = len(json.dumps(spec.payload).encode())
-        if size > rt.settings.max_payload_bytes:
-            raise InvalidInputError(f"payload is {size} bytes, over the {rt.settings.max_payload_bytes}-byte limit")
+        check_json_size(spec.payload, rt.settings.max_payload_bytes, what="payload")
     if timing_changed and spec.kind == "oneoff" and spec.run_at is not None and spec.run_at <= utcnow():
         raise InvalidInputError(f"invalid schedule: one-off time {spec.run_at.isoformat()} is in the past")
 

@@ -12,10 +12,12 @@ from sqlalchemy import ColumnElement, Connection, and_, bindparam, case, func, i
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pypeline.errors import InvalidTransitionError, NotFoundError
+from pypeline.formats import iso_utc
+from pypeline.settings import Settings
 from pypeline.status import ACTIVE, TERMINAL, RunAction, Status, allowed_sources, check_action, check_transition
 from pypeline.store.db import make_claim_engine, make_engine, migrate
 from pypeline.store.leases import holder_id, live_lease
-from pypeline.store.models import NodeRun, PipelineRun, RunEvent, iso_utc, utcnow
+from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
 from pypeline.store.retry import DEFAULT_BUDGET_S, RetryPolicy, retry_call, retrying
 
 __all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishPlan", "Gate", "summarize", "run_record"]
@@ -134,7 +136,7 @@ class RunStore:
 
     def __init__(
         self, url: str, *, auto_migrate: bool = True, retry_seconds: float = DEFAULT_BUDGET_S,
-        lease_seconds: float = 30.0,
+        lease_seconds: float = Settings.lease_seconds,
     ) -> None:
         self.url = url
         #: How long every public operation retries transient errors (lost connection, deadlock, lock).
@@ -842,11 +844,7 @@ class RunStore:
             cond.append(_EVENT.c.name == name)
         with self.engine.connect() as conn:
             rows = conn.execute(select(_EVENT).where(*cond).order_by(_EVENT.c.id)).mappings().all()
-        return [{**dict(r), "created_at": _iso(r["created_at"])} for r in rows]
-
-
-def _iso(value: datetime | None) -> str | None:
-    return iso_utc(value)
+        return [{**dict(r), "created_at": iso_utc(r["created_at"])} for r in rows]
 
 
 def run_record(row: Any) -> dict[str, Any]:
@@ -857,7 +855,7 @@ def run_record(row: Any) -> dict[str, Any]:
 def _run_dict(row: Any) -> dict[str, Any]:
     data = dict(row)
     for key in ("created_at", "started_at", "finished_at", "updated_at"):
-        data[key] = _iso(data[key])
+        data[key] = iso_utc(data[key])
     data["status"] = Status(data["status"]).value
     data["terminal"] = Status(data["status"]) in TERMINAL
     return data
@@ -868,5 +866,5 @@ def _node_dict(row: Any) -> dict[str, Any]:
     started, finished = data.get("started_at"), data.get("finished_at")
     data["duration"] = (finished - started).total_seconds() if started and finished else None
     for key in ("created_at", "started_at", "finished_at", "updated_at", "lease_expires_at"):
-        data[key] = _iso(data[key])
+        data[key] = iso_utc(data[key])
     return data

@@ -20,13 +20,14 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy import exc as sa_exc
 
 from pypeline.errors import StoreUnavailableError
+from pypeline.settings import Settings
 
 __all__ = ["is_transient", "RetryPolicy", "retry_call", "retrying", "DEFAULT_BUDGET_S"]
 
 log = logging.getLogger(__name__)
 
-#: Seconds a store operation keeps retrying transient errors by default (`PYPELINE_STORE_RETRY_SECONDS`).
-DEFAULT_BUDGET_S = 30.0
+#: Seconds a store operation keeps retrying transient errors by default: the `PYPELINE_STORE_RETRY_SECONDS` default.
+DEFAULT_BUDGET_S = Settings.store_retry_seconds
 #: PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock, shutdowns, cannot connect now.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "55P03"})
 #: SQLSTATE classes worth retrying: connection exceptions, insufficient resources, system errors.

@@ -9,7 +9,6 @@ Inside a pipeline node handler::
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pypeline.errors import InvalidInputError, PypelineError
+from pypeline.formats import check_json_size
 from pypeline.store.repository import RunStore
 from pypeline.tasks.app import runtime_of
 from pypeline.tasks.chained import CONTEXT_KEY
@@ -74,12 +74,7 @@ def emit(name: str, data: Any = None) -> int:
     """Record a custom named event on the current run; returns the event id."""
     if not isinstance(name, str) or not 1 <= len(name) <= 200:
         raise InvalidInputError("event name must be a string of 1-200 characters")
-    try:
-        size = len(json.dumps(data))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"event data is not JSON-serialisable: {exc}") from exc
-    if size > MAX_EVENT_BYTES:
-        raise InvalidInputError(f"event data is {size} bytes of JSON, over the {MAX_EVENT_BYTES}-byte limit")
+    check_json_size(data, MAX_EVENT_BYTES, what="event data")
     ctx = current()
     return ctx.store.add_event(ctx.run_id, name, data, node=ctx.label)
 

@@ -5,13 +5,13 @@ from typing import Any
 
 from flask import Response
 
-from pypeline import __version__
 from pypeline.api.blueprint import ApiBlueprint
 from pypeline.api.metrics import CONTENT_TYPE_LATEST, render_metrics
 from pypeline.api.readiness import readiness
 from pypeline.api.schemas import HealthSchema, ReadinessSchema
 from pypeline.http.auth import authenticate
 from pypeline.http.context import extension, runtime
+from pypeline.version import __version__
 
 __all__ = ["blp"]
 

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 from sqlalchemy import DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pypeline.formats import iso_utc
+
 __all__ = ["Base", "TimestampMixin", "utcnow", "iso_utc"]
 
 
@@ -13,12 +15,6 @@ def utcnow() -> datetime:
     """Timezone-aware current UTC time (every timestamp in the store is UTC)."""
     return datetime.now(timezone.utc)
 
-
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO 8601 with its UTC offset; SQLite hands timestamps back naive, and they are UTC."""
-    if value is None:
-        return None
-    return (value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)).isoformat()
 
 
 class Base(DeclarativeBase):
