@@ -12,7 +12,6 @@ import threading
 from flask import Flask, redirect
 from werkzeug.wrappers import Response
 
-from pypeline.version import __version__
 from pypeline.api.mount import PypelineApi, mount_api
 from pypeline.config.model import PypelineConfig
 from pypeline.errors import PypelineError
@@ -20,6 +19,7 @@ from pypeline.http.auth import AuthCallback, KeyAuth
 from pypeline.http.constants import API_PREFIX, EXTENSION_KEY, UI_PREFIX
 from pypeline.runtime import Runtime
 from pypeline.settings import get_settings
+from pypeline.version import __version__
 from pypeline.web import dashboard_blueprint
 
 __all__ = ["FlaskPypeline", "FlaskSermos", "create_app"]

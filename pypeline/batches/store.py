@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from pypeline.errors import NotFoundError
+from pypeline.formats import iso_utc
 from pypeline.status import TERMINAL, Status, allowed_sources, check_transition
 from pypeline.store.db import make_engine, migrate
-from pypeline.formats import iso_utc
 from pypeline.store.models import BatchChunk, BatchRun, PipelineRun, utcnow
 
 if TYPE_CHECKING:
@@ -61,9 +60,6 @@ class Chunk:
     run_id: str
     keys: list[str]
 
-
-def iso_utc(value: datetime | None) -> str | None:
-    return iso_utc(value)
 
 
 def _record(row: Any) -> dict[str, Any]:
