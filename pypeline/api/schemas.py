@@ -178,10 +178,33 @@ class RunSchema(Schema):
     nodes_left = fields.Integer(required=True)
     origin = _nullable_str()
     tags = fields.List(fields.String())
+    parent_run_id = _nullable_str()
+    parent_node = _nullable_str()
+    parent_instance = _nullable_str()
     created_at = _timestamp()
     started_at = _timestamp(nullable=True)
     finished_at = _timestamp(nullable=True)
     updated_at = _timestamp()
+
+
+class ParentLinkSchema(Schema):
+    """The run and node that started a run as a sub-pipeline (child run)."""
+
+    run_id = fields.String(required=True)
+    node = fields.String(required=True)
+    instance = fields.String(required=True)
+
+
+class ChildRunSchema(Schema):
+    """A run started by one of this run's sub-pipeline nodes."""
+
+    id = fields.String(required=True)
+    pipeline_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(_STATUSES))
+    node = fields.String(required=True)
+    instance = fields.String(required=True)
+    created_at = _timestamp()
+    finished_at = _timestamp(nullable=True)
 
 
 class NotificationAttemptSchema(Schema):
@@ -204,6 +227,10 @@ class RunDetailSchema(RunSchema):
 
     nodes = fields.List(fields.Nested(NodeRunSchema), required=True)
     notifications = fields.List(fields.Nested(NotificationAttemptSchema))
+    parent = fields.Nested(ParentLinkSchema, allow_none=True,
+                           metadata={"description": "Sub-pipelines: the run and node that started this run"})
+    children = fields.List(fields.Nested(ChildRunSchema),
+                           metadata={"description": "Sub-pipelines: runs started by this run's nodes"})
 
 
 class LogQuerySchema(_Strict):
