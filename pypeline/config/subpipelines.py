@@ -10,28 +10,41 @@ from typing import Any
 
 from pypeline.config import codes
 from pypeline.config import graph as digraph
-from pypeline.config.schema import Reporter, hint
+from pypeline.config.schema import Reporter, closest, hint
 from pypeline.config.yaml_source import join_path
 
-__all__ = ["SUBPIPELINE_HANDLER", "node_handler", "check_pipeline_refs"]
+__all__ = ["SUBPIPELINE_HANDLER", "check_node_kind", "node_handler", "check_pipeline_refs"]
 
 #: Dotted path of the built-in task every sub-pipeline node runs (registered like a declared handler).
 SUBPIPELINE_HANDLER = "pypeline.engines.subpipelines.run_subpipeline"
+#: The two kinds of node: exactly one of these keys.
+_KINDS = ("handler", "pipeline")
 #: Node options a sub-pipeline node may not use: its result is the child's result document (a mapping).
 _REFUSED = ("split", "filter")
+
+
+def check_node_kind(raw: Any, path: str, rep: Reporter) -> None:
+    """A raw taskDefinitions entry names exactly one of `handler` and `pipeline` (each with a value)."""
+    if not isinstance(raw, dict):
+        return  # not a mapping: reported by the key table check
+    present = [key for key in _KINDS if key in raw]
+    if len(present) == 2:
+        rep.error(join_path(path, "pipeline"), "a node runs either a 'handler' or a sub-'pipeline', not both",
+                  code=codes.SUBPIPELINE_NODE)
+    elif not present:
+        if not any(closest(str(key), _KINDS) for key in raw):  # a misspelt one is reported as unknown already
+            rep.error(path, "missing required key 'handler' in a taskDefinitions entry (or 'pipeline': the id of "
+                            "a pipeline to run as a sub-pipeline)", key=True, code=codes.MISSING_KEY)
+    elif raw[present[0]] is None:
+        rep.error(join_path(path, present[0]), f"'{present[0]}' has no value", code=codes.EMPTY_VALUE)
 
 
 def node_handler(entry: dict[str, Any], path: str, rep: Reporter) -> str | None:
     """The handler a checked taskDefinitions entry runs (the built-in one for `pipeline:`); None if unusable."""
     handler, pipeline = entry.get("handler"), entry.get("pipeline")
     if handler is not None and pipeline is not None:
-        rep.error(join_path(path, "pipeline"), "a node runs either a 'handler' or a sub-'pipeline', not both",
-                  code=codes.SUBPIPELINE_NODE)
-        return None
+        return None  # reported by check_node_kind
     if pipeline is None:
-        if handler is None and entry:
-            rep.error(path, "a node needs 'handler' (a dotted function path) or 'pipeline' (a pipeline id)",
-                      code=codes.SUBPIPELINE_NODE)
         return handler if isinstance(handler, str) else None
     for key in _REFUSED:
         if entry.get(key):

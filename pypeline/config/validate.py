@@ -24,7 +24,7 @@ from pypeline.config.model import (
 )
 from pypeline.config.ops import check_notify, notify_handler_problem
 from pypeline.config.schema import Reporter, check_mapping, check_value, describe, hint, snake_case
-from pypeline.config.subpipelines import check_pipeline_refs, node_handler
+from pypeline.config.subpipelines import check_node_kind, check_pipeline_refs, node_handler
 from pypeline.config.yaml_source import SourceMap, index_path, join_path
 from pypeline.errors import ConfigIssue
 
@@ -222,6 +222,7 @@ class _Validator:
                            key=True, code=codes.ID_NOT_STRING)
                 continue
             entry = check_mapping(item, schema.TASK_DEFINITION, npath, self.rep)
+            check_node_kind(item, npath, self.rep)
             defs[name] = entry if entry is not None else {}
             handler = defs[name].get("handler")
             if handler is not None:
