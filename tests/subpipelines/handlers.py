@@ -47,3 +47,13 @@ def held(event: dict[str, Any]) -> str:
 def on_finished(run: dict[str, Any]) -> None:
     """Notify handler: remember the run record."""
     NOTIFIED.append(run)
+
+
+def fan(event: dict[str, Any]) -> list[int]:
+    """Split: one element per item of the payload's `items`."""
+    return list(event["chain_payload"]["items"])
+
+
+def echo(event: dict[str, Any]) -> int:
+    """Child node: ten times the split element its parent node received."""
+    return int(event["chain_payload"]["upstream"]["fan"]) * 10

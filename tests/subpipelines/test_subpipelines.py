@@ -61,6 +61,18 @@ def test_child_result_completes_the_parent_node_with_one_worker_slot(
     assert [e["data"]["child_run_id"] for e in started] == [child["id"]]
 
 
+def test_each_split_instance_starts_its_own_child(sub_runtime: Callable[..., Runtime]) -> None:
+    rt = sub_runtime()
+    with rt.embedded_worker(concurrency=2):
+        run_id = rt.start_run("parent_split", {"items": [1, 2, 3]})
+        record = rt.wait(run_id, 60)
+    assert record["status"] == "SUCCESS", record
+    assert record["result"] == {"sub": {"0": {"echo": 10}, "1": {"echo": 20}, "2": {"echo": 30}}}
+    kids = children.children_of(rt.store.engine, run_id)
+    assert sorted(k["instance"] for k in kids) == ["0", "1", "2"] and {k["node"] for k in kids} == {"sub"}
+    assert run_service.get_run(rt, kids[0]["id"])["parent"]["instance"] == kids[0]["instance"]
+
+
 def test_child_failure_follows_the_parent_nodes_retry_policy(sub_runtime: Callable[..., Runtime]) -> None:
     rt = sub_runtime()
     with rt.embedded_worker(concurrency=2):
