@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from pypeline.config import load_config
 from pypeline.config.model import PipelineConfig, PypelineConfig
 from pypeline.dag import PipelineDag
+from pypeline.engines import subpipelines
 from pypeline.engines.base import Engine
 from pypeline.engines.dataflow import dataflow_issues
 from pypeline.engines.eventdriven import EventDrivenEngine
@@ -207,9 +208,13 @@ class Runtime:
     def _pubsub_results(self) -> bool:
         return self.celery.conf.result_backend.startswith(("redis://", "rediss://"))
 
-    def notify_run_finished(self, run_id: str, status: Status) -> None:
-        """Wake waiters on the run through the result backend's pub/sub (the store stays the truth)."""
-        run_finished_hooks(self, run_id, status)  # free its maxActiveRuns slot, send its notifications
+    def notify_run_finished(self, run_id: str, status: Status, *, event: str | None = None) -> None:
+        """Wake waiters on the run through the result backend's pub/sub (the store stays the truth).
+
+        `event` names a more specific outcome for notifications (`TIMED_OUT` for a FAILED run past maxRunTtl).
+        """
+        run_finished_hooks(self, run_id, status, event=event)  # free its slot, send its notifications
+        subpipelines.on_run_finished(self, run_id, status)  # complete the parent node, cascade a cancel
         if not self._pubsub_results:
             return
         try:

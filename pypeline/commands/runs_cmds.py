@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 from rich.table import Table
@@ -72,11 +73,37 @@ def list_cmd(config_path: str | None, database: str | None, pipeline: str | None
 @click.argument("run_id")
 @config_option
 @database_option
-@click.option("--json", "as_json", is_flag=True, help="Accepted for symmetry: the output is always JSON.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output (the default).")
+@click.option("--text", "as_text", is_flag=True, help="A readable summary: status, parent and child runs, nodes.")
 @handle_errors
-def show_cmd(run_id: str, config_path: str | None, database: str | None, as_json: bool) -> None:
-    """Show one run with its tags, node runs (each with a `logs` link) and notification attempts (JSON)."""
-    echo_json(run_service.get_run(_runtime(config_path, None, database), run_id))
+def show_cmd(run_id: str, config_path: str | None, database: str | None, as_json: bool, as_text: bool) -> None:
+    """Show one run with its tags, node runs (each with a `logs` link), notification attempts and sub-pipeline
+    links (`parent`, `children`): JSON, or a summary with --text."""
+    record = run_service.get_run(_runtime(config_path, None, database), run_id)
+    if as_text and not as_json:
+        click.echo(run_text(record))
+    else:
+        echo_json(record)
+
+
+def run_text(run: dict[str, Any]) -> str:
+    """The human summary of `runs show --text`."""
+    lines = [f"run {run['id']}  {run['pipeline_id']}  {run['status']}  attempt {run['attempt']}"]
+    if run.get("origin"):
+        lines.append(f"origin: {run['origin']}")
+    parent = run.get("parent")
+    if parent:
+        at = f"{parent['node']}[{parent['instance']}]" if parent["instance"] else parent["node"]
+        lines.append(f"parent: run {parent['run_id']} node {at}")
+    for child in run.get("children", ()):
+        at = f"{child['node']}[{child['instance']}]" if child["instance"] else child["node"]
+        lines.append(f"child: run {child['id']} ({child['pipeline_id']}, {child['status']}) started by node {at}")
+    if run.get("error"):
+        lines.append(f"error: {run['error']}")
+    for node in run.get("nodes", ()):
+        at = f"{node['node']}[{node['instance']}]" if node["instance"] else node["node"]
+        lines.append(f"  {at}: {node['status']}" + (f" - {node['error']}" if node.get("error") else ""))
+    return "\n".join(lines)
 
 
 def _control(name: str, action: str, doc: str) -> None:

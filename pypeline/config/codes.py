@@ -66,12 +66,17 @@ NEEDS_SPLIT = _code("PYP207", "needs-split", "`splitConcurrency` on a node witho
 JOIN_WITHOUT_JOIN = _code("PYP208", "join-without-join", "`joinKey` on a node that joins nothing.")
 PAYLOAD_SCHEMA = _code("PYP209", "payload-schema", "`payloadSchema` is not a valid JSON Schema.")
 DATAFLOW = _code("PYP210", "dataflow", "Split, filter and join nodes do not form sound scopes.")
+SUBPIPELINE_CYCLE = _code("PYP211", "subpipeline-cycle", "Sub-pipeline nodes start pipelines in a cycle.")
+SUBPIPELINE_NODE = _code("PYP212", "subpipeline-node",
+                         "A node names both or neither of `handler` and `pipeline`, or a sub-pipeline node uses "
+                         "`split`/`filter`.")
 
 # 3xx: schedules
 TARGET_CONFLICT = _code("PYP301", "target-conflict", "A schedule names both `task` and `pipeline`.")
 NO_TARGET = _code("PYP302", "no-target", "A schedule names neither `task` nor `pipeline`.")
 UNDECLARED_TASK = _code("PYP303", "undeclared-task", "A scheduled task is not declared in registeredTasks.")
-UNKNOWN_PIPELINE = _code("PYP304", "unknown-pipeline", "A schedule or batch names a pipeline id that does not exist.")
+UNKNOWN_PIPELINE = _code("PYP304", "unknown-pipeline",
+                         "A schedule, batch or sub-pipeline node names a pipeline id that does not exist.")
 UNKNOWN_TIMEZONE = _code("PYP305", "unknown-timezone", "A timezone that is not an IANA name.")
 AMBIGUOUS_SCHEDULE = _code("PYP306", "ambiguous-schedule", "The schedule type cannot be told from its keys.")
 BAD_INTERVAL = _code("PYP307", "bad-interval", "An interval that is too large or too small.")

@@ -153,6 +153,8 @@ def _table(table: Table) -> dict[str, Any]:
         out["required"] = required
     if table.where == schema.PIPELINE_CONFIG.where:
         out["properties"]["taskDefinitions"]["minProperties"] = 1
+    if table is schema.TASK_DEFINITION:  # a node runs a handler or a sub-pipeline (pypeline.config.subpipelines)
+        out["oneOf"] = [{"required": ["handler"]}, {"required": ["pipeline"]}]
     rules = _selector_rules(table) + (_generator_rules() if table is schema.GENERATOR else [])
     if rules:
         out["allOf"] = rules

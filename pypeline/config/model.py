@@ -53,6 +53,8 @@ class NodeConfig:
     split_concurrency: int | None = None
     filter: bool = False
     join_key: str | None = None
+    #: Sub-pipeline (issue 14): id of the pipeline this node starts as a child run (its handler is built in).
+    pipeline: str | None = None
 
     @property
     def hard_time_limit(self) -> int:
@@ -190,7 +192,8 @@ class PypelineConfig:
 
         for entry in self.services:
             if entry.name == service:
-                return entry.handlers
+                builtin = {n.handler for p in self.pipelines.values() for n in p.nodes.values() if n.pipeline}
+                return (*entry.handlers, *sorted(builtin - set(entry.handlers)))  # sub-pipeline nodes' task
         raise NotFoundError(f"unknown service {service!r}; declared: {[s.name for s in self.services]}")
 
     def queues(self) -> tuple[str, ...]:

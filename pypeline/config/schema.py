@@ -386,7 +386,10 @@ NOTIFY = Table(
 TASK_DEFINITION = Table(
     "a taskDefinitions entry",
     {
-        "handler": replace(_HANDLER, doc="Dotted path of the node's handler; it receives the `event` argument."),
+        "handler": replace(_HANDLER, required=False,
+                           doc="Dotted path of the node's handler; it receives the `event` argument."),
+        "pipeline": Field("str", doc="Instead of a handler: id of a pipeline this node starts as a child run; "
+                                     "the node's result is the child run's result."),
         "queue": Field("str", doc="Queue of this node (overrides metadata.queue)."),
         "maxTtl": Field("int", gt=0, doc="Soft time limit of this node in seconds (overrides metadata.maxTtl)."),
         "maxRetry": Field("int", ge=0, doc="Retries of this node (overrides metadata.maxRetry)."),

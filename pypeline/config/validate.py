@@ -24,6 +24,7 @@ from pypeline.config.model import (
 )
 from pypeline.config.ops import check_notify, notify_handler_problem
 from pypeline.config.schema import Reporter, check_mapping, check_value, describe, hint, snake_case
+from pypeline.config.subpipelines import check_node_kind, check_pipeline_refs, node_handler
 from pypeline.config.yaml_source import SourceMap, index_path, join_path
 from pypeline.errors import ConfigIssue
 
@@ -67,6 +68,7 @@ class _Validator:
         services = self._services(top.get("serviceConfig") or [])
         raw_pipelines = top.get("pipelines") or {}
         pipelines = self._pipelines(raw_pipelines)
+        check_pipeline_refs(raw_pipelines, self.rep)
         declared = self._declared_handlers(top)
         schedules = self._schedules(top.get("scheduledTasks") or {}, set(raw_pipelines), declared)
         batches = self._batches(top.get("batches") or {}, set(raw_pipelines))
@@ -220,6 +222,7 @@ class _Validator:
                            key=True, code=codes.ID_NOT_STRING)
                 continue
             entry = check_mapping(item, schema.TASK_DEFINITION, npath, self.rep)
+            check_node_kind(item, npath, self.rep)
             defs[name] = entry if entry is not None else {}
             handler = defs[name].get("handler")
             if handler is not None:
@@ -310,7 +313,8 @@ class _Validator:
             if d.get("joinKey") and len(upstream[name]) < 2 and not (digraph.reachable(upstream, name) & split_nodes):
                 self.error(join_path(npath, "joinKey"), f"'joinKey' on node '{name}' needs at least two upstream "
                                                         "nodes or a split node upstream", code=codes.JOIN_WITHOUT_JOIN)
-            if "handler" not in d:
+            handler = node_handler(d, npath, self.rep)
+            if handler is None:
                 continue
             retry = RetryPolicy(
                 max_retry=d.get("maxRetry", meta.get("maxRetry", 3)),
@@ -320,7 +324,8 @@ class _Validator:
             )
             nodes[name] = NodeConfig(
                 name=name,
-                handler=d["handler"],
+                handler=handler,
+                pipeline=d.get("pipeline"),
                 queue=d.get("queue", meta.get("queue", "celery")),
                 max_ttl=d.get("maxTtl", meta.get("maxTtl", 60)),
                 retry=retry,

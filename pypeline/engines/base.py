@@ -47,8 +47,8 @@ class EngineRuntime(Protocol):
     def dag(self, pipeline_id: str) -> PipelineDag:
         """The (cached) DAG of a pipeline."""
 
-    def notify_run_finished(self, run_id: str, status: Status) -> None:
-        """Wake up anyone waiting on the run."""
+    def notify_run_finished(self, run_id: str, status: Status, *, event: str | None = None) -> None:
+        """Wake up anyone waiting on the run (`event`: a more specific outcome for notifications)."""
 
 
 class Engine(ABC):

@@ -95,8 +95,12 @@ class RunLauncher:
         return self.admit(pipeline_id)
 
 
-def run_finished_hooks(rt: Any, run_id: str, status: Status) -> None:
-    """After a run ended: free its slot (start queued runs) and ask a worker to send its notifications."""
+def run_finished_hooks(rt: Any, run_id: str, status: Status, *, event: str | None = None) -> None:
+    """After a run ended: free its slot (start queued runs) and ask a worker to send its notifications.
+
+    `event` (e.g. TIMED_OUT) is notified instead of `status` when the pipeline asks for it; else `status` is.
+    Either way one notification at most.
+    """
     config = getattr(rt, "_config", None)
     if config is None or not any(p.max_active_runs or p.notify for p in config.pipelines.values()):
         return
@@ -104,8 +108,10 @@ def run_finished_hooks(rt: Any, run_id: str, status: Status) -> None:
         pipeline = config.pipelines.get(rt.store.get_run(run_id)["pipeline_id"])
         if pipeline is None:
             return
-        if pipeline.notify is not None and status.value in pipeline.notify.on:
-            enqueue_notification(rt.celery, run_id, status.value, pipeline.queue)
+        if pipeline.notify is not None:
+            wanted = event if event is not None and event in pipeline.notify.on else status.value
+            if wanted in pipeline.notify.on:
+                enqueue_notification(rt.celery, run_id, wanted, pipeline.queue)
         if pipeline.max_active_runs is not None:
             rt.launcher.run_finished(pipeline.id)
     except Exception:  # noqa: BLE001 - the run is finished either way; the periodic sweep admits queued runs

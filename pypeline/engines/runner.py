@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
-from celery.exceptions import Reject, Retry
+from celery.exceptions import Ignore, Reject, Retry
 
 from pypeline.config.model import NodeConfig
 from pypeline.engines.base import EngineRuntime, publish_retry_policy
@@ -137,8 +137,8 @@ class NodeRunner(ABC):
                 if not dropped:
                     result = self.check_result(node, result)
                     plan, inline = self.success_plan(ref, node, result)
-            except (Retry, Reject):
-                raise  # the handler asked Celery for this itself
+            except (Retry, Reject, Ignore):
+                raise  # the handler asked Celery for this itself (Ignore: a sub-pipeline node handed off)
             except Exception as exc:  # noqa: BLE001 - a handler may raise anything; it is recorded, not lost
                 return self._failed(task, ref, node, payload, exc)
         if dropped:

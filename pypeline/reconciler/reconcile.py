@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from pypeline.engines import subpipelines
 from pypeline.engines.base import Engine
 from pypeline.errors import PypelineError
 from pypeline.reconciler.queues import queue_depth
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 RECOVERED_EVENT = "recovered"
 #: Run event recording a run ended by its maxRunTtl.
 TIMED_OUT_EVENT = "timed_out"
+#: The notification event of such a run (`notify.on: [timed_out]`, see pypeline.config.ops.NOTIFY_EVENTS).
+TIMED_OUT_NOTIFY = "TIMED_OUT"
 
 
 @dataclass
@@ -49,6 +52,9 @@ class PassReport:
     expired: dict[str, list[str]] = field(default_factory=dict)  # lease expired -> re-queued and re-published
     overdue: dict[str, list[str]] = field(default_factory=dict)  # QUEUED with a lost message -> re-published
     timed_out: list[str] = field(default_factory=list)
+    #: Parent runs whose node waiting on an ended child run was re-published; orphaned children cancelled.
+    children_completed: list[str] = field(default_factory=list)
+    children_cancelled: list[str] = field(default_factory=list)
 
     def republished(self) -> dict[str, list[str]]:
         """Every re-published node (by run id), whatever the reason."""
@@ -61,7 +67,8 @@ class PassReport:
     @property
     def empty(self) -> bool:
         """True when the pass changed nothing."""
-        return not (self.expired or self.overdue or self.timed_out)
+        return not (self.expired or self.overdue or self.timed_out or self.children_completed
+                    or self.children_cancelled)
 
 
 def _label(row: LeaseRow) -> str:
@@ -91,9 +98,12 @@ class Reconciler:
             self._expired(report)
         if keep_going():
             self._overdue(report, force_older_than)
+        if keep_going():
+            self._subpipelines(report)
         if not report.empty:
-            log.warning("reconciler: re-queued %s, re-published %s, timed out %s",
-                        report.expired, report.overdue, report.timed_out)
+            log.warning("reconciler: re-queued %s, re-published %s, timed out %s, sub-pipeline parents %s, "
+                        "orphaned children cancelled %s", report.expired, report.overdue, report.timed_out,
+                        report.children_completed, report.children_cancelled)
         return report
 
     # ------------------------------------------------------------------ run timeout
@@ -135,9 +145,19 @@ class Reconciler:
         except Exception as exc:  # noqa: BLE001 - the run is FAILED already; a late result is not recorded
             log.warning("run %s timed out but its tasks could not be revoked: %s", run_id, exc)
         store.add_event(run_id, TIMED_OUT_EVENT, {"max_run_ttl": ttl, "revoked": revoke})
-        self.rt.notify_run_finished(run_id, Status.FAILED)
+        self.rt.notify_run_finished(run_id, Status.FAILED, event=TIMED_OUT_NOTIFY)
         log.error("run %s failed: %s (revoked %s)", run_id, error, revoke)
         return True
+
+    # ------------------------------------------------------------------ sub-pipelines
+    def _subpipelines(self, report: PassReport) -> None:
+        try:
+            done = subpipelines.sweep(self.rt, self.rt.settings.queued_overdue_seconds)
+        except Exception:  # noqa: BLE001 - the next pass tries again
+            log.exception("reconciler: sub-pipeline sweep failed")
+            return
+        report.children_completed += done.completed
+        report.children_cancelled += done.cancelled
 
     # ------------------------------------------------------------------ dead workers
     def _expired(self, report: PassReport) -> None:

@@ -9,16 +9,20 @@ from pypeline.reconciler import Reconciler
 from pypeline.runtime import Runtime
 from pypeline.services.run_search import decorate_run, search
 from pypeline.status import Status
+from pypeline.store import children
 
 __all__ = ["get_run", "list_runs", "wait_for_run", "cancel_run", "retry_run", "pause_run", "resume_run",
            "recover_stalled", "emit_event", "run_events"]
 
 
 def get_run(runtime: Runtime, run_id: str) -> dict[str, Any]:
-    """A run record with its tags, node runs (each with a link to its logs) and notification attempts."""
+    """A run record with its tags, node runs (each with a link to its logs), notification attempts, and its
+    sub-pipeline links: `parent` (the run and node that started it, or None) and `children` (runs it started)."""
     run = runtime.store.get_run(run_id)
     run["nodes"] = runtime.store.node_runs(run_id)
     decorate_run(runtime, run)
+    run["parent"] = children.parent_of(run)
+    run["children"] = children.children_of(runtime.store.engine, run_id)
     return run
 
 

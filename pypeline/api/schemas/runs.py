@@ -18,6 +18,7 @@ from pypeline.api.schemas.common import (
 
 __all__ = [
     "RunQuerySchema", "NodeRunSchema", "RunSchema", "NotificationAttemptSchema", "RunDetailSchema",
+    "ParentLinkSchema", "ChildRunSchema",
     "LogQuerySchema", "LogChunkSchema", "LogPageSchema", "RunPageSchema", "EventBodySchema", "EventSchema",
     "EventCreatedSchema",
 ]
@@ -83,10 +84,33 @@ class RunSchema(Schema):
     nodes_left = fields.Integer(required=True)
     origin = nullable_str()
     tags = fields.List(fields.String())
+    parent_run_id = nullable_str()
+    parent_node = nullable_str()
+    parent_instance = nullable_str()
     created_at = timestamp_field()
     started_at = timestamp_field(nullable=True)
     finished_at = timestamp_field(nullable=True)
     updated_at = timestamp_field()
+
+
+class ParentLinkSchema(Schema):
+    """The run and node that started a run as a sub-pipeline (child run)."""
+
+    run_id = fields.String(required=True)
+    node = fields.String(required=True)
+    instance = fields.String(required=True)
+
+
+class ChildRunSchema(Schema):
+    """A run started by one of this run's sub-pipeline nodes."""
+
+    id = fields.String(required=True)
+    pipeline_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    node = fields.String(required=True)
+    instance = fields.String(required=True)
+    created_at = timestamp_field()
+    finished_at = timestamp_field(nullable=True)
 
 
 class NotificationAttemptSchema(Schema):
@@ -109,6 +133,10 @@ class RunDetailSchema(RunSchema):
 
     nodes = fields.List(fields.Nested(NodeRunSchema), required=True)
     notifications = fields.List(fields.Nested(NotificationAttemptSchema))
+    parent = fields.Nested(ParentLinkSchema, allow_none=True,
+                           metadata={"description": "Sub-pipelines: the run and node that started this run"})
+    children = fields.List(fields.Nested(ChildRunSchema),
+                           metadata={"description": "Sub-pipelines: runs started by this run's nodes"})
 
 
 class LogQuerySchema(Strict):

@@ -33,6 +33,10 @@ class PipelineRun(TimestampMixin, Base):
     nodes_left: Mapped[int] = mapped_column(Integer, default=0)
     #: Free-form origin ("cli", "api", "schedule:<id>", "batch:<id>").
     origin: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Sub-pipelines: the run and node (and split instance) that started this run as a child (see store.children).
+    parent_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    parent_node: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    parent_instance: Mapped[str | None] = mapped_column(String(200), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

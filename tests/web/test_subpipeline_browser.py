@@ -1,0 +1,64 @@
+"""Headless Chromium on sub-pipeline runs: the parent's run page lists its child run, the child links back."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pypeline.store import children
+from tests.api.conftest import make_stack
+from tests.web.conftest import serve
+from tests.web.test_dashboard_browser import ARTIFACTS, CHROMIUM_ARGS, _require_chromium
+
+pytestmark = pytest.mark.e2e
+
+
+def _add_pipelines(doc: dict[str, Any], queue: str) -> None:
+    doc["pipelines"]["sub_child"] = {"name": "sub_child", "config": {
+        "metadata": {"queue": queue, "maxRetry": 0},
+        "taskDefinitions": {"double": {"handler": "tests.subpipelines.handlers.double"}}}}
+    doc["pipelines"]["sub_parent"] = {"name": "sub_parent", "config": {
+        "metadata": {"queue": queue, "maxRetry": 0},
+        "dagAdjacency": {"prepare": ["sub"], "sub": ["finish"]},
+        "taskDefinitions": {"prepare": {"handler": "tests.subpipelines.handlers.prepare"},
+                            "sub": {"pipeline": "sub_child"},
+                            "finish": {"handler": "tests.subpipelines.handlers.finish"}}}}
+
+
+def test_parent_and_child_runs_link_each_other(tmp_path: Path, redis_url: str, postgres_url: str) -> None:
+    executable = _require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    stack = make_stack(tmp_path, redis_url, postgres_url, edit=_add_pipelines)
+    rt = stack.rt
+    with rt.embedded_worker(concurrency=2):
+        run_id = rt.start_run("sub_parent", {"x": 4})
+        assert rt.wait(run_id, 60)["result"] == {"finish": 9}
+    child_id = children.children_of(rt.store.engine, run_id)[0]["id"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with serve(stack) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(base + "/ui/login")
+            page.fill("#key", stack.read_key)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/ui/")
+
+            page.goto(base + f"/ui/runs/{run_id}")
+            row = page.locator(f'#child-runs tr[data-child="{child_id}"]')
+            expect(row).to_contain_text("sub_child")
+            expect(row).to_contain_text("success")
+            expect(page.locator("#run-parent")).to_have_count(0)
+            page.screenshot(path=str(ARTIFACTS / "subpipeline-parent.png"), full_page=True)
+            row.locator("a").click()
+            page.wait_for_url(f"**/ui/runs/{child_id}")
+            expect(page.locator("#run-parent")).to_contain_text("sub")
+            page.locator("#run-parent a").click()
+            page.wait_for_url(f"**/ui/runs/{run_id}")
+            assert errors == []
+        finally:
+            browser.close()
