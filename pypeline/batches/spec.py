@@ -11,6 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from pypeline.config.batch_defaults import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_KEY_FIELD,
+    DEFAULT_MAX_IN_FLIGHT,
+    GENERATOR_FILTER_KEYS,
+)
 from pypeline.config.model import GeneratorConfig, PypelineConfig
 from pypeline.errors import InvalidInputError, NotFoundError
 from pypeline.generators import location_of
@@ -35,8 +41,7 @@ MAX_CHUNK_SIZE = 100_000
 MAX_CONCURRENCY = 10_000
 #: Generator options an override may change: filters only, never the location (bucket, path, endpoint),
 #: so an HTTP caller cannot point a declared batch at another bucket or folder.
-FILTER_OPTIONS = frozenset({"prefix", "include", "exclude", "regex", "min_size", "max_size", "modified_since",
-                            "recursive", "skip_common_hidden"})
+FILTER_OPTIONS = GENERATOR_FILTER_KEYS
 #: Keys accepted in `overrides` (YAML camelCase or snake_case).
 OVERRIDE_KEYS = frozenset({"chunkSize", "chunk_size", "concurrency", "payloadKey", "payload_key", "payload",
                            "generator"})
@@ -60,9 +65,9 @@ class BatchSpec:
 
     pipeline: str
     generator: GeneratorConfig
-    chunk_size: int = 100
-    concurrency: int = 4
-    payload_key: str = "keys"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    concurrency: int = DEFAULT_MAX_IN_FLIGHT
+    payload_key: str = DEFAULT_KEY_FIELD
     payload: dict[str, Any] = field(default_factory=dict)
     #: The `batches.<id>` entry, None for an ad hoc batch.
     batch_id: str | None = None
@@ -187,9 +192,9 @@ def adhoc_spec(
     pipeline: str,
     generator: GeneratorConfig,
     *,
-    chunk_size: int = 100,
-    concurrency: int = 4,
-    payload_key: str = "keys",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    concurrency: int = DEFAULT_MAX_IN_FLIGHT,
+    payload_key: str = DEFAULT_KEY_FIELD,
     payload: dict[str, Any] | None = None,
 ) -> BatchSpec:
     """A spec not declared in config (CLI `--local`/`--s3`); a relative local path is taken from the cwd."""
