@@ -98,6 +98,14 @@ class Timing:
     #: crontab fields by ScheduleConfig key (minute, hour, day_of_week, day_of_month, month_of_year).
     crontab: dict[str, str] | None = None
 
+    @property
+    def cron(self) -> str | None:
+        """The five-field cron string (minute hour day-of-month month day-of-week) of a crontab timing."""
+        if self.crontab is None:
+            return None
+        by_position = {position: self.crontab[name] for name, position in CRONTAB_FIELDS.values()}
+        return " ".join(by_position[position] for position in range(5))
+
 
 @lru_cache(maxsize=256)
 def zone(name: str) -> zoneinfo.ZoneInfo:
