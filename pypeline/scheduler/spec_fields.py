@@ -83,7 +83,7 @@ def text(value: Any, what: str, problems: Problems, *, pattern: re.Pattern[str] 
     if pattern is not None and not pattern.match(value):
         problems.add(f"{what} {value!r} may only contain letters, digits and _ . - : @")
         return None
-    return value
+    return str(value)
 
 
 def timestamp(value: Any, tz_name: str, problems: Problems) -> datetime | None:
@@ -201,7 +201,8 @@ def payload(value: Any, problems: Problems) -> dict[str, Any]:
         problems.add(f"payload must be a JSON object, got {type(value).__name__}")
         return {}
     try:
-        return json.loads(json.dumps(value))
+        copied: dict[str, Any] = json.loads(json.dumps(value))
+        return copied
     except (TypeError, ValueError) as exc:
         problems.add(f"payload is not JSON-serialisable: {exc}")
         return {}

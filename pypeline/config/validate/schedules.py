@@ -98,7 +98,7 @@ class ScheduleChecks(ValidatorBase):
             return True
         if pipeline not in pipeline_ids:
             names = {p for p in pipeline_ids if isinstance(p, str)}
-            text, match = hint(pipeline, names)
+            text, match = hint(str(pipeline), names)
             self.error(join_path(path, "pipeline"), f"pipeline '{pipeline}' is not declared in pipelines{text}",
                        code=codes.UNKNOWN_PIPELINE, suggestion=match)
             return False

@@ -69,4 +69,4 @@ class ServiceChecks(ValidatorBase):
         if not ok:
             return None
         self.handler_uses.append((handler_path, handler, False))
-        return handler
+        return str(handler)
