@@ -18,6 +18,9 @@ Two input shapes are accepted (see `parse_schedule`):
      "cron": "0 2 * * *" | "every": 30 (seconds) | "at": "2030-01-01T02:00:00Z",
      "timezone": "Europe/Paris", "payload": {...}, "enabled": true,
      "queue": "q", "exchange": "x", "routing_key": "rk", "expires": 3600}
+
+The shapes are read by `scheduler/shapes.py`, their fields by `scheduler/spec_fields.py`; interval,
+crontab and timezone values by `config/schedule_timing.py`, the parser `pypeline validate` uses.
 """
 from __future__ import annotations
 
