@@ -96,8 +96,9 @@ def _crontab_schema(min_properties: int) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "minProperties": min_properties,
             "properties": {key: {"oneOf": [
                 {"type": "string", "pattern": cron_field_pattern(key)},
-                {"type": "integer", "minimum": low, "maximum": high}]} for key, (low, high) in _CRON_RANGES.items()},
-            "description": "crontab fields (missing ones are '*')"}
+                {"type": "integer", "minimum": low, "maximum": high},
+                {"type": "null"}]} for key, (low, high) in _CRON_RANGES.items()},
+            "description": "crontab fields (missing or null ones are '*')"}
 
 
 def _oneoff_schema() -> dict[str, Any]:
