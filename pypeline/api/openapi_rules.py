@@ -18,7 +18,7 @@ from apispec import APISpec
 from pypeline.batches.spec import FILTER_OPTIONS, MAX_CHUNK_SIZE, MAX_CONCURRENCY, RESERVED_PAYLOAD_KEYS
 from pypeline.config.model import PypelineConfig
 from pypeline.config.schema import MAX_EXPIRES_S
-from pypeline.scheduler.spec import INTERVAL_PERIODS, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS
+from pypeline.scheduler.spec import INTERVAL_PERIODS, MAX_INTERVAL_SECONDS, SHORTEST_INTERVAL_SECONDS
 from pypeline.scheduler.timing import zone
 
 __all__ = ["schedule_body_schema", "batch_overrides_schema", "apply_rules", "UNSTATABLE_RULES", "cron_field_pattern"]
@@ -68,8 +68,8 @@ def _timezones() -> tuple[str, ...]:
 
 def _interval_bounds(seconds: float) -> tuple[float, float]:
     """Smallest and largest `every` the server accepts for a period of `seconds` (same float arithmetic)."""
-    low, high = MIN_INTERVAL_SECONDS / seconds, MAX_INTERVAL_SECONDS / seconds
-    while low * seconds < MIN_INTERVAL_SECONDS:
+    low, high = SHORTEST_INTERVAL_SECONDS / seconds, MAX_INTERVAL_SECONDS / seconds
+    while low * seconds < SHORTEST_INTERVAL_SECONDS:
         low = math.nextafter(low, math.inf)
     while high * seconds > MAX_INTERVAL_SECONDS:
         high = math.nextafter(high, -math.inf)
@@ -89,15 +89,16 @@ def _interval_schema() -> dict[str, Any]:
     low, high = _interval_bounds(1.0)
     options.append({"type": "object", "additionalProperties": False, "required": ["every"],
                     "properties": {"every": {"type": "number", "minimum": low, "maximum": high}}})
-    return {"oneOf": options, "description": "every N periods (default seconds; at least one second)"}
+    return {"oneOf": options, "description": "every N periods (default seconds; under one second runs once a second)"}
 
 
 def _crontab_schema(min_properties: int) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "minProperties": min_properties,
             "properties": {key: {"oneOf": [
                 {"type": "string", "pattern": cron_field_pattern(key)},
-                {"type": "integer", "minimum": low, "maximum": high}]} for key, (low, high) in _CRON_RANGES.items()},
-            "description": "crontab fields (missing ones are '*')"}
+                {"type": "integer", "minimum": low, "maximum": high},
+                {"type": "null"}]} for key, (low, high) in _CRON_RANGES.items()},
+            "description": "crontab fields (missing or null ones are '*')"}
 
 
 def _oneoff_schema() -> dict[str, Any]:

@@ -10,7 +10,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from pypeline.config.batch_defaults import DEFAULT_CHUNK_SIZE, DEFAULT_KEY_FIELD, DEFAULT_MAX_IN_FLIGHT
+from pypeline.config.batch_defaults import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_KEY_FIELD,
+    DEFAULT_MAX_IN_FLIGHT,
+    GENERATOR_FILTER_KEYS,
+)
 from pypeline.config.model import GeneratorConfig, PypelineConfig
 from pypeline.errors import InvalidInputError, NotFoundError
 from pypeline.formats import snake_case
@@ -36,8 +41,7 @@ MAX_CHUNK_SIZE = 100_000
 MAX_CONCURRENCY = 10_000
 #: Generator options an override may change: filters only, never the location (bucket, path, endpoint),
 #: so an HTTP caller cannot point a declared batch at another bucket or folder.
-FILTER_OPTIONS = frozenset({"prefix", "include", "exclude", "regex", "min_size", "max_size", "modified_since",
-                            "recursive", "skip_common_hidden"})
+FILTER_OPTIONS = GENERATOR_FILTER_KEYS
 #: Keys accepted in `overrides` (YAML camelCase or snake_case).
 OVERRIDE_KEYS = frozenset({"chunkSize", "chunk_size", "concurrency", "payloadKey", "payload_key", "payload",
                            "generator"})

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pypeline.config.batch_defaults import DEFAULT_CHUNK_SIZE, DEFAULT_KEY_FIELD, DEFAULT_MAX_IN_FLIGHT
+
 __all__ = [
     "RetryPolicy",
     "NodeConfig",
@@ -145,9 +147,9 @@ class BatchConfig:
     id: str
     pipeline: str
     generator: GeneratorConfig
-    chunk_size: int = 100
-    concurrency: int = 4
-    payload_key: str = "keys"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    concurrency: int = DEFAULT_MAX_IN_FLIGHT
+    payload_key: str = DEFAULT_KEY_FIELD
 
 
 @dataclass(frozen=True)

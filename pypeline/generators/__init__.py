@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pypeline.config.batch_defaults import GENERATOR_FILTER_KEYS
 from pypeline.errors import InvalidInputError
 from pypeline.generators.base import (
     HIDDEN_NAMES,
@@ -38,19 +39,7 @@ __all__ = [
     "location_of",
 ]
 
-_COMMON = frozenset(
-    {
-        "prefix",
-        "include",
-        "exclude",
-        "regex",
-        "min_size",
-        "max_size",
-        "modified_since",
-        "recursive",
-        "skip_common_hidden",
-    }
-)
+_COMMON = GENERATOR_FILTER_KEYS
 
 #: Options each generator type accepts in `batches.<id>.generator.options` (credentials come from the boto3 chain).
 GENERATOR_OPTIONS: dict[str, frozenset[str]] = {

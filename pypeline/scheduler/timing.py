@@ -13,10 +13,10 @@ import math
 import zoneinfo
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 
 from croniter import croniter
 
+from pypeline.config.schedule_timing import cron_is_valid, zone
 from pypeline.formats import utc
 
 __all__ = [
@@ -37,27 +37,6 @@ _MAX_CANDIDATES = 10_000
 _STEADY_SPAN = timedelta(days=7)
 
 
-@lru_cache(maxsize=256)
-def zone(name: str) -> zoneinfo.ZoneInfo:
-    """The IANA zone `name`; raises ValueError for an unknown name."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ValueError(f"unknown timezone {name!r}; expected an IANA name like 'Europe/Paris' or 'UTC'") \
-            from exc
-
-
-def cron_is_valid(expression: str) -> bool:
-    """True when `expression` is a valid five-field cron expression."""
-    if len(expression.split()) != 5:
-        return False
-    try:
-        if not croniter.is_valid(expression):
-            return False
-        croniter(expression, datetime(2000, 1, 1)).get_next(datetime)  # "31 2": valid syntax, never fires
-    except Exception:  # noqa: BLE001 - croniter raises odd types on some malformed input
-        return False
-    return True
 
 
 def _is_fixed_time(expression: str) -> bool:

@@ -43,7 +43,7 @@ def test_schedule_commands(invoke: CliRunner) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["schedules", "add", "--name", "x", "--task", TASK, "--cron", "99 * * * *"], "invalid cron expression"),
     (["schedules", "add", "--name", "x", "--pipeline", "nope", "--every", "60"], "is not declared"),
-    (["schedules", "add", "--name", "x", "--task", TASK, "--every", "-1"], "interval must be positive"),
+    (["schedules", "add", "--name", "x", "--task", TASK, "--every", "-1"], "interval must be at least one microsecond"),
     (["schedules", "add", "--name", "x", "--task", TASK, "--cron", "0 2 * * *", "--timezone", "Nowhere/X"],
      "unknown timezone"),
     (["schedules", "disable", "missing"], "unknown schedule 'missing'"),

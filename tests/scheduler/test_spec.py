@@ -43,6 +43,15 @@ def test_interval_type_is_inferred_and_periods_convert() -> None:
     assert spec_document(spec)["config"]["schedule"] == {"every": 5, "period": "minutes"}
 
 
+def test_sub_second_intervals_run_once_a_second() -> None:
+    """Shorter than beat's resolution (MIN_INTERVAL_SECONDS) is accepted in both shapes and runs every second."""
+    flat = parse_schedule({"name": "fast", "task": "a.b", "every": 0.2})
+    original = parse_schedule({"name": "fast", "schemaVersion": 1,
+                               "config": {"task": "a.b", "schedule": {"every": 500, "period": "microseconds"}}})
+    assert flat.interval_seconds == original.interval_seconds == 1.0
+    assert spec_document(original)["config"]["schedule"] == {"every": 1, "period": "seconds"}
+
+
 def test_flat_shape_and_one_off() -> None:
     spec = parse_schedule({"name": "once", "task": "a.b", "at": "2030-01-01T02:00:00", "timezone": "Europe/Paris"})
     assert spec.kind == "oneoff" and spec.run_at == datetime(2030, 1, 1, 1, 0, tzinfo=timezone.utc)
@@ -52,9 +61,9 @@ def test_flat_shape_and_one_off() -> None:
 
 @pytest.mark.parametrize(("doc", "message"), [
     ({"name": "x", "task": "a.b", "cron": "61 * * * *"}, "invalid cron expression"),
-    ({"name": "x", "task": "a.b", "every": -5}, "interval must be positive"),
-    ({"name": "x", "task": "a.b", "every": 0}, "interval must be positive"),
-    ({"name": "x", "task": "a.b", "every": 0.2}, "shorter than the 1 s minimum"),
+    ({"name": "x", "task": "a.b", "every": -5}, "interval must be at least one microsecond"),
+    ({"name": "x", "task": "a.b", "every": 0}, "interval must be at least one microsecond"),
+    ({"name": "x", "task": "a.b", "every": 1e9 * 86400}, "is too large (at most 100 years)"),
     ({"name": "x", "task": "a.b", "every": 5, "timezone": "Mars/Olympus"}, "unknown timezone"),
     ({"name": "x", "every": 5}, "needs 'task'"),
     ({"name": "x", "task": "a.b", "pipeline": "p", "every": 5}, "not both"),
@@ -68,9 +77,12 @@ def test_flat_shape_and_one_off() -> None:
     ({**ORIGINAL, "config": {**ORIGINAL["config"], "schedule": {"minute": "0", "hour": "25"}}}, "Invalid hour"),
     ({**ORIGINAL, "config": {**ORIGINAL["config"], "scheduleType": "hourly"}}, "scheduleType must be"),
     ({**ORIGINAL, "config": {**ORIGINAL["config"], "scheduleType": "interval",
-                             "schedule": {"every": -1, "period": "seconds"}}}, "interval must be positive"),
+                             "schedule": {"every": -1, "period": "seconds"}}},
+     "config.schedule.every: 'every' must be a number > 0, got -1"),
     ({**ORIGINAL, "config": {**ORIGINAL["config"], "scheduleType": "interval",
-                             "schedule": {"every": 1, "period": "weeks"}}}, "interval period must be"),
+                             "schedule": {"every": 1, "period": "weeks"}}}, "'period' must be one of"),
+    ({**ORIGINAL, "config": {**ORIGINAL["config"], "schedule": {"dayOfMonth": "31", "monthOfYear": "2"}}},
+     "it never fires"),
     ({**ORIGINAL, "schemaVersion": 2}, "schemaVersion must be 1"),
 ])
 def test_bad_documents_are_rejected_with_a_clear_message(doc: dict[str, Any], message: str) -> None:
