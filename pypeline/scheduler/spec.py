@@ -43,7 +43,6 @@ from pypeline.formats import iso_utc
 from pypeline.scheduler import spec_fields as f
 from pypeline.scheduler.shapes import FLAT_TIMING, parse_flat, parse_original
 from pypeline.scheduler.spec_fields import Problems, TargetKind
-from pypeline.formats import utc
 
 __all__ = [
     "ScheduleSpec",

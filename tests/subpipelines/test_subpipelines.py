@@ -167,9 +167,8 @@ def test_faces_show_the_links_both_ways(sub_runtime: Callable[..., Runtime]) -> 
     text = runner.invoke(cli, ["runs", "show", child_id, *base, "--text"])
     assert f"parent: run {run_id} node sub" in text.output
 
-    from pypeline.webapp import create_app
-
     from pypeline.services import keys as key_service
+    from pypeline.webapp import create_app
 
     client = create_app(runtime=rt).test_client()
     auth = {"Authorization": f"Bearer {key_service.create_key(rt, 'reader', 'read').token}"}
