@@ -110,6 +110,26 @@ class Settings:
     #: What beat does with slots missed while no beat ran: "once" fires them once, "skip" drops them
     #: (`PYPELINE_BEAT_CATCH_UP`).
     beat_catch_up: str = "once"
+    # -- beat tunables (`PYPELINE_BEAT_*`), all in seconds unless named otherwise --
+    #: A due slot older than this when beat reaches it was missed; the catch-up policy applies.
+    beat_missed_after: float = 10.0
+    #: A claimed fire still unsent after this long is re-sent by any beat (its beat died or failed to publish).
+    beat_redispatch_after: float = 6.0
+    #: Between looks for such fires while fires are being claimed, and when nothing was claimed lately.
+    beat_orphan_scan_every: float = 2.0
+    beat_orphan_scan_idle_every: float = 60.0
+    #: How long the store must have been failing before beat fires from its in-memory schedule.
+    beat_offline_after: float = 5.0
+    #: Between removals of old fire log rows; how many days that log is kept.
+    beat_prune_every: float = 3600.0
+    beat_fire_retention_days: float = 3.0
+    #: A pending fire not sent after this long is given up (marked failed).
+    beat_give_up_after: float = 86400.0
+    #: Most fires handled per tick before beat looks at schedule changes again (a count).
+    beat_max_fires_per_tick: int = 200
+    #: First and longest wait between retries while the store is unreachable.
+    beat_backoff_min: float = 1.0
+    beat_backoff_max: float = 30.0
     #: Seconds between ticks of the dyrygent workflow processor (`PYPELINE_DYRYGENT_TICK`; 0 = re-tick at once).
     dyrygent_tick: float = 1.0
     #: Seconds before Redis re-delivers an unacknowledged message (`PYPELINE_VISIBILITY_TIMEOUT`).
@@ -174,6 +194,17 @@ class Settings:
             prefetch_multiplier=_env_int("PYPELINE_PREFETCH", 1),
             beat_max_interval=_env_float("PYPELINE_BEAT_MAX_INTERVAL", 1.0),
             beat_catch_up=_env("PYPELINE_BEAT_CATCH_UP", default="once") or "once",
+            beat_missed_after=_env_float("PYPELINE_BEAT_MISSED_AFTER", 10.0),
+            beat_redispatch_after=_env_float("PYPELINE_BEAT_REDISPATCH_AFTER", 6.0),
+            beat_orphan_scan_every=_env_float("PYPELINE_BEAT_ORPHAN_SCAN_EVERY", 2.0),
+            beat_orphan_scan_idle_every=_env_float("PYPELINE_BEAT_ORPHAN_SCAN_IDLE_EVERY", 60.0),
+            beat_offline_after=_env_float("PYPELINE_BEAT_OFFLINE_AFTER", 5.0),
+            beat_prune_every=_env_float("PYPELINE_BEAT_PRUNE_EVERY", 3600.0),
+            beat_fire_retention_days=_env_float("PYPELINE_BEAT_FIRE_RETENTION_DAYS", 3.0),
+            beat_give_up_after=_env_float("PYPELINE_BEAT_GIVE_UP_AFTER", 86400.0),
+            beat_max_fires_per_tick=_env_int("PYPELINE_BEAT_MAX_FIRES_PER_TICK", 200),
+            beat_backoff_min=_env_float("PYPELINE_BEAT_BACKOFF_MIN", 1.0),
+            beat_backoff_max=_env_float("PYPELINE_BEAT_BACKOFF_MAX", 30.0),
             dyrygent_tick=_env_float("PYPELINE_DYRYGENT_TICK", 1.0),
             visibility_timeout=_env_int("PYPELINE_VISIBILITY_TIMEOUT", 3600),
             store_retry_seconds=_env_float("PYPELINE_STORE_RETRY_SECONDS", 30.0),

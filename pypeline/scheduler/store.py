@@ -191,7 +191,7 @@ class ScheduleStore:
             return None
         return _row(r)
 
-    def list(self, *, include_deleted: bool = False) -> list[ScheduleRow]:
+    def list_rows(self, *, include_deleted: bool = False) -> list[ScheduleRow]:
         """Every (live) row, ordered by id."""
         stmt = select(_S).order_by(_S.c.id)
         if not include_deleted:

@@ -17,7 +17,8 @@ import pytest
 from pypeline.scheduler.dispatch import origin_of
 from pypeline.services import schedules as svc
 from tests.conftest import WorkerProcess, wait_for_log
-from tests.scheduler.conftest import TASK, Harness, contiguous, wait_until
+from tests.scheduler.conftest import TASK, Harness
+from tests.scheduler.support import contiguous, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

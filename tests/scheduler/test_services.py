@@ -35,7 +35,7 @@ def rt(store_url: str, tmp_path: Path) -> Runtime:
 
 def _table(rt: Runtime) -> list[Any]:
     store = svc.schedule_store(rt)
-    return [store.counter(), store.list(include_deleted=True)]
+    return [store.counter(), store.list_rows(include_deleted=True)]
 
 
 def test_create_update_enable_disable_delete(rt: Runtime) -> None:
