@@ -47,7 +47,7 @@ from pypeline.errors import PypelineError, StoreError
 from pypeline.scheduler.claims import FireClaims
 from pypeline.scheduler.clock import SYSTEM_CLOCK, Clock
 from pypeline.scheduler.dispatch import Dispatcher, message_id
-from pypeline.scheduler.due import DueSchedule, Entry
+from pypeline.scheduler.due import DueSchedule, Entry, release_free_memory
 from pypeline.scheduler.entry import DatabaseEntry
 from pypeline.scheduler.heartbeat import Heartbeat
 from pypeline.scheduler.housekeeping import Housekeeper
@@ -237,13 +237,11 @@ class DatabaseScheduler(Scheduler):
             report = sync_schedules(self.store, self.runtime.config.schedules)
             self._synced = True
             log.info("beat: config schedules synced: %s", {k: v for k, v in report.as_dict().items() if v})
-        watermark, rows = self.store.load_all()
         self._due.clear()
-        for row in rows:
-            self._apply(row)
-        self._watermark = watermark
+        self._watermark = self.store.each_live_row(self._due.apply)
+        release_free_memory()  # the load's transient row objects: give their pages back
         self._loaded = True
-        log.info("beat: %d active schedule(s) loaded (watermark %d)", len(self._due), watermark)
+        log.info("beat: %d active schedule(s) loaded (watermark %d)", len(self._due), self._watermark)
 
     def _refresh(self) -> None:
         watermark, rows = self.store.load_changed(self._watermark)

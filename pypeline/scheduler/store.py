@@ -8,7 +8,8 @@ what lets a beat read "counter, then rows with version > the last one seen" with
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -99,8 +100,17 @@ class RowWrite:
     create: bool = False
 
 
+#: Spec columns whose values repeat across rows (handlers, queues, zones): one string object each in beat's memory.
+_SHARED_TEXT = frozenset({"target_kind", "target", "kind", "cron", "timezone", "queue", "exchange", "routing_key"})
+
+
+def _spec_value(r: Any, name: str) -> Any:
+    value = r[name]
+    return sys.intern(value) if name in _SHARED_TEXT and isinstance(value, str) else value
+
+
 def _row(r: Any) -> ScheduleRow:
-    spec = ScheduleSpec(**{name: r[name] for name in SPEC_FIELDS})
+    spec = ScheduleSpec(**{name: _spec_value(r, name) for name in SPEC_FIELDS})
     if spec.payload is None:
         spec = ScheduleSpec(**{**spec.values(), "payload": {}})
     return ScheduleRow(
@@ -147,11 +157,25 @@ class ScheduleStore:
 
     # ------------------------------------------------------------------ reads
     def load_all(self) -> tuple[int, list[ScheduleRow]]:
-        """(watermark, every live row): a beat's initial load."""
+        """(watermark, every live row)."""
+        rows: list[ScheduleRow] = []
+        return self.each_live_row(rows.append), rows
+
+    def each_live_row(self, take: Callable[[ScheduleRow], None]) -> int:
+        """Pass every live row to `take`, a batch at a time (never all rows at once); returns the watermark.
+
+        A beat's initial load: it keeps a compact entry per row, so peak memory stays one batch of rows.
+        """
+        watermark = 0
         with self.engine.connect() as conn:
-            counter = int(conn.execute(select(_C.c.counter).where(_C.c.id == CHANGES_ROW_ID)).scalar() or 0)
-            rows = [_row(r) for r in conn.execute(select(_S).where(_S.c.deleted.is_(False))).mappings()]
-        return max([counter, *(r.version for r in rows)]), rows
+            watermark = int(conn.execute(_COUNTER).scalar() or 0)
+            result = conn.execution_options(stream_results=True, max_row_buffer=_CHUNK).execute(
+                select(_S).where(_S.c.deleted.is_(False)))
+            for r in result.mappings():
+                row = _row(r)
+                watermark = max(watermark, row.version)
+                take(row)
+        return watermark
 
     def load_changed(self, since: int) -> tuple[int, list[ScheduleRow]]:
         """(watermark, rows written after version `since`, tombstones included), or (since, []) if none.
