@@ -254,15 +254,27 @@ class Pypeline(Contender):
                      "PYPELINE_DATABASE_URL": self.database, "PYPELINE_HOME": str(self.workdir / "home"),
                      "PYTHONPATH": _pythonpath()}
 
+    def _edit(self, call: Any, *args: Any) -> None:
+        """An API edit; retried when a beat's claim moved the row between read and write (HTTP 409)."""
+        from pypeline.scheduler.store import ConflictError
+
+        for attempt in range(10):
+            try:
+                call(self.rt, *args)
+                return
+            except ConflictError:
+                if attempt == 9:
+                    raise
+
     def disable(self, key: str) -> None:
-        self.svc.set_enabled(self.rt, key, False)
+        self._edit(self.svc.set_enabled, key, False)
 
     def change(self) -> None:
-        self.svc.update_schedule(self.rt, "idle-42", {"every": 1})
+        self._edit(self.svc.update_schedule, "idle-42", {"every": 1})
 
     def enable_dual(self) -> None:
         for i in range(DUAL):
-            self.svc.set_enabled(self.rt, f"dual-{i}", True)
+            self._edit(self.svc.set_enabled, f"dual-{i}", True)
 
 
 class SqlaCeleryBeat(Contender):
