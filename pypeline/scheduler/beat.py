@@ -47,11 +47,11 @@ from pypeline.errors import PypelineError, StoreError
 from pypeline.scheduler.claims import FireClaims
 from pypeline.scheduler.clock import SYSTEM_CLOCK, Clock
 from pypeline.scheduler.dispatch import Dispatcher, message_id
-from pypeline.scheduler.due import DueSchedule, Entry, release_free_memory
+from pypeline.scheduler.due import DueEntry, DueSchedule, release_free_memory
 from pypeline.scheduler.entry import DatabaseEntry
 from pypeline.scheduler.heartbeat import Heartbeat
 from pypeline.scheduler.housekeeping import Housekeeper
-from pypeline.scheduler.plan import FirePlan, plan_fire
+from pypeline.scheduler.plan import CatchUp, FirePlan, plan_fire
 from pypeline.scheduler.store import ConflictError, FireRow, OfflineFire, ScheduleRow, ScheduleStore
 from pypeline.scheduler.sync import sync_schedules
 from pypeline.settings import Settings
@@ -68,7 +68,7 @@ CATCH_UP_POLICIES = ("once", "skip")
 class DatabaseScheduler(Scheduler):
     """Celery beat scheduler reading the schedule table; several may run on one database."""
 
-    Entry = DatabaseEntry
+    Entry = DatabaseEntry  # celery's hook; not the in-memory DueEntry
 
     def __init__(self, app: Celery, *args: Any, clock: Clock = SYSTEM_CLOCK, settings: Settings | None = None,
                  **kwargs: Any) -> None:
@@ -94,7 +94,7 @@ class DatabaseScheduler(Scheduler):
         if settings.beat_catch_up not in CATCH_UP_POLICIES:
             raise PypelineError(f"PYPELINE_BEAT_CATCH_UP must be one of {CATCH_UP_POLICIES}, "
                                 f"got {settings.beat_catch_up!r}")
-        self.catch_up = settings.beat_catch_up
+        self.catch_up: CatchUp = "once" if settings.beat_catch_up == "once" else "skip"
         self.database_url = settings.resolved_database_url
         self.beat_id = f"{socket.gethostname()}:{os.getpid()}"
         self.dispatcher = Dispatcher(runtime)
@@ -271,7 +271,7 @@ class DatabaseScheduler(Scheduler):
             self._resend(fire, now)
 
     def _resend(self, fire: FireRow, now: datetime) -> None:
-        row: Entry | ScheduleRow | None = self._due.get(fire.schedule_id) or self.store.get(fire.schedule_id)
+        row: DueEntry | ScheduleRow | None = self._due.get(fire.schedule_id) or self.store.get(fire.schedule_id)
         if not self.store.reclaim(fire, beat=self.beat_id):
             return  # another beat took it
         if row is None:
@@ -289,8 +289,8 @@ class DatabaseScheduler(Scheduler):
     def _apply(self, row: ScheduleRow) -> None:
         self._due.apply(row)
 
-    def _advance(self, entry: Entry, due: datetime, plan: FirePlan, *, fired: bool) -> None:
-        self._due.put(Entry(entry.id, entry.spec, plan.next_fire_at, due if fired else entry.last_fired_at,
+    def _advance(self, entry: DueEntry, due: datetime, plan: FirePlan, *, fired: bool) -> None:
+        self._due.put(DueEntry(entry.id, entry.spec, plan.next_fire_at, due if fired else entry.last_fired_at,
                             entry.total_fires + (1 if fired else 0)))
 
     def _fire_due(self) -> bool:
@@ -303,7 +303,7 @@ class DatabaseScheduler(Scheduler):
             self._fire(*item, now)
         return self._due.has_due(now)
 
-    def _fire(self, row: Entry, due: datetime, now: datetime) -> None:
+    def _fire(self, row: DueEntry, due: datetime, now: datetime) -> None:
         plan = plan_fire(row.spec, due, now, catch_up=self.catch_up, grace=self.missed_after)
         problem = self.dispatcher.problem(row.spec)
         fire = plan.fire and problem is None
@@ -326,14 +326,14 @@ class DatabaseScheduler(Scheduler):
                 return
         self._fire_offline(row, due, plan, problem, msg_id)
 
-    def _log_plan(self, row: Entry, due: datetime, plan: FirePlan, problem: str | None) -> None:
+    def _log_plan(self, row: DueEntry, due: datetime, plan: FirePlan, problem: str | None) -> None:
         if problem is not None:
             log.error("beat: schedule %s (%s) %s", row.id, row.spec.name, problem)
         elif plan.caught_up:
             log.warning("beat: schedule %s missed slots since %s; catch-up %s%s", row.id, due.isoformat(),
                         self.catch_up, " (fired once)" if plan.fire else " (skipped)")
 
-    def _send(self, row: Entry | ScheduleRow, fire_id: int, msg_id: str, due: datetime, *,
+    def _send(self, row: DueEntry | ScheduleRow, fire_id: int, msg_id: str, due: datetime, *,
               resend: bool = False) -> None:
         if not (self.claims.take_over(msg_id) if resend else self.claims.claim(msg_id)):
             # Published already: by a beat cut off from the store, or by one that could not record it.
@@ -370,7 +370,7 @@ class DatabaseScheduler(Scheduler):
         except STORE_ERRORS as exc:
             self._store_failed(exc)  # still pending in the store: re-sent by the orphan scan later
 
-    def _fire_offline(self, row: Entry, due: datetime, plan: FirePlan, problem: str | None,
+    def _fire_offline(self, row: DueEntry, due: datetime, plan: FirePlan, problem: str | None,
                       msg_id: str) -> None:
         down_for = 0.0 if self._down_since is None else self.clock.monotonic() - self._down_since
         if not self._loaded or down_for < self.offline_after:

@@ -9,7 +9,7 @@ from datetime import datetime
 from pypeline.scheduler.spec import ScheduleSpec
 from pypeline.scheduler.store import ScheduleRow
 
-__all__ = ["Entry", "DueSchedule", "release_free_memory"]
+__all__ = ["DueEntry", "DueSchedule", "release_free_memory"]
 
 
 def release_free_memory() -> None:
@@ -25,7 +25,7 @@ def release_free_memory() -> None:
     trim(0)
 
 
-class Entry:
+class DueEntry:
     """What beat keeps of one active schedule (the rest of the row stays in the store)."""
 
     __slots__ = ("id", "spec", "next_fire_at", "last_fired_at", "total_fires")
@@ -39,7 +39,7 @@ class Entry:
         self.total_fires = total_fires
 
     @classmethod
-    def of(cls, row: ScheduleRow) -> Entry:
+    def of(cls, row: ScheduleRow) -> DueEntry:
         """The entry of a row."""
         return cls(row.id, row.spec, row.next_fire_at, row.last_fired_at, row.total_fires)
 
@@ -48,16 +48,16 @@ class DueSchedule:
     """Active entries by id, plus a heap of (look at, id, due) items; stale items are skipped when popped."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, DueEntry] = {}
         self._heap: list[tuple[datetime, str, datetime]] = []
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __iter__(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[DueEntry]:
         return iter(self._entries.values())
 
-    def get(self, schedule_id: str) -> Entry | None:
+    def get(self, schedule_id: str) -> DueEntry | None:
         """The entry of `schedule_id`, if active."""
         return self._entries.get(schedule_id)
 
@@ -71,9 +71,9 @@ class DueSchedule:
         if not row.active:
             self.discard(row.id)
             return
-        self.put(Entry.of(row))
+        self.put(DueEntry.of(row))
 
-    def put(self, entry: Entry) -> None:
+    def put(self, entry: DueEntry) -> None:
         """Keep `entry` (replacing the one with its id); None as next fire drops it."""
         if entry.next_fire_at is None:
             self.discard(entry.id)
@@ -91,7 +91,7 @@ class DueSchedule:
         """Forget one schedule (its heap items go stale)."""
         self._entries.pop(schedule_id, None)
 
-    def retry_at(self, entry: Entry, due: datetime, when: datetime) -> None:
+    def retry_at(self, entry: DueEntry, due: datetime, when: datetime) -> None:
         """Look at `entry`'s slot `due` again at `when` (it could not be handled now)."""
         heapq.heappush(self._heap, (when, entry.id, due))
 
@@ -103,7 +103,7 @@ class DueSchedule:
         """True when a heap item's look-at time has come."""
         return bool(self._heap) and self._heap[0][0] <= now
 
-    def pop_due(self, now: datetime) -> tuple[Entry, datetime] | None:
+    def pop_due(self, now: datetime) -> tuple[DueEntry, datetime] | None:
         """The next (entry, due slot) whose look-at time has come, or None."""
         while self._heap and self._heap[0][0] <= now:
             _, sid, due = heapq.heappop(self._heap)

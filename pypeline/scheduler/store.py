@@ -156,17 +156,8 @@ class ScheduleStore:
             return int(conn.execute(select(_C.c.counter).where(_C.c.id == CHANGES_ROW_ID)).scalar() or 0)
 
     # ------------------------------------------------------------------ reads
-    def load_all(self) -> tuple[int, list[ScheduleRow]]:
-        """(watermark, every live row)."""
-        rows: list[ScheduleRow] = []
-        return self.each_live_row(rows.append), rows
-
     def each_live_row(self, take: Callable[[ScheduleRow], None]) -> int:
-        """Pass every live row to `take`, a batch at a time (never all rows at once); returns the watermark.
-
-        A beat's initial load: it keeps a compact entry per row, so peak memory stays one batch of rows.
-        """
-        watermark = 0
+        """Pass every live row to `take`, read a batch at a time (a beat's initial load); returns the watermark."""
         with self.engine.connect() as conn:
             watermark = int(conn.execute(_COUNTER).scalar() or 0)
             result = conn.execution_options(stream_results=True, max_row_buffer=_CHUNK).execute(

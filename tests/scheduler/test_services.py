@@ -139,7 +139,8 @@ def test_change_detection_reads_only_changed_rows(rt: Runtime) -> None:
     for i in range(30):
         svc.create_schedule(rt, {"id": f"s{i:02d}", "name": f"s{i}", "task": TASK, "every": 60})
     store: ScheduleStore = svc.schedule_store(rt)
-    watermark, rows = store.load_all()
+    rows: list[Any] = []
+    watermark = store.each_live_row(rows.append)
     assert len(rows) == 30
     statements: list[str] = []
 
