@@ -27,7 +27,6 @@ _S = Schedule.__table__
 _C = ScheduleChanges.__table__
 #: The change-counter read every beat makes every second (built once; its compiled form is cached).
 _COUNTER = select(_C.c.counter).where(_C.c.id == CHANGES_ROW_ID)
-_COUNTER_SQL: dict[str, str] = {}  # its SQL text per dialect, for the driver-level poll
 _F = ScheduleFire.__table__
 _CHUNK = 500
 
@@ -45,6 +44,8 @@ class ScheduleStore:
         self.url = url
         self.engine = make_engine(url)
         self._poll: Connection | None = None
+        #: The change-counter query as plain SQL for the driver-level poll (compiled once).
+        self._counter_sql = str(_COUNTER.compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True}))
         if auto_migrate:
             migrate(url)
 
@@ -96,16 +97,16 @@ class ScheduleStore:
             driver = conn.connection.dbapi_connection
             assert driver is not None
             cursor = driver.cursor()
-            cursor.execute(_COUNTER_SQL.setdefault(self.engine.dialect.name, str(_COUNTER.compile(
-                dialect=self.engine.dialect, compile_kwargs={"literal_binds": True}))))
+            cursor.execute(self._counter_sql)
             found = cursor.fetchone()
             cursor.close()
             counter = int(found[0] or 0) if found else 0
-            rows = [] if counter == since else \
-                [row_of(r) for r in conn.execute(select(_S).where(_S.c.version > since)).mappings()]
+            if counter == since:  # the common case: nothing changed, SQLAlchemy never involved
+                if self.engine.dialect.name != "postgresql":
+                    driver.rollback()  # no snapshot held between polls (autocommit on PostgreSQL)
+                return since, []
+            rows = [row_of(r) for r in conn.execute(select(_S).where(_S.c.version > since)).mappings()]
             conn.rollback()  # end the read transaction: no snapshot or lock is held between polls
-            if not conn.in_transaction():
-                driver.rollback()  # the driver-level read's own transaction, if the driver opened one
         except Exception as exc:
             self._poll = None
             conn.invalidate()
