@@ -254,15 +254,27 @@ class Pypeline(Contender):
                      "PYPELINE_DATABASE_URL": self.database, "PYPELINE_HOME": str(self.workdir / "home"),
                      "PYTHONPATH": _pythonpath()}
 
+    def _edit(self, call: Any, *args: Any) -> None:
+        """An API edit; retried when a beat's claim moved the row between read and write (HTTP 409)."""
+        from pypeline.scheduler.store import ConflictError
+
+        for attempt in range(10):
+            try:
+                call(self.rt, *args)
+                return
+            except ConflictError:
+                if attempt == 9:
+                    raise
+
     def disable(self, key: str) -> None:
-        self.svc.set_enabled(self.rt, key, False)
+        self._edit(self.svc.set_enabled, key, False)
 
     def change(self) -> None:
-        self.svc.update_schedule(self.rt, "idle-42", {"every": 1})
+        self._edit(self.svc.update_schedule, "idle-42", {"every": 1})
 
     def enable_dual(self) -> None:
         for i in range(DUAL):
-            self.svc.set_enabled(self.rt, f"dual-{i}", True)
+            self._edit(self.svc.set_enabled, f"dual-{i}", True)
 
 
 class SqlaCeleryBeat(Contender):
@@ -523,9 +535,12 @@ def _explanations(args: argparse.Namespace) -> list[str]:
         f"for `lock_timeout` = 5 x max interval = {redbeat_lock} s, so kill -9 stops all firing that long.",
         "- ours: every beat claims each fire with a compare-and-set on the row's due time, so two beats never "
         "double-fire and a killed beat leaves nothing to expire; message ids derive from (schedule, due time), "
-        "so a duplicate fire would show as a duplicate id. Most of its RSS is libraries: Celery beat, "
-        "SQLAlchemy (core + ORM), the psycopg binary driver and the redis client (see RESULTS.md for the "
-        "profile); the 10,000 rows add about 5 MB.",
+        "so a duplicate fire would show as a duplicate id. Most of its RSS is libraries (measured as import "
+        "deltas): Python + Celery beat + kombu/redis about 50 MB (redbeat's whole footprint), SQLAlchemy core "
+        "and ORM about 20 MB more, psycopg about 8 MB, Pypeline's runtime (config, engines, store) about 10 MB; "
+        "the 10,000 schedules about 6 MB (one slotted entry each, loaded in batches). Idle, it polls one "
+        "counter row per second through the driver (about 0.3 ms CPU each) and sleeps until the next due slot "
+        "or poll.",
     ]
 
 

@@ -143,6 +143,34 @@ class Settings:
     beat_catch_up: str = setting("PYPELINE_BEAT_CATCH_UP", "once",
                                  "Schedule slots missed while no beat ran: `once` fires them once, `skip` drops them.",
                                  choices=("once", "skip"))
+    beat_missed_after: float = setting(
+        "PYPELINE_BEAT_MISSED_AFTER", 10.0,
+        "A due slot older than this when beat reaches it was missed; the catch-up policy applies.", unit="s")
+    beat_redispatch_after: float = setting(
+        "PYPELINE_BEAT_REDISPATCH_AFTER", 6.0,
+        "A claimed fire still unsent after this long is re-sent by any beat (its beat died or failed to publish).",
+        unit="s")
+    beat_orphan_scan_every: float = setting(
+        "PYPELINE_BEAT_ORPHAN_SCAN_EVERY", 2.0, "Between looks for such fires while fires are being claimed.", unit="s")
+    beat_orphan_scan_idle_every: float = setting(
+        "PYPELINE_BEAT_ORPHAN_SCAN_IDLE_EVERY", 60.0, "Between looks for such fires when nothing was claimed lately.",
+        unit="s")
+    beat_offline_after: float = setting(
+        "PYPELINE_BEAT_OFFLINE_AFTER", 5.0,
+        "How long the store must have been failing before beat fires from its in-memory schedule.", unit="s")
+    beat_prune_every: float = setting("PYPELINE_BEAT_PRUNE_EVERY", 3600.0, "Between removals of old fire log rows.",
+                                      unit="s")
+    beat_fire_retention_days: float = setting("PYPELINE_BEAT_FIRE_RETENTION_DAYS", 3.0,
+                                              "How long the fire log is kept.", unit="days")
+    beat_give_up_after: float = setting("PYPELINE_BEAT_GIVE_UP_AFTER", 86400.0,
+                                        "A pending fire not sent after this long is given up (marked failed).",
+                                        unit="s")
+    beat_max_fires_per_tick: int = setting(
+        "PYPELINE_BEAT_MAX_FIRES_PER_TICK", 200, "Most fires handled per tick before beat looks at schedule changes again.")
+    beat_backoff_min: float = setting("PYPELINE_BEAT_BACKOFF_MIN", 1.0,
+                                      "First wait between retries while the store is unreachable.", unit="s")
+    beat_backoff_max: float = setting("PYPELINE_BEAT_BACKOFF_MAX", 30.0,
+                                      "Longest wait between retries while the store is unreachable.", unit="s")
     beat_heartbeat_file: Path | None = setting(
         "PYPELINE_BEAT_HEARTBEAT", None,
         "File beat touches every tick; `pypeline beat FILE --healthcheck` reads it.",

@@ -1,6 +1,7 @@
 """DatabaseScheduler: a Celery beat scheduler over the schedule table.
 
-How it works, per tick (at least every `PYPELINE_BEAT_MAX_INTERVAL`, 1 s by default):
+How it works, per tick (at least every `PYPELINE_BEAT_MAX_INTERVAL`, 1 s by default; otherwise beat
+sleeps until the next due slot). Every tunable named below is a `PYPELINE_BEAT_*` setting:
 
 * **Changes**: one query reads the change counter; only when it moved are the rows written since
   (`version` > last seen) loaded. Nothing else is ever reloaded, so an edit, a disable or a delete
@@ -13,8 +14,11 @@ How it works, per tick (at least every `PYPELINE_BEAT_MAX_INTERVAL`, 1 s by defa
   marked sent. A beat dying between the two leaves a *pending* fire; any beat re-sends pending
   fires older than `redispatch_after` seconds (claiming them by compare-and-set first). Message ids
   are derived from (schedule, due time), so a re-sent pipeline fire never starts a second run.
-  The one window for a duplicate is a live beat that stalls longer than `redispatch_after` between
-  commit and publish: there the choice is at-least-once, never a lost fire.
+  On a Redis broker a published fire is also marked sent in Redis at once (`claims.py`), and a
+  re-sender checks that mark first: a beat that published but could not record it (a busy or
+  unreachable store) or died just after is never doubled. The one window left for a duplicate
+  task message is a beat that stalls longer than `redispatch_after` inside the publish call itself
+  (or, on another broker, anywhere between commit and "sent"): at-least-once, never a lost fire.
 * **Store outage**: database errors are caught and retried with backoff; after `offline_after`
   seconds beats fire from their in-memory schedule, coordinating through Redis SET NX claims when
   the broker is Redis (each beat fires on its own otherwise). Fires sent from memory are written
@@ -28,12 +32,9 @@ writes to it); Celery's static `beat_schedule` setting is not used.
 """
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import socket
-import time
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,14 +45,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pypeline.errors import PypelineError, StoreError
 from pypeline.scheduler.claims import FireClaims
+from pypeline.scheduler.clock import SYSTEM_CLOCK, Clock
 from pypeline.scheduler.dispatch import Dispatcher, message_id
+from pypeline.scheduler.due import DueEntry, DueSchedule, release_free_memory
 from pypeline.scheduler.entry import DatabaseEntry
 from pypeline.scheduler.heartbeat import Heartbeat
 from pypeline.scheduler.housekeeping import Housekeeper
-from pypeline.scheduler.plan import FirePlan, plan_fire
+from pypeline.scheduler.plan import CatchUp, FirePlan, plan_fire
 from pypeline.scheduler.store import ConflictError, FireRow, OfflineFire, ScheduleRow, ScheduleStore
 from pypeline.scheduler.sync import sync_schedules
-from pypeline.store.models import utcnow
+from pypeline.settings import Settings
 from pypeline.tasks.app import runtime_of
 
 __all__ = ["DatabaseScheduler", "STORE_ERRORS"]
@@ -66,41 +69,33 @@ CATCH_UP_POLICIES = ("once", "skip")
 class DatabaseScheduler(Scheduler):
     """Celery beat scheduler reading the schedule table; several may run on one database."""
 
-    Entry = DatabaseEntry
+    Entry = DatabaseEntry  # celery's hook; not the in-memory DueEntry
 
-    #: Seconds after which a due slot counts as missed and the catch-up policy applies.
-    missed_after: float = 10.0
-    #: Seconds after which a claimed but unsent fire is re-sent by any beat.
-    redispatch_after: float = 6.0
-    #: Seconds between looks for such fires while fires are being claimed (any beat's claim bumps the counter).
-    orphan_scan_every: float = 2.0
-    #: Seconds between looks for such fires when nothing was claimed lately (a safety net only).
-    orphan_scan_idle_every: float = 60.0
-    #: Seconds the store must have been failing before beat fires from memory.
-    offline_after: float = 5.0
-    #: Seconds between removals of old fire log rows, and how long the log is kept.
-    prune_every: float = 3600.0
-    fire_retention: timedelta = timedelta(days=3)
-    #: A pending fire older than this is given up (marked failed).
-    give_up_after: timedelta = timedelta(days=1)
-    #: Fires handled per tick before beat looks at changes again.
-    max_fires_per_tick: int = 200
-    #: Backoff between store retries, seconds.
-    backoff_min: float = 1.0
-    backoff_max: float = 30.0
-
-    def __init__(self, app: Celery, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, app: Celery, *args: Any, clock: Clock = SYSTEM_CLOCK, settings: Settings | None = None,
+                 **kwargs: Any) -> None:
+        """`clock` and `settings` (default: the runtime's) are for tests; Celery passes neither."""
         runtime = runtime_of(app)
         if runtime is None:
             raise PypelineError("DatabaseScheduler needs a Celery app built by Pypeline "
                                 "(celery -A pypeline.celery beat, or pypeline beat FILE)")
         self.runtime = runtime
         runtime.config  # fail now, with a clear message, when no config is loaded  # noqa: B018
-        settings = runtime.settings
+        settings = settings or runtime.settings
+        self.clock = clock
+        self.missed_after = settings.beat_missed_after
+        self.redispatch_after = settings.beat_redispatch_after
+        self.orphan_scan_every = settings.beat_orphan_scan_every
+        self.orphan_scan_idle_every = settings.beat_orphan_scan_idle_every
+        self.offline_after = settings.beat_offline_after
+        self.prune_every = settings.beat_prune_every
+        self.fire_retention = timedelta(days=settings.beat_fire_retention_days)
+        self.give_up_after = timedelta(seconds=settings.beat_give_up_after)
+        self.max_fires_per_tick = settings.beat_max_fires_per_tick
+        self.backoff_min, self.backoff_max = settings.beat_backoff_min, settings.beat_backoff_max
         if settings.beat_catch_up not in CATCH_UP_POLICIES:
             raise PypelineError(f"PYPELINE_BEAT_CATCH_UP must be one of {CATCH_UP_POLICIES}, "
                                 f"got {settings.beat_catch_up!r}")
-        self.catch_up = settings.beat_catch_up
+        self.catch_up: CatchUp = "once" if settings.beat_catch_up == "once" else "skip"
         self.database_url = settings.resolved_database_url
         self.beat_id = f"{socket.gethostname()}:{os.getpid()}"
         self.dispatcher = Dispatcher(runtime)
@@ -109,8 +104,7 @@ class DatabaseScheduler(Scheduler):
         # A blackholed PostgreSQL host must not hang beat for minutes (libpq reads this variable).
         os.environ.setdefault("PGCONNECT_TIMEOUT", "5")
         self._store: ScheduleStore | None = None
-        self._rows: dict[str, ScheduleRow] = {}
-        self._due: list[tuple[datetime, str, datetime]] = []  # (look at, schedule id, due time)
+        self._due = DueSchedule()
         self._watermark = 0
         self._loaded = False
         self._synced = False
@@ -122,32 +116,32 @@ class DatabaseScheduler(Scheduler):
         self._retry_at = 0.0
         self._backoff = self.backoff_min
         self._last_refresh = self._last_orphan_scan = self._last_prune = float("-inf")
-        self._last_change = time.monotonic()  # scan for orphans often at start: a previous beat may have died
-        self._heartbeat = Heartbeat(settings.resolved_beat_heartbeat_file)
+        self._last_change = clock.monotonic()  # scan for orphans often at start: a previous beat may have died
+        self._heartbeat = Heartbeat(settings.resolved_beat_heartbeat_file, clock=clock)
         super().__init__(app, *args, **kwargs)
         self.max_interval = min(float(self.max_interval or settings.beat_max_interval), settings.beat_max_interval)
 
     # ------------------------------------------------------------------ Celery hooks
     def setup_schedule(self) -> None:
         """Sync config schedules and load the table (if the store is down, keep trying from tick)."""
-        self._store_work(time.monotonic())
+        self._store_work(self.clock.monotonic())
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """One pass: apply changes, fire what is due; returns seconds to sleep (at most max_interval)."""
         self._heartbeat.beat()
-        self._store_work(time.monotonic())
+        self._store_work(self.clock.monotonic())
         if self._fire_due():
             return 0.0
-        now = utcnow()
         sleep = float(self.max_interval)
-        if self._due:
-            sleep = min(sleep, max((self._due[0][0] - now).total_seconds(), 0.0))
+        look = self._due.next_look()
+        if look is not None:
+            sleep = min(sleep, max((look - self.clock.now()).total_seconds(), 0.0))
         return sleep
 
     @property
     def schedule(self) -> dict[str, DatabaseEntry]:  # type: ignore[override]
         """The active schedules as Celery entries (introspection only)."""
-        return {row.spec.name: DatabaseEntry.from_row(row, self.app) for row in self._rows.values()}
+        return {e.spec.name: DatabaseEntry.from_row(e, self.app) for e in self._due}
 
     @schedule.setter
     def schedule(self, value: Any) -> None:
@@ -160,7 +154,7 @@ class DatabaseScheduler(Scheduler):
     def sync(self) -> None:
         """Flush state kept only in memory (fires sent during an outage) if the store answers."""
         if self._offline_fires or self._offline_advances or self._unmarked:
-            self._store_work(time.monotonic(), housekeeping=False)
+            self._store_work(self.clock.monotonic(), housekeeping=False)
 
     def close(self) -> None:
         """Flush, release the broker connection and the store's polling connection."""
@@ -210,7 +204,7 @@ class DatabaseScheduler(Scheduler):
                 self._recover_orphans()
             if housekeeping and mono - self._last_prune >= self.prune_every:
                 self._last_prune = mono
-                removed = self.store.prune_fires(utcnow() - self.fire_retention)
+                removed = self.store.prune_fires(self.clock.now() - self.fire_retention)
                 if removed:
                     log.info("beat: pruned %d old fire log rows", removed)
             if housekeeping:
@@ -219,7 +213,8 @@ class DatabaseScheduler(Scheduler):
             self._store_failed(exc)
         else:
             if self._down_since is not None:
-                log.warning("beat: schedule store reachable again after %.1f s", time.monotonic() - self._down_since)
+                log.warning("beat: schedule store reachable again after %.1f s",
+                        self.clock.monotonic() - self._down_since)
             self._down_since = None
             self._backoff = self.backoff_min
 
@@ -230,7 +225,7 @@ class DatabaseScheduler(Scheduler):
         return self.orphan_scan_idle_every
 
     def _store_failed(self, exc: BaseException) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self._down_since is None:
             self._down_since = now
         self._retry_at = now + self._backoff
@@ -243,19 +238,16 @@ class DatabaseScheduler(Scheduler):
             report = sync_schedules(self.store, self.runtime.config.schedules)
             self._synced = True
             log.info("beat: config schedules synced: %s", {k: v for k, v in report.as_dict().items() if v})
-        watermark, rows = self.store.load_all()
-        self._rows.clear()
         self._due.clear()
-        for row in rows:
-            self._apply(row)
-        self._watermark = watermark
+        self._watermark = self.store.each_live_row(self._due.apply)
+        release_free_memory()  # the load's transient row objects: give their pages back
         self._loaded = True
-        log.info("beat: %d active schedule(s) loaded (watermark %d)", len(self._rows), watermark)
+        log.info("beat: %d active schedule(s) loaded (watermark %d)", len(self._due), self._watermark)
 
     def _refresh(self) -> None:
         watermark, rows = self.store.load_changed(self._watermark)
         if watermark != self._watermark:
-            self._last_change = time.monotonic()
+            self._last_change = self.clock.monotonic()
         if self._reload_ids:
             ids, self._reload_ids = self._reload_ids, set()
             rows = [*rows, *self.store.get_many(ids)]
@@ -273,14 +265,14 @@ class DatabaseScheduler(Scheduler):
         self._reload_ids.update(advances)
 
     def _recover_orphans(self) -> None:
-        now = utcnow()
+        now = self.clock.now()
         for fire in self.store.orphans(now - timedelta(seconds=self.redispatch_after)):
             if fire.id in self._unmarked:
                 continue
             self._resend(fire, now)
 
     def _resend(self, fire: FireRow, now: datetime) -> None:
-        row = self._rows.get(fire.schedule_id) or self.store.get(fire.schedule_id)
+        row: DueEntry | ScheduleRow | None = self._due.get(fire.schedule_id) or self.store.get(fire.schedule_id)
         if not self.store.reclaim(fire, beat=self.beat_id):
             return  # another beat took it
         if row is None:
@@ -296,40 +288,23 @@ class DatabaseScheduler(Scheduler):
 
     # ------------------------------------------------------------------ in-memory schedule
     def _apply(self, row: ScheduleRow) -> None:
-        old = self._rows.get(row.id)
-        if not row.active:
-            self._rows.pop(row.id, None)
-            return
-        self._rows[row.id] = row
-        if old is None or old.next_fire_at != row.next_fire_at:
-            assert row.next_fire_at is not None
-            heapq.heappush(self._due, (row.next_fire_at, row.id, row.next_fire_at))
-        if len(self._due) > 2 * len(self._rows) + 1024:  # drop stale heap items now and then
-            self._due = [(r.next_fire_at, r.id, r.next_fire_at) for r in self._rows.values()
-                         if r.next_fire_at is not None]
-            heapq.heapify(self._due)
+        self._due.apply(row)
 
-    def _advance(self, row: ScheduleRow, due: datetime, plan: FirePlan, *, fired: bool, error: str | None) -> None:
-        self._apply(replace(row, next_fire_at=plan.next_fire_at, last_error=error,
-                            last_fired_at=due if fired else row.last_fired_at,
-                            total_fires=row.total_fires + (1 if fired else 0)))
+    def _advance(self, entry: DueEntry, due: datetime, plan: FirePlan, *, fired: bool) -> None:
+        self._due.put(DueEntry(entry.id, entry.spec, plan.next_fire_at, due if fired else entry.last_fired_at,
+                            entry.total_fires + (1 if fired else 0)))
 
     def _fire_due(self) -> bool:
-        """Handle due rows; True when the per-tick budget ran out with more due."""
-        now = utcnow()
-        handled = 0
-        while self._due and self._due[0][0] <= now:
-            if handled >= self.max_fires_per_tick:
-                return True
-            _, sid, due = heapq.heappop(self._due)
-            row = self._rows.get(sid)
-            if row is None or row.next_fire_at != due:
-                continue  # stale heap item
-            handled += 1
-            self._fire(row, due, now)
-        return False
+        """Handle due slots; True when the per-tick budget ran out with more due."""
+        now = self.clock.now()
+        for _ in range(self.max_fires_per_tick):
+            item = self._due.pop_due(now)
+            if item is None:
+                return False
+            self._fire(*item, now)
+        return self._due.has_due(now)
 
-    def _fire(self, row: ScheduleRow, due: datetime, now: datetime) -> None:
+    def _fire(self, row: DueEntry, due: datetime, now: datetime) -> None:
         plan = plan_fire(row.spec, due, now, catch_up=self.catch_up, grace=self.missed_after)
         problem = self.dispatcher.problem(row.spec)
         fire = plan.fire and problem is None
@@ -342,27 +317,31 @@ class DatabaseScheduler(Scheduler):
                 self._store_failed(exc)
             else:
                 if fire_id is None:  # another beat fired it, or the row changed: fetch it again
-                    self._rows.pop(row.id, None)
+                    self._due.discard(row.id)
                     self._reload_ids.add(row.id)
                     return
-                self._advance(row, due, plan, fired=fire, error=problem)
+                self._advance(row, due, plan, fired=fire)
                 self._log_plan(row, due, plan, problem)
                 if fire_id:
                     self._send(row, fire_id, msg_id, due)
                 return
         self._fire_offline(row, due, plan, problem, msg_id)
 
-    def _log_plan(self, row: ScheduleRow, due: datetime, plan: FirePlan, problem: str | None) -> None:
+    def _log_plan(self, row: DueEntry, due: datetime, plan: FirePlan, problem: str | None) -> None:
         if problem is not None:
             log.error("beat: schedule %s (%s) %s", row.id, row.spec.name, problem)
         elif plan.caught_up:
             log.warning("beat: schedule %s missed slots since %s; catch-up %s%s", row.id, due.isoformat(),
                         self.catch_up, " (fired once)" if plan.fire else " (skipped)")
 
-    def _send(self, row: ScheduleRow, fire_id: int, msg_id: str, due: datetime, *, resend: bool = False) -> None:
-        if not resend and self.claims.shared and not self.claims.claim(msg_id):
-            log.warning("beat: fire %s of %s was already sent by a beat cut off from the store", msg_id, row.id)
-            self._mark_sent(fire_id)
+    def _send(self, row: DueEntry | ScheduleRow, fire_id: int, msg_id: str, due: datetime, *,
+              resend: bool = False) -> None:
+        if not (self.claims.take_over(msg_id) if resend else self.claims.claim(msg_id)):
+            # Published already: by a beat cut off from the store, or by one that could not record it.
+            # (A claim held by another live beat means that beat re-sends it; it marks the fire itself.)
+            if resend or self.claims.sent(msg_id):
+                log.warning("beat: fire %s of %s was already sent; not sending it again", msg_id, row.id)
+                self._mark_sent(fire_id)
             return
         try:
             self.dispatcher.send(row.id, row.spec, msg_id, resend=resend, producer=self.producer)
@@ -371,9 +350,10 @@ class DatabaseScheduler(Scheduler):
             self._mark_unsent(fire_id, row.id, str(exc), final=True)
         except Exception as exc:  # noqa: BLE001 - broker/store trouble: the fire stays pending and is re-sent
             log.warning("beat: fire of %s not sent yet (%s: %s); will retry", row.id, type(exc).__name__, exc)
-            self._last_change = time.monotonic()  # keep looking for it until it is sent
+            self._last_change = self.clock.monotonic()  # keep looking for it until it is sent
             self._mark_unsent(fire_id, row.id, f"{type(exc).__name__}: {exc}", final=False)
         else:
+            self.claims.mark_sent(msg_id)  # first: a re-sender checks it even if the store write below fails
             log.info("beat: fired %s (%s -> %s %s) due %s", row.id, row.spec.name, row.spec.target_kind,
                      row.spec.target, due.isoformat())
             self._mark_sent(fire_id)
@@ -391,12 +371,12 @@ class DatabaseScheduler(Scheduler):
         except STORE_ERRORS as exc:
             self._store_failed(exc)  # still pending in the store: re-sent by the orphan scan later
 
-    def _fire_offline(self, row: ScheduleRow, due: datetime, plan: FirePlan, problem: str | None,
+    def _fire_offline(self, row: DueEntry, due: datetime, plan: FirePlan, problem: str | None,
                       msg_id: str) -> None:
-        down_for = 0.0 if self._down_since is None else time.monotonic() - self._down_since
+        down_for = 0.0 if self._down_since is None else self.clock.monotonic() - self._down_since
         if not self._loaded or down_for < self.offline_after:
             # A short blip: wait for the store rather than risk a fire another beat also claims.
-            heapq.heappush(self._due, (utcnow() + timedelta(seconds=self.backoff_min), row.id, due))
+            self._due.retry_at(row, due, self.clock.now() + timedelta(seconds=self.backoff_min))
             return
         fired = False
         if problem is None and plan.fire and self.claims.claim(msg_id):
@@ -407,12 +387,13 @@ class DatabaseScheduler(Scheduler):
             except Exception as exc:  # noqa: BLE001 - e.g. a pipeline needs the run store: retry later
                 log.warning("beat: fire of %s not sent from memory (%s: %s); will retry", row.id,
                             type(exc).__name__, exc)
-                heapq.heappush(self._due, (utcnow() + timedelta(seconds=self._backoff), row.id, due))
+                self._due.retry_at(row, due, self.clock.now() + timedelta(seconds=self._backoff))
                 return
             else:
                 fired = True
-                self._offline_fires.append(OfflineFire(row.id, due, plan.next_fire_at, msg_id, utcnow(),
+                self.claims.mark_sent(msg_id)
+                self._offline_fires.append(OfflineFire(row.id, due, plan.next_fire_at, msg_id, self.clock.now(),
                                                        self.beat_id))
                 log.warning("beat: fired %s due %s from memory (store unreachable)", row.id, due.isoformat())
         self._offline_advances[row.id] = plan.next_fire_at
-        self._advance(row, due, plan, fired=fired, error=problem)
+        self._advance(row, due, plan, fired=fired)

@@ -1,8 +1,15 @@
-"""Claims for fires sent from memory while the store is unreachable: Redis SET NX on a Redis broker.
+"""Per-message claims in Redis (on a Redis broker): who sends a fire, and whether it was published.
 
-With the store down there is no database to compare-and-set against, so beats that all lost the
-store claim each fire in Redis instead (when the broker is Redis): one of them sends it. With any
-other broker each beat sends from memory on its own (at-least-once during the outage).
+The store's compare-and-set decides which beat owns a fire. These keys guard the two places where
+that is not enough:
+
+* with the store down there is no database to compare-and-set against, so beats that all lost the
+  store claim each fire here instead (SET NX): one of them sends it;
+* a fire is marked sent here right after it was published, in the broker's own Redis. A beat that
+  re-sends a fire that still looks pending in the store (its beat died, stalled, or could not write
+  "sent" back to a busy store) checks this mark first, so a published fire is never published again.
+
+With any other broker every claim succeeds: re-sends and sends from memory are at-least-once there.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ log = logging.getLogger(__name__)
 #: How long a fire claim key lives in Redis (longer than any store outage we expect to ride out).
 CLAIM_TTL_SECONDS = 86_400
 _PREFIX = "pypeline:beat:fire:"
+_SENT = b"sent"
 
 
 class FireClaims:
@@ -46,3 +54,37 @@ class FireClaims:
             # The broker is the same Redis: the send fails as well and is retried from memory.
             log.warning("could not claim fire %s in Redis: %s", message_id, exc)
             return True
+
+    def take_over(self, message_id: str) -> bool:
+        """Claim a fire another beat claimed but never published; False when it was published."""
+        if self._client is None:
+            return True
+        key = _PREFIX + message_id
+        try:
+            # One round trip, atomic with respect to the owner's mark_sent: take the key unless it says sent.
+            previous = self._client.set(key, self.owner, ex=CLAIM_TTL_SECONDS, get=True)
+            if previous == _SENT:
+                self._client.set(key, _SENT, ex=CLAIM_TTL_SECONDS)
+                return False
+            return True
+        except redis.RedisError as exc:
+            log.warning("could not take over fire %s in Redis: %s", message_id, exc)
+            return True
+
+    def sent(self, message_id: str) -> bool:
+        """True when the fire is marked published."""
+        if self._client is None:
+            return False
+        try:
+            return bool(self._client.get(_PREFIX + message_id) == _SENT)
+        except redis.RedisError:
+            return False
+
+    def mark_sent(self, message_id: str) -> None:
+        """Record that the fire was published (before the store hears of it)."""
+        if self._client is None:
+            return
+        try:
+            self._client.set(_PREFIX + message_id, _SENT, ex=CLAIM_TTL_SECONDS)
+        except redis.RedisError as exc:
+            log.warning("could not mark fire %s sent in Redis: %s", message_id, exc)

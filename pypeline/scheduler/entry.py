@@ -8,6 +8,7 @@ from celery import Celery
 from celery.beat import ScheduleEntry
 from celery.schedules import BaseSchedule, schedstate
 
+from pypeline.scheduler.due import DueEntry
 from pypeline.scheduler.store import ScheduleRow
 from pypeline.store.models import utcnow
 
@@ -44,7 +45,7 @@ class DatabaseEntry(ScheduleEntry):
     schedule_id: str = ""
 
     @classmethod
-    def from_row(cls, row: ScheduleRow, app: Celery) -> DatabaseEntry:
+    def from_row(cls, row: ScheduleRow | DueEntry, app: Celery) -> DatabaseEntry:
         """Build the entry of a row."""
         spec = row.spec
         options = {k: v for k, v in (("queue", spec.queue), ("exchange", spec.exchange),

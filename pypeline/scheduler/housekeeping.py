@@ -34,8 +34,10 @@ class Housekeeper:
 
     def tick(self, mono: float, schedules: ScheduleStore) -> None:
         """Do whatever is due; raises store errors for beat's backoff."""
-        if mono - self._last_sweep < self.sweep_every and mono - self._last_prune < self.prune_every:
-            return
+        days = self.rt.settings.run_retention_days
+        prune_due = days > 0 and mono - self._last_prune >= self.prune_every
+        if not prune_due and mono - self._last_sweep < self.sweep_every:
+            return  # (with retention off, waiting for a prune must not make every tick take the lease)
         if self._lock is None:
             self._lock = NamedLock(self.rt.store.engine, "housekeeping", self.holder, max(self.sweep_every * 3, 30.0))
         if not self._lock.acquire():
@@ -46,8 +48,7 @@ class Housekeeper:
             started = self.rt.launcher.sweep()
             if started:
                 log.info("beat: started %d queued run(s)", len(started))
-        days = self.rt.settings.run_retention_days
-        if days > 0 and mono - self._last_prune >= self.prune_every:
+        if prune_due:
             self._last_prune = mono
             before = utcnow() - timedelta(days=days)
             prune_batch_runs(self.rt.store.engine, before)

@@ -115,7 +115,7 @@ def _new_id(store: ScheduleStore, name: str) -> str:
 
 def list_schedules(rt: Runtime) -> list[dict[str, Any]]:
     """Every schedule (not deleted), ordered by id."""
-    return [_document(row) for row in schedule_store(rt).list()]
+    return [_document(row) for row in schedule_store(rt).list_rows()]
 
 
 def get_schedule(rt: Runtime, schedule_id: str) -> dict[str, Any]:

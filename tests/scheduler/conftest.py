@@ -6,11 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -112,20 +109,3 @@ def start_beat(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield _start
     for beat in started:
         beat.stop()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def contiguous(dues: list[datetime], step: timedelta = timedelta(seconds=1)) -> bool:
-    """True when consecutive due times are exactly `step` apart (no slot missed, none repeated)."""
-    return all(b - a == step for a, b in pairwise(dues))

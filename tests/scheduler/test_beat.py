@@ -1,9 +1,10 @@
 """DatabaseScheduler in this process on a real Redis broker and real stores: catch-up, restarts, crash recovery,
-undeclared targets and a store outage. Messages are read back from the Redis queue (no worker needed)."""
+undeclared targets and a store outage. Messages are read back from the Redis queue (no worker needed).
+
+Beat runs on a `ManualClock`: each test moves beat's time itself and ticks, so nothing waits on wall time."""
 from __future__ import annotations
 
-import threading
-import time
+import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,22 +18,23 @@ from pypeline.scheduler.sync import spec_values
 from pypeline.services import schedules as svc
 from pypeline.services.invoke import invoke
 from pypeline.store.models import utcnow
-from tests.scheduler.conftest import TASK, Harness, contiguous
+from tests.scheduler.conftest import TASK, Harness
+from tests.scheduler.support import ManualClock, contiguous
 
 ONE_SECOND = timedelta(seconds=1)
 
 
-def _scheduler(h: Harness, **attrs: object) -> DatabaseScheduler:
-    sched = DatabaseScheduler(app=h.rt.celery)
-    for name, value in attrs.items():
-        setattr(sched, name, value)
-    return sched
+def _scheduler(h: Harness, clock: ManualClock | None = None, **tuning: float | str) -> DatabaseScheduler:
+    """A scheduler over the harness; `tuning` sets `beat_*` settings (e.g. redispatch_after=0.2)."""
+    settings = dataclasses.replace(h.rt.settings, **{f"beat_{k}": v for k, v in tuning.items()})
+    return DatabaseScheduler(app=h.rt.celery, clock=clock or ManualClock(), settings=settings)
 
 
-def _run(sched: DatabaseScheduler, seconds: float, stop: threading.Event | None = None) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end and not (stop is not None and stop.is_set()):
-        time.sleep(max(min(sched.tick(), end - time.monotonic()), 0.0))
+def _run(sched: DatabaseScheduler, clock: ManualClock, seconds: float, step: float = 0.25) -> None:
+    """Run beat for `seconds` of its clock: tick, move the clock by `step`, repeat."""
+    for _ in range(round(seconds / step)):
+        sched.tick()
+        clock.advance(step)
 
 
 def _store(h: Harness) -> ScheduleStore:
@@ -46,14 +48,14 @@ def _move_due(h: Harness, schedule_id: str, due: datetime) -> None:
     _store(h).write([RowWrite(schedule_id, {"next_fire_at": due}, expect_version=row.version)])
 
 
-
 @pytest.mark.parametrize("policy", ["once", "skip"])
 def test_catch_up_policy(harness: Harness, policy: str) -> None:
     svc.create_schedule(harness.rt, {"id": "late", "name": "late", "task": TASK, "every": 60,
                                      "payload": harness.payload()})
     down_since = utcnow() - timedelta(minutes=5, seconds=30)  # the current slot is 30 s ahead
     _move_due(harness, "late", down_since)
-    sched = _scheduler(harness, catch_up=policy)
+    sched = _scheduler(harness)
+    sched.catch_up = policy
     sched.tick()
     row = _store(harness).get("late")
     assert row is not None and row.next_fire_at is not None
@@ -71,11 +73,14 @@ def test_catch_up_policy(harness: Harness, policy: str) -> None:
 def test_restart_neither_refires_nor_skips(harness: Harness) -> None:
     svc.create_schedule(harness.rt, {"id": "tick", "name": "tick", "task": TASK, "every": 1,
                                      "payload": harness.payload()})
-    _run(_scheduler(harness), 3.2)
-    time.sleep(1.5)  # "restart": the first beat is gone without a goodbye; slots come due meanwhile
-    _run(_scheduler(harness), 2.5)
+    first = _store(harness).get("tick")
+    assert first is not None and first.next_fire_at is not None
+    clock = ManualClock(first.next_fire_at - ONE_SECOND)
+    _run(_scheduler(harness, clock), clock, 3.25)
+    clock.advance(1.5)  # "restart": the first beat is gone without a goodbye; slots come due meanwhile
+    _run(_scheduler(harness, clock), clock, 2.5)
     fires = sorted(_store(harness).fires("tick", limit=100), key=lambda f: f.due_at)
-    assert len(fires) >= 6
+    assert len(fires) == 7  # every slot up to the last tick (clock at 7 s), each once
     assert contiguous([f.due_at for f in fires]), "no slot skipped across the restart"
     queued = harness.queued_ids()
     assert sorted(queued) == sorted(f.message_id for f in fires) and len(set(queued)) == len(queued)
@@ -99,14 +104,14 @@ def test_fire_claimed_by_a_dead_beat_is_resent_once(harness: Harness) -> None:
     # The pipeline fire got as far as starting its run before its beat died.
     invoke(harness.rt, "counted", harness.payload(), origin=origin_of("porphan"),
            run_id=message_id("porphan", claimed["porphan"]))
-    sched = _scheduler(harness, redispatch_after=0.2, orphan_scan_every=0.1)
-    time.sleep(0.3)
-    _run(sched, 0.5)
-    time.sleep(0.3)
-    _run(sched, 0.5)
-    task_ids = [i for i in harness.queued_ids()]
-    assert message_id("orphan", claimed["orphan"]) in task_ids
-    assert task_ids.count(message_id("orphan", claimed["orphan"])) == 1
+    clock = ManualClock()
+    sched = _scheduler(harness, clock)
+    _run(sched, clock, 1.0)
+    task_fire = message_id("orphan", claimed["orphan"])
+    assert task_fire not in harness.queued_ids(), "a claim younger than redispatch_after belongs to its beat"
+    clock.advance(sched.redispatch_after)
+    _run(sched, clock, 3 * sched.orphan_scan_every)  # several scans: the re-sent fire is not sent again
+    assert harness.queued_ids().count(task_fire) == 1
     runs, total = harness.rt.store.list_runs(origin=origin_of("porphan"))
     assert total == 1, "a re-sent pipeline fire never starts a second run"
     for sid in claimed:
@@ -149,47 +154,49 @@ def test_pipeline_payload_no_longer_valid_is_not_run(harness: Harness) -> None:
 
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 def test_changes_apply_on_the_next_tick(harness: Harness) -> None:
-    sched = _scheduler(harness)
+    clock = ManualClock()
+    sched = _scheduler(harness, clock)
     svc.create_schedule(harness.rt, {"id": "live", "name": "live", "task": TASK, "every": 3600})
-    _run(sched, 1.1)
-    assert "live" in sched._rows
+    _run(sched, clock, sched.max_interval + 0.25)  # beat looks at changes every max_interval
+    assert "live" in sched.schedule
     svc.update_schedule(harness.rt, "live", {"cron": "0 4 * * *"})
-    _run(sched, 1.1)
-    assert sched._rows["live"].spec.cron == "0 4 * * *"
+    _run(sched, clock, sched.max_interval + 0.25)  # beat looks at changes every max_interval
+    row = _store(harness).get("live")
+    assert row is not None and row.next_fire_at is not None and row.next_fire_at.hour == 4
+    assert sched.schedule["live"].schedule.next_fire_at == row.next_fire_at
     svc.set_enabled(harness.rt, "live", False)
-    _run(sched, 1.1)
-    assert "live" not in sched._rows
+    _run(sched, clock, sched.max_interval + 0.25)  # beat looks at changes every max_interval
+    assert "live" not in sched.schedule
 
 
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 def test_store_outage_fires_from_memory_then_writes_back(harness: Harness, postgres_server: str) -> None:
     svc.create_schedule(harness.rt, {"id": "steady", "name": "steady", "task": TASK, "every": 1,
                                      "payload": harness.payload()})
-    sched = _scheduler(harness, offline_after=0.5, backoff_max=1.0)
-    stop = threading.Event()
-    loop = threading.Thread(target=_run, args=(sched, 60, stop), daemon=True)
-    loop.start()
+    first = _store(harness).get("steady")
+    assert first is not None and first.next_fire_at is not None
+    clock = ManualClock(first.next_fire_at - ONE_SECOND)
+    sched = _scheduler(harness, clock, offline_after=0.5, backoff_max=1.0)
     name = harness.database.rsplit("/", 1)[1]
     admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
     try:
-        time.sleep(2.5)
+        _run(sched, clock, 2.5)
         before = len(harness.queued_ids())
+        assert before == 2 and sched.online
         with admin.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
             conn.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
                                  "AND pid <> pg_backend_pid()")
-        time.sleep(4.5)
+        _run(sched, clock, 4.5)
         during = len(harness.queued_ids())
         assert during - before >= 3, "beat kept firing from memory while the store was down"
-        assert sched._down_since is not None
+        assert not sched.online
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         admin.dispose()
-    time.sleep(3.0)
-    stop.set()
-    loop.join(10)
-    assert sched._down_since is None and not sched._offline_fires
+    _run(sched, clock, 3.0)
+    assert sched.online
     fires = sorted(_store(harness).fires("steady", limit=200), key=lambda f: f.due_at)
     queued = harness.queued_ids()
     assert len(set(queued)) == len(queued), "nothing sent twice"
@@ -207,7 +214,7 @@ def test_celery_scheduler_entry_points(harness: Harness, tmp_path: Path) -> None
 
     assert symbol_by_name("pypeline.scheduler:DatabaseScheduler") is DatabaseScheduler is SermosScheduler
     svc.create_schedule(harness.rt, {"id": "e", "name": "entry", "task": TASK, "every": 60, "queue": "q1"})
-    sched = _scheduler(harness)
+    sched = _scheduler(harness, ManualClock())
     entry = sched.schedule["entry"]
     assert isinstance(entry, SermosEntry) and entry.task == TASK and entry.options == {"queue": "q1"}
     due, remaining = entry.is_due()
