@@ -166,7 +166,8 @@ class Settings:
                                         "A pending fire not sent after this long is given up (marked failed).",
                                         unit="s")
     beat_max_fires_per_tick: int = setting(
-        "PYPELINE_BEAT_MAX_FIRES_PER_TICK", 200, "Most fires handled per tick before beat looks at schedule changes again.")
+        "PYPELINE_BEAT_MAX_FIRES_PER_TICK", 200,
+        "Most fires handled per tick before beat looks at schedule changes again.")
     beat_backoff_min: float = setting("PYPELINE_BEAT_BACKOFF_MIN", 1.0,
                                       "First wait between retries while the store is unreachable.", unit="s")
     beat_backoff_max: float = setting("PYPELINE_BEAT_BACKOFF_MAX", 30.0,
