@@ -17,7 +17,8 @@ from pypeline.config import load_config
 from pypeline.config.schedule_timing import MIN_INTERVAL_SECONDS
 from pypeline.scheduler.beat import DatabaseScheduler
 from pypeline.services import schedules as svc
-from tests.scheduler.conftest import REDIS_DB, TASK, Harness, contiguous, wait_until
+from tests.scheduler.conftest import REDIS_DB, TASK, Harness
+from tests.scheduler.support import contiguous, wait_until
 
 CONFIG = """\
 serviceConfig:
