@@ -19,7 +19,7 @@ from pypeline.config import load_config
 from pypeline.runtime import Runtime
 from pypeline.services import keys as key_service
 from pypeline.settings import Settings
-from tests.conftest import unique_queue_config
+from tests.helpers import unique_queue_config
 
 
 def _free_port() -> int:

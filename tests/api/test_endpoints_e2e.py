@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import Stack
+from tests.api.support import ApiStack
 
 pytestmark = pytest.mark.e2e
 EXPECTED_DEMO = {"load": {"inputs": ["clean", "enrich"], "kept": 2, "total": 60}}
 
 
-def _wait_result(stack: Stack, run_id: str, timeout: float = 60.0) -> dict[str, Any]:
+def _wait_result(stack: ApiStack, run_id: str, timeout: float = 60.0) -> dict[str, Any]:
     """Poll the original's results route until it answers 200 (finished)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -26,7 +26,7 @@ def _wait_result(stack: Stack, run_id: str, timeout: float = 60.0) -> dict[str, 
     raise AssertionError(f"run {run_id} not finished in {timeout}s")
 
 
-def test_invoke_and_read_results_through_the_api(live_stack: Stack) -> None:
+def test_invoke_and_read_results_through_the_api(live_stack: ApiStack) -> None:
     s = live_stack
     resp = s.client.post("/api/v1/pipelines/invoke/demo", json={"chain_payload": {"count": 4}}, headers=s.w)
     assert resp.status_code == 202, resp.json
@@ -51,7 +51,7 @@ def test_invoke_and_read_results_through_the_api(live_stack: Stack) -> None:
     assert "nodes" not in page["items"][0]
 
 
-def test_failure_retry_events_and_metrics(live_stack: Stack) -> None:
+def test_failure_retry_events_and_metrics(live_stack: ApiStack) -> None:
     s = live_stack
     run_id = s.client.post("/api/v1/pipelines/failing/invoke", json={}, headers=s.w).json["run_id"]
     result = _wait_result(s, run_id)

@@ -23,8 +23,8 @@ import redis
 from pypeline.runtime import Runtime
 from pypeline.services import batches
 from pypeline.settings import Settings
-from tests.conftest import ROOT, WorkerProcess
 from tests.e2e.batch_support import write_config
+from tests.helpers import ROOT, WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ import pytest
 from pypeline.runtime import Runtime
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
-from tests.conftest import WorkerProcess, unique_queue_config
+from tests.helpers import WorkerProcess, unique_queue_config
 
 pytestmark = pytest.mark.e2e
 PIPELINES = Path(__file__).parent / "pipelines.yaml"
@@ -131,7 +131,7 @@ def test_celery_a_pypeline_celery_worker(tmp_path: Path, redis_url: str, sqlite_
                                 stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
     worker = WorkerProcess(proc, log)
     try:
-        from tests.conftest import wait_for_log
+        from tests.helpers import wait_for_log
 
         wait_for_log(worker, "ready.", timeout=60)
         rt = _client(config, redis_url, sqlite_url, tmp_path / "home")

@@ -21,7 +21,7 @@ import pytest
 from pypeline.runtime import Runtime
 from pypeline.scheduler.dispatch import origin_of
 from pypeline.settings import Settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.e2e
 CONFIG = Path(__file__).parent / "tools.yaml"

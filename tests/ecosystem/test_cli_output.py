@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from pypeline.cli import cli
 from pypeline.scheduler.spec import describe_interval
-from tests.conftest import EXAMPLE
+from tests.helpers import EXAMPLE
 from tests.scheduler.conftest import CONFIG, TASK
 
 

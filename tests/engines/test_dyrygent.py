@@ -22,7 +22,7 @@ from pypeline.settings import Settings
 from pypeline.status import Status
 from pypeline.store.repository import FinishPlan
 from pypeline.tasks.chained import CONTEXT_KEY
-from tests.conftest import WorkerProcess
+from tests.helpers import WorkerProcess
 
 CONFIG = """
 serviceConfig:

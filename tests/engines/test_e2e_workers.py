@@ -13,7 +13,7 @@ from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
-from tests.conftest import WorkerProcess, unique_queue_config, wait_for_log
+from tests.helpers import WorkerProcess, unique_queue_config, wait_for_log
 
 pytestmark = pytest.mark.e2e
 PIPELINES = Path(__file__).parent / "e2e_pipelines.yaml"

@@ -11,7 +11,7 @@ from kombu import Connection, Exchange, Producer, Queue
 
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings
-from tests.conftest import WorkerProcess, unique_queue_config, wait_for_log
+from tests.helpers import WorkerProcess, unique_queue_config, wait_for_log
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e]
 

@@ -18,7 +18,7 @@ from pypeline.runtime import Runtime
 from pypeline.services import invoke as invoke_service
 from pypeline.services import runs as run_service
 from tests.ops import handlers
-from tests.ops.conftest import make_runtime
+from tests.ops.support import make_runtime
 
 
 class _Hook:

@@ -13,7 +13,7 @@ import pytest
 
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings
-from tests.conftest import WorkerProcess, unique_queue_config
+from tests.helpers import WorkerProcess, unique_queue_config
 
 pytestmark = pytest.mark.e2e
 PIPELINES = Path(__file__).parent / "pipelines.yaml"

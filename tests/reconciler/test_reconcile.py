@@ -20,7 +20,7 @@ from pypeline.settings import Settings
 from pypeline.store import leases
 from pypeline.store.models import NodeRun, utcnow
 from pypeline.store.repository import NodeSpec
-from tests.conftest import unique_queue_config
+from tests.helpers import unique_queue_config
 
 PIPELINES = Path(__file__).parent / "pipelines.yaml"
 

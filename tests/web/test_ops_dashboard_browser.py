@@ -10,14 +10,14 @@ from pypeline.services import batches as batch_service
 from pypeline.services import invoke as invoke_service
 from pypeline.status import Status
 from pypeline.store.node_logs import append_log
-from tests.api.conftest import Stack
-from tests.web.conftest import serve
+from tests.api.support import ApiStack
+from tests.web.support import serve
 from tests.web.test_dashboard_browser import ARTIFACTS, CHROMIUM_ARGS, _require_chromium
 
 pytestmark = pytest.mark.e2e
 
 
-def test_filters_live_logs_and_batch_controls(pg_stack: Stack, tmp_path: Path) -> None:
+def test_filters_live_logs_and_batch_controls(pg_stack: ApiStack, tmp_path: Path) -> None:
     executable = _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
