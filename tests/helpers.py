@@ -27,8 +27,8 @@ from pypeline.runtime import Runtime
 from pypeline.settings import Settings
 
 __all__ = ["ROOT", "EXAMPLE", "IN_CI", "REDIS_URL", "AMQP_URL", "POSTGRES_URL", "require_service", "reachable",
-           "unique_queue_config", "wait_until", "assert_stays", "WorkerProcess", "wait_for_log", "worker_env",
-           "client_runtime", "Stack", "fresh_database"]
+           "unique_queue_config", "wait_until", "poll_until", "assert_stays", "WorkerProcess", "wait_for_log",
+           "worker_env", "client_runtime", "Stack", "fresh_database"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "sermos.yaml.example"
@@ -39,6 +39,7 @@ AMQP_URL = os.environ.get("PYPELINE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.
 POSTGRES_URL = os.environ.get("PYPELINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 # ------------------------------------------------------------------------------------------------- services
@@ -116,6 +117,19 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: floa
             raise AssertionError(f"{message or 'condition'}: not reached within {timeout:g} s "
                                  f"(last value: {value!r}){extra}")
         time.sleep(interval)
+
+
+def poll_until(fetch: Callable[[], V], done: Callable[[V], Any], timeout: float = 30.0, interval: float = 0.05,
+               message: str = "") -> V:
+    """Fetch a value (a status document, a record...) until `done(value)`; return it, or fail showing the last one."""
+    last: list[V] = []
+
+    def _check() -> bool:
+        last[:] = [fetch()]
+        return bool(done(last[0]))
+
+    wait_until(_check, timeout, interval, message=message, report=lambda: f"last: {last[0]!r}" if last else "")
+    return last[0]
 
 
 def assert_stays(predicate: Callable[[], Any], duration: float, interval: float = 0.05, message: str = "") -> None:

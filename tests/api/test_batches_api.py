@@ -1,7 +1,6 @@
 """Batches over HTTP with a real worker: start a declared batch, follow it to the end, list chunks, control it."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.api.support import ApiStack, make_api_stack
-from tests.helpers import WorkerProcess
+from tests.helpers import WorkerProcess, poll_until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,18 +33,13 @@ def batch_stack(tmp_path: Path, redis_url: str, postgres_url: str,
     for i in range(5):
         (files / f"f{i}.txt").write_text("x" * (i + 1))
     stack = make_api_stack(tmp_path, redis_url, postgres_url, edit=_with_batch(files))
-    start_worker(stack.config, "-c", "4", "-P", "threads", env=stack.worker_env())
+    stack.start_worker(start_worker, "-c", "4", "-P", "threads")
     return stack
 
 
 def _wait_batch(stack: ApiStack, batch_run_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        doc = stack.client.get(f"/api/v1/batch-runs/{batch_run_id}", headers=stack.r).json
-        if doc["terminal"]:
-            return doc
-        time.sleep(0.2)
-    raise AssertionError(f"batch run {batch_run_id} not finished: {doc}")
+    return poll_until(lambda: stack.client.get(f"/api/v1/batch-runs/{batch_run_id}", headers=stack.r).json,
+                      lambda doc: doc["terminal"], timeout, interval=0.2, message=f"batch run {batch_run_id} finished")
 
 
 def test_start_follow_and_control_a_batch(batch_stack: ApiStack) -> None:

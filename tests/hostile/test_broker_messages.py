@@ -11,7 +11,7 @@ from kombu import Connection, Exchange, Producer, Queue
 
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings
-from tests.helpers import WorkerProcess, unique_queue_config, wait_for_log
+from tests.helpers import WorkerProcess, unique_queue_config
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e]
 
@@ -58,7 +58,7 @@ def test_builtin_and_undeclared_tasks_are_refused(tmp_path: Path, redis_url: str
                  "workflow-processor", "os.system"):
         result = _result(rt, _publish(redis_url, queue, name))
         assert result.state == "FAILURE" and type(result.result).__name__ == "NotRegistered", (name, result.state)
-        wait_for_log(worker, f"Received unregistered task of type '{name}'", timeout=10)
+        worker.wait_for_log(f"Received unregistered task of type '{name}'", timeout=10)
     assert f"Task {'celery.backend_cleanup'}[" not in worker.log()  # never accepted for execution
     assert rt.store.list_runs()[1] == runs_before
     # A declared pipeline still runs on the same worker.
