@@ -35,7 +35,7 @@ def test_start_a_run_from_the_dashboard_and_see_it_succeed(pg_stack: ApiStack,
     executable = _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    start_worker(pg_stack.config, "-c", "4", "-P", "threads", env=pg_stack.worker_env())
+    pg_stack.start_worker(start_worker, "-c", "4", "-P", "threads")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with serve(pg_stack) as base:
         with sync_playwright() as pw:
