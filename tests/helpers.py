@@ -98,19 +98,14 @@ def unique_queue_config(tmp_path: Path, source: Path = EXAMPLE, queue: str | Non
 
 
 # ---------------------------------------------------------------------------------------------------- waits
-def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, message: str = "",
-               report: Callable[[], str] | None = None) -> T:
-    """Poll `predicate` until it returns a truthy value and return that value.
-
-    After `timeout` seconds raise AssertionError naming `message`, the last value seen and `report()` (a log,
-    the store's view...). The predicate is checked once more after the deadline, so a slow poll never fails a
-    condition that did become true.
-    """
+def _poll(fetch: Callable[[], V], done: Callable[[V], Any], timeout: float, interval: float, message: str,
+          report: Callable[[], str] | None) -> V:
+    """The one polling loop: fetch until `done(value)`; the last look happens after the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         expired = time.monotonic() > deadline
-        value = predicate()
-        if value:
+        value = fetch()
+        if done(value):
             return value
         if expired:
             extra = f"\n{report()}" if report is not None else ""
@@ -119,17 +114,21 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: floa
         time.sleep(interval)
 
 
+def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, message: str = "",
+               report: Callable[[], str] | None = None) -> T:
+    """Poll `predicate` until it returns a truthy value and return that value.
+
+    After `timeout` seconds raise AssertionError naming `message`, the last value seen and `report()` (a log,
+    the store's view...). The predicate is checked once more after the deadline, so a slow poll never fails a
+    condition that did become true.
+    """
+    return _poll(predicate, bool, timeout, interval, message, report)
+
+
 def poll_until(fetch: Callable[[], V], done: Callable[[V], Any], timeout: float = 30.0, interval: float = 0.05,
-               message: str = "") -> V:
+               message: str = "", report: Callable[[], str] | None = None) -> V:
     """Fetch a value (a status document, a record...) until `done(value)`; return it, or fail showing the last one."""
-    last: list[V] = []
-
-    def _check() -> bool:
-        last[:] = [fetch()]
-        return bool(done(last[0]))
-
-    wait_until(_check, timeout, interval, message=message, report=lambda: f"last: {last[0]!r}" if last else "")
-    return last[0]
+    return _poll(fetch, done, timeout, interval, message, report)
 
 
 def assert_stays(predicate: Callable[[], Any], duration: float, interval: float = 0.05, message: str = "") -> None:
