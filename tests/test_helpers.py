@@ -75,9 +75,9 @@ def test_stack_builds_a_unique_queue_config_and_the_worker_environment(tmp_path:
 
 
 @pytest.mark.e2e
-def test_worker_process_runs_a_pipeline_and_stops(tmp_path: Path) -> None:
-    """A real worker on the embedded broker: ready, runs a run of a client runtime, stops warm on SIGTERM."""
-    stack = Stack.create(tmp_path, "embedded://", f"sqlite:///{tmp_path / 'home' / 'store.sqlite'}")
+def test_worker_process_runs_a_pipeline_and_stops(tmp_path: Path, redis_url: str, sqlite_url: str) -> None:
+    """A real worker: ready, runs a run of a client runtime, stops warm on SIGTERM."""
+    stack = Stack.create(tmp_path, redis_url, sqlite_url)
     worker = WorkerProcess.start(stack.config, "-c", "1", "-P", "threads", env=stack.worker_env(), cwd=tmp_path)
     try:
         assert worker.alive and "ready." in worker.log()
