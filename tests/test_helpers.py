@@ -95,3 +95,22 @@ def test_worker_process_that_exits_fails_at_once_with_its_log(tmp_path: Path) ->
         WorkerProcess.start(tmp_path / "missing.yaml", cwd=tmp_path, timeout=60)
     assert time.monotonic() - started < 30  # not the whole timeout
     assert "missing.yaml" in str(failure.value)
+
+
+#: tests/scheduler is moved to tests.helpers together with its injectable-clock change (another change owns it).
+_CONFTEST_IMPORTS_PENDING = ("scheduler",)
+
+
+def test_no_module_imports_from_a_conftest() -> None:
+    """Fixtures live in conftest.py; names a test imports live in tests/helpers.py or a package's support.py."""
+    import ast
+
+    tests = Path(__file__).parent
+    offenders = []
+    for path in sorted(tests.rglob("*.py")):
+        if path.relative_to(tests).parts[0] in _CONFTEST_IMPORTS_PENDING:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "conftest":
+                offenders.append(f"{path.relative_to(tests)}:{node.lineno} imports from {node.module}")
+    assert not offenders, "\n".join(offenders)
