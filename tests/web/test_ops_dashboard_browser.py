@@ -53,7 +53,11 @@ def test_filters_live_logs_and_batch_controls(pg_stack: ApiStack, tmp_path: Path
             page.click("form.filters button[type=submit]")
             expect(page.locator(f'tr[data-run="{other}"]')).to_have_count(1)
             expect(page.locator("#runs-table tbody tr")).to_have_count(1)
-            page.wait_for_timeout(2500)  # one live refresh keeps the filter
+            # The next live refresh (every 2 s) asks for the filtered list and the table keeps one row.
+            with page.expect_response(lambda r: "/api/v1/runs/?" in r.url, timeout=10_000) as refresh:
+                pass
+            assert "origin=cli" in refresh.value.url and refresh.value.json()["total"] == 1
+            expect(page.locator("#runs-total")).to_have_text("1")
             expect(page.locator("#runs-table tbody tr")).to_have_count(1)
 
             page.goto(base + f"/ui/runs/{tagged}")
