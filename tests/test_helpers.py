@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,22 +73,8 @@ def test_stack_builds_a_unique_queue_config_and_the_worker_environment(tmp_path:
                                            "PYPELINE_HOME": str(tmp_path / "home"), "EXTRA": "1"}
 
 
-@pytest.mark.e2e
-def test_worker_process_runs_a_pipeline_and_stops(tmp_path: Path, redis_url: str, sqlite_url: str) -> None:
-    """A real worker: ready, runs a run of a client runtime, stops warm on SIGTERM."""
-    stack = Stack.create(tmp_path, redis_url, sqlite_url)
-    worker = WorkerProcess.start(stack.config, "-c", "1", "-P", "threads", env=stack.worker_env(), cwd=tmp_path)
-    try:
-        assert worker.alive and "ready." in worker.log()
-        run = stack.rt.wait(stack.rt.start_run("demo", {"count": 4}), 60)
-        assert run["status"] == "SUCCESS", worker.tail()
-    finally:
-        worker.stop()
-    assert not worker.alive and worker.proc.returncode is not None
-    worker.stop(signal.SIGKILL)  # stopping a stopped worker is a no-op
-
-
 def test_worker_process_that_exits_fails_at_once_with_its_log(tmp_path: Path) -> None:
+    """(A worker that starts is exercised by every e2e test through the `start_worker` fixture.)"""
     started = time.monotonic()
     with pytest.raises(AssertionError, match=r"worker exited with [1-9]") as failure:
         WorkerProcess.start(tmp_path / "missing.yaml", cwd=tmp_path, timeout=60)
