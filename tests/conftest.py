@@ -2,46 +2,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "sermos.yaml.example"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.helpers import AMQP_URL, POSTGRES_URL, REDIS_URL, WorkerProcess, fresh_database, require_service
 
-REDIS_URL = os.environ.get("PYPELINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-AMQP_URL = os.environ.get("PYPELINE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-POSTGRES_URL = os.environ.get("PYPELINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _reachable(url: str) -> bool:
-    parsed = urlparse(url.replace("postgresql+psycopg", "postgresql"))
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 0), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, url: str) -> str:
-    """Return `url` if the service answers; skip locally, fail under CI=true (a missing service is a failure)."""
-    if _reachable(url):
-        return url
-    message = f"{name} is not reachable at {url}"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: required services must run)")
-    pytest.skip(message)
-    raise AssertionError("unreachable")
+# Still imported from here by tests/scheduler (owned by the beat-clock change; switch it to tests.helpers).
+from tests.helpers import ROOT, unique_queue_config, wait_for_log  # noqa: F401, E402  isort: skip
 
 
 @pytest.fixture(scope="session")
@@ -74,23 +43,8 @@ def postgres_server() -> str:
 @pytest.fixture()
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    import sqlalchemy as sa
-
-    name = f"pypeline_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = postgres_server.rsplit("/", 1)[0] + "/" + name
-    yield url
-    from pypeline.store import db
-
-    engine = db._engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
-    db._migrated.discard(url)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture()
@@ -114,72 +68,15 @@ def pypeline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings(refresh=True)
 
 
-def unique_queue_config(tmp_path: Path, source: Path = EXAMPLE, queue: str | None = None) -> tuple[Path, str]:
-    """Copy a config with its queues renamed to a unique queue, so tests on shared brokers never collide."""
-    queue = queue or f"pypeline-test-{uuid.uuid4().hex[:8]}"
-    text = source.read_text().replace("pypeline-demo", queue).replace("${PYPELINE_DEMO_QUEUE:" + queue + "}", queue)
-    path = tmp_path / source.name
-    path.write_text(text)
-    return path, queue
-
-
-class WorkerProcess:
-    """A real `pypeline worker` child process, stopped (or killed) on demand."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-        self.proc = proc
-        self.log_path = log_path
-
-    def log(self) -> str:
-        """What the worker printed so far."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
-        """Stop the worker (SIGTERM: warm shutdown; SIGKILL: crash)."""
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
-def wait_for_log(worker: WorkerProcess, needle: str, timeout: float = 30.0) -> None:
-    """Block until `needle` appears in the worker's output (or fail with the log)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle in worker.log():
-            return
-        if worker.proc.poll() is not None:
-            raise AssertionError(f"worker exited with {worker.proc.returncode}:\n{worker.log()[-4000:]}")
-        time.sleep(0.1)
-    raise AssertionError(f"worker did not print {needle!r} in {timeout}s:\n{worker.log()[-4000:]}")
-
-
 @pytest.fixture()
 def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Factory: start `pypeline worker FILE [args]` as a child process with the given env; all stopped after."""
     started: list[WorkerProcess] = []
 
     def _start(config: Path | str, *args: str, env: dict[str, str] | None = None, ready: bool = True) -> WorkerProcess:
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        # Workers run in tmp_path: test handler modules (`tests.*`) import from the repo root, as in CI.
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH", "")]))
-        exe = shutil.which("pypeline")
-        cmd = [exe] if exe else [sys.executable, "-m", "pypeline"]
-        fh = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([*cmd, "worker", str(config), *args], stdout=fh, stderr=subprocess.STDOUT,
-                                env=full_env, cwd=str(tmp_path), start_new_session=True)
-        worker = WorkerProcess(proc, log_path)
+        worker = WorkerProcess.start(config, *args, env=env, cwd=tmp_path, ready=ready,
+                                     log_path=tmp_path / f"worker-{len(started)}.log")
         started.append(worker)
-        if ready:
-            wait_for_log(worker, "ready.", timeout=60)
         return worker
 
     yield _start

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pypeline.cli import cli
-from tests.conftest import EXAMPLE
+from tests.helpers import EXAMPLE
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:

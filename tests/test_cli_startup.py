@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from pypeline.cli import COMMANDS, cli
 from pypeline.runtime import Runtime
-from tests.conftest import EXAMPLE
+from tests.helpers import EXAMPLE
 
 #: Libraries a command that needs no run store, broker or graph analysis must not import.
 HEAVY = {"sqlalchemy", "alembic", "networkx", "celery", "kombu", "pydantic", "flask", "boto3"}

@@ -5,7 +5,7 @@ import networkx as nx
 
 from pypeline.config import load_config
 from pypeline.dag import PipelineDag, build_graph
-from tests.conftest import EXAMPLE
+from tests.helpers import EXAMPLE
 
 
 def _dag(pipeline: str) -> PipelineDag:

@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from pypeline.cli import cli
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"

@@ -16,7 +16,7 @@ from pypeline.pipeline import Pipeline, build_config, handler_path, load_pipelin
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
 from pypeline_examples import dataflow as df
-from tests.conftest import EXAMPLE
+from tests.helpers import EXAMPLE
 
 YAML = """
 pipelines:

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +18,7 @@ from pypeline.config import load_config
 from pypeline.runtime import Runtime
 from pypeline.services import keys as key_service
 from pypeline.settings import Settings
-from tests.conftest import unique_queue_config
+from tests.helpers import unique_queue_config, wait_until
 
 
 def _free_port() -> int:
@@ -54,15 +53,15 @@ def test_api_command_serves(tmp_path: Path, redis_url: str, server: str) -> None
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def _health() -> tuple[int, bytes] | None:
             assert proc.poll() is None, (tmp_path / "api.log").read_text()
             try:
-                status, body = _get(base + "/api/v1/health")
-                break
+                return _get(base + "/api/v1/health")
             except OSError:
-                assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()
-                time.sleep(0.2)
+                return None
+
+        status, body = wait_until(_health, 30, interval=0.2, message="pypeline api answers",
+                                  report=lambda: (tmp_path / "api.log").read_text())
         assert status == 200 and json.loads(body)["status"] == "ok"
         assert _get(base + "/api/v1/ready")[0] == 200
         assert _get(base + "/api/v1/pipelines/")[0] == 401

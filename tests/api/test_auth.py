@@ -10,10 +10,10 @@ from sqlalchemy import select
 from pypeline.api import Principal, create_app
 from pypeline.services import keys as key_service
 from pypeline.store.models import ApiKey
-from tests.api.conftest import Stack
+from tests.api.support import ApiStack
 
 
-def _operations(stack: Stack) -> list[tuple[str, str]]:
+def _operations(stack: ApiStack) -> list[tuple[str, str]]:
     spec = stack.client.get("/api/v1/openapi.json", headers=stack.r).json
     ops = []
     for path, item in spec["paths"].items():
@@ -23,7 +23,7 @@ def _operations(stack: Stack) -> list[tuple[str, str]]:
     return ops
 
 
-def test_every_endpoint_but_health_needs_a_key(module_stack: Stack) -> None:
+def test_every_endpoint_but_health_needs_a_key(module_stack: ApiStack) -> None:
     s = module_stack
     ops = _operations(s)
     assert len(ops) >= 12
@@ -39,7 +39,7 @@ def test_every_endpoint_but_health_needs_a_key(module_stack: Stack) -> None:
         assert s.client.get(path).status_code == 200
 
 
-def test_read_scope_reads_but_cannot_write(module_stack: Stack) -> None:
+def test_read_scope_reads_but_cannot_write(module_stack: ApiStack) -> None:
     s = module_stack
     assert s.client.get("/api/v1/pipelines/", headers=s.r).status_code == 200
     assert s.client.get("/api/v1/pipelines/", headers={"accesskey": s.read_key}).status_code == 200
@@ -57,18 +57,18 @@ def test_read_scope_reads_but_cannot_write(module_stack: Stack) -> None:
     {"Authorization": "Basic dXNlcjpwYXNz"},
     {"Authorization": "Bearer "},
 ])
-def test_bad_credentials_are_401(module_stack: Stack, headers: dict[str, str]) -> None:
+def test_bad_credentials_are_401(module_stack: ApiStack, headers: dict[str, str]) -> None:
     resp = module_stack.client.get("/api/v1/pipelines/", headers=headers)
     assert resp.status_code == 401 and resp.json["code"] == "unauthorized"
 
 
-def test_wrong_secret_for_a_real_key_id_is_401(module_stack: Stack) -> None:
+def test_wrong_secret_for_a_real_key_id_is_401(module_stack: ApiStack) -> None:
     _, key_id, _ = module_stack.write_key.split("_", 2)
     resp = module_stack.client.get("/api/v1/runs/", headers={"accesskey": f"pyp_{key_id}_wrongsecret"})
     assert resp.status_code == 401
 
 
-def test_revoked_key_stops_working_at_once(module_stack: Stack) -> None:
+def test_revoked_key_stops_working_at_once(module_stack: ApiStack) -> None:
     s = module_stack
     created = key_service.create_key(s.rt, "temp", "write")
     headers = {"accesskey": created.token}
@@ -79,7 +79,7 @@ def test_revoked_key_stops_working_at_once(module_stack: Stack) -> None:
     assert resp.status_code == 401 and "revoked" in resp.json["message"]
 
 
-def test_keys_are_hashed_at_rest(module_stack: Stack) -> None:
+def test_keys_are_hashed_at_rest(module_stack: ApiStack) -> None:
     s = module_stack
     secret = s.write_key.split("_", 2)[2]
     with s.rt.store.engine.connect() as conn:
@@ -89,7 +89,7 @@ def test_keys_are_hashed_at_rest(module_stack: Stack) -> None:
     assert any(r["secret_hash"] == key_service.hash_secret(secret) for r in rows)
 
 
-def test_custom_auth_callback_replaces_keys(module_stack: Stack) -> None:
+def test_custom_auth_callback_replaces_keys(module_stack: ApiStack) -> None:
     def auth(request: Request, scope: str) -> Principal | bool | None:
         user = request.headers.get("X-User")
         if user == "alice":

@@ -1,15 +1,14 @@
 """Batches over HTTP with a real worker: start a declared batch, follow it to the end, list chunks, control it."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.api.conftest import Stack, make_stack, worker_env
-from tests.conftest import WorkerProcess
+from tests.api.support import ApiStack, make_api_stack
+from tests.helpers import WorkerProcess, poll_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,27 +27,22 @@ def _with_batch(files: Path) -> Callable[[dict, str], None]:
 
 @pytest.fixture()
 def batch_stack(tmp_path: Path, redis_url: str, postgres_url: str,
-                start_worker: Callable[..., WorkerProcess]) -> Stack:
+                start_worker: Callable[..., WorkerProcess]) -> ApiStack:
     files = tmp_path / "files"
     files.mkdir()
     for i in range(5):
         (files / f"f{i}.txt").write_text("x" * (i + 1))
-    stack = make_stack(tmp_path, redis_url, postgres_url, edit=_with_batch(files))
-    start_worker(stack.config, "-c", "4", "-P", "threads", env=worker_env(stack))
+    stack = make_api_stack(tmp_path, redis_url, postgres_url, edit=_with_batch(files))
+    stack.start_worker(start_worker, "-c", "4", "-P", "threads")
     return stack
 
 
-def _wait_batch(stack: Stack, batch_run_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        doc = stack.client.get(f"/api/v1/batch-runs/{batch_run_id}", headers=stack.r).json
-        if doc["terminal"]:
-            return doc
-        time.sleep(0.2)
-    raise AssertionError(f"batch run {batch_run_id} not finished: {doc}")
+def _wait_batch(stack: ApiStack, batch_run_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    return poll_until(lambda: stack.client.get(f"/api/v1/batch-runs/{batch_run_id}", headers=stack.r).json,
+                      lambda doc: doc["terminal"], timeout, interval=0.2, message=f"batch run {batch_run_id} finished")
 
 
-def test_start_follow_and_control_a_batch(batch_stack: Stack) -> None:
+def test_start_follow_and_control_a_batch(batch_stack: ApiStack) -> None:
     s = batch_stack
     declared = s.client.get("/api/v1/batches/", headers=s.r).json
     assert [b["id"] for b in declared] == ["files"] and declared[0]["chunkSize"] == 2
@@ -89,7 +83,7 @@ def test_start_follow_and_control_a_batch(batch_stack: Stack) -> None:
     assert final["status"] == "SUCCESS" and final["keys_listed"] == 5 and final["chunks_created"] == 5
 
 
-def test_batch_errors(module_stack: Stack) -> None:
+def test_batch_errors(module_stack: ApiStack) -> None:
     s = module_stack
     assert s.client.post("/api/v1/batches/nope/start", json={}, headers=s.w).status_code == 404
     assert s.client.post("/api/v1/batches/nope/start", json={}, headers=s.r).status_code == 403

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import Stack, make_stack
+from tests.api.support import ApiStack, make_api_stack
 
 URL = "/api/v1/config/validate"
 H = "pypeline_examples.handlers_for_tests"
@@ -26,13 +26,13 @@ GOOD = f"""pipelines:
 
 
 @pytest.fixture(scope="module")
-def small_stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Stack:
+def small_stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> ApiStack:
     """An app with a 4 kB body limit on a SQLite store."""
     tmp = tmp_path_factory.mktemp("config-api")
-    return make_stack(tmp, redis_url, f"sqlite:///{tmp / 'store.sqlite'}", max_payload_bytes=4000)
+    return make_api_stack(tmp, redis_url, f"sqlite:///{tmp / 'store.sqlite'}", max_payload_bytes=4000)
 
 
-def test_valid_text_gives_each_pipeline_with_its_layout(small_stack: Stack) -> None:
+def test_valid_text_gives_each_pipeline_with_its_layout(small_stack: ApiStack) -> None:
     before = small_stack.config.read_text()
     resp = small_stack.client.post(URL, json={"text": GOOD}, headers=small_stack.w)
     assert resp.status_code == 200, resp.json
@@ -47,7 +47,7 @@ def test_valid_text_gives_each_pipeline_with_its_layout(small_stack: Stack) -> N
     assert small_stack.config.read_text() == before  # nothing saved
 
 
-def test_errors_are_the_validate_json_records(small_stack: Stack) -> None:
+def test_errors_are_the_validate_json_records(small_stack: ApiStack) -> None:
     text = GOOD.replace("b: [d]", "b: [dd]").replace("name: P", "nme: P")
     body = small_stack.client.post(URL, json={"text": text}, headers=small_stack.w).json
     assert body["valid"] is False and body["pipelines"] == []
@@ -60,7 +60,7 @@ def test_errors_are_the_validate_json_records(small_stack: Stack) -> None:
     assert control.status_code == 200 and control.json["errors"][0]["code"] == "PYP011"
 
 
-def test_the_server_environment_is_never_read(small_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_server_environment_is_never_read(small_stack: ApiStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYPELINE_TEST_PREVIEW_SECRET", "hunter2")
     text = GOOD.replace("name: P", "name: ${PYPELINE_TEST_PREVIEW_SECRET}")
     body = small_stack.client.post(URL, json={"text": text}, headers=small_stack.w).json
@@ -71,7 +71,7 @@ def test_the_server_environment_is_never_read(small_stack: Stack, monkeypatch: p
         "name"] == "fallback"
 
 
-def test_needs_a_write_key_json_and_a_size_cap(small_stack: Stack) -> None:
+def test_needs_a_write_key_json_and_a_size_cap(small_stack: ApiStack) -> None:
     assert small_stack.client.post(URL, json={"text": GOOD}).status_code == 401
     assert small_stack.client.post(URL, json={"text": GOOD}, headers=small_stack.r).status_code == 403
     assert small_stack.client.post(URL, data=GOOD, headers={**small_stack.w, "Content-Type": "text/yaml"}
@@ -80,7 +80,7 @@ def test_needs_a_write_key_json_and_a_size_cap(small_stack: Stack) -> None:
     assert small_stack.client.post(URL, json={"text": "x: " + "y" * 5000}, headers=small_stack.w).status_code == 413
 
 
-def test_in_the_openapi_document(small_stack: Stack) -> None:
+def test_in_the_openapi_document(small_stack: ApiStack) -> None:
     spec = small_stack.client.get("/api/v1/openapi.json", headers=small_stack.r).json
     op = spec["paths"]["/api/v1/config/validate"]["post"]
     assert {"200", "413"} <= set(op["responses"])
@@ -90,7 +90,7 @@ def test_in_the_openapi_document(small_stack: Stack) -> None:
                                                          "message", "suggestion"}
 
 
-def test_the_config_page(small_stack: Stack, tmp_path: Path) -> None:
+def test_the_config_page(small_stack: ApiStack, tmp_path: Path) -> None:
     read = small_stack.client.get("/ui/config", headers=small_stack.r)
     assert read.status_code == 200
     assert b'id="config-loaded"' in read.data and b"config-text" not in read.data

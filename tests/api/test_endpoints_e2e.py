@@ -1,32 +1,32 @@
 """Endpoints end to end: a real `pypeline worker` runs what the API invokes; results read back over HTTP."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import Stack
+from tests.api.support import ApiStack
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 EXPECTED_DEMO = {"load": {"inputs": ["clean", "enrich"], "kept": 2, "total": 60}}
 
 
-def _wait_result(stack: Stack, run_id: str, timeout: float = 60.0) -> dict[str, Any]:
+def _wait_result(stack: ApiStack, run_id: str, timeout: float = 60.0) -> dict[str, Any]:
     """Poll the original's results route until it answers 200 (finished)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def _finished() -> dict[str, Any] | None:
         resp = stack.client.get(f"/api/v1/pipelines/results/{run_id}", headers=stack.r)
         assert resp.status_code in (200, 202), resp.json
         if resp.status_code == 200:
             return resp.json
         assert resp.json["status"] == "pending" and resp.json["result"] is None
-        time.sleep(0.1)
-    raise AssertionError(f"run {run_id} not finished in {timeout}s")
+        return None
+
+    return wait_until(_finished, timeout, interval=0.1, message=f"run {run_id} finished")
 
 
-def test_invoke_and_read_results_through_the_api(live_stack: Stack) -> None:
+def test_invoke_and_read_results_through_the_api(live_stack: ApiStack) -> None:
     s = live_stack
     resp = s.client.post("/api/v1/pipelines/invoke/demo", json={"chain_payload": {"count": 4}}, headers=s.w)
     assert resp.status_code == 202, resp.json
@@ -51,7 +51,7 @@ def test_invoke_and_read_results_through_the_api(live_stack: Stack) -> None:
     assert "nodes" not in page["items"][0]
 
 
-def test_failure_retry_events_and_metrics(live_stack: Stack) -> None:
+def test_failure_retry_events_and_metrics(live_stack: ApiStack) -> None:
     s = live_stack
     run_id = s.client.post("/api/v1/pipelines/failing/invoke", json={}, headers=s.w).json["run_id"]
     result = _wait_result(s, run_id)

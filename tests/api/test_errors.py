@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import Stack
+from tests.api.support import ApiStack
 
 
-def _runs(stack: Stack) -> int:
+def _runs(stack: ApiStack) -> int:
     return stack.rt.store.list_runs()[1]
 
 
@@ -20,7 +20,7 @@ def _runs(stack: Stack) -> int:
     ({"data": "chain_payload=1", "content_type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
     ({"data": "x" * 2_000_000, "content_type": "application/json"}, 413, "payload_too_large"),
 ])
-def test_bad_invoke_bodies_are_4xx_and_write_nothing(module_stack: Stack, kwargs: dict, status: int,
+def test_bad_invoke_bodies_are_4xx_and_write_nothing(module_stack: ApiStack, kwargs: dict, status: int,
                                                      code: str) -> None:
     s = module_stack
     before = _runs(s)
@@ -32,9 +32,9 @@ def test_bad_invoke_bodies_are_4xx_and_write_nothing(module_stack: Stack, kwargs
 
 
 def test_oversized_limit_follows_settings(tmp_path, redis_url: str) -> None:
-    from tests.api.conftest import make_stack
+    from tests.api.support import make_api_stack
 
-    s = make_stack(tmp_path, redis_url, f"sqlite:///{tmp_path / 's.sqlite'}", max_payload_bytes=200)
+    s = make_api_stack(tmp_path, redis_url, f"sqlite:///{tmp_path / 's.sqlite'}", max_payload_bytes=200)
     body = {"chain_payload": {"count": 1}, "pad": "x" * 300}
     resp = s.client.post("/api/v1/pipelines/demo/invoke", json=body, headers=s.w)
     assert resp.status_code == 413 and resp.json["code"] == "payload_too_large"
@@ -42,7 +42,7 @@ def test_oversized_limit_follows_settings(tmp_path, redis_url: str) -> None:
                          headers=s.w).status_code == 202
 
 
-def test_unknown_ids_are_404(module_stack: Stack) -> None:
+def test_unknown_ids_are_404(module_stack: ApiStack) -> None:
     s = module_stack
     before = _runs(s)
     checks = [
@@ -61,19 +61,19 @@ def test_unknown_ids_are_404(module_stack: Stack) -> None:
     assert _runs(s) == before
 
 
-def test_method_not_allowed_is_json(module_stack: Stack) -> None:
+def test_method_not_allowed_is_json(module_stack: ApiStack) -> None:
     resp = module_stack.client.delete("/api/v1/pipelines/", headers=module_stack.w)
     assert resp.status_code == 405 and resp.json["code"] == "method_not_allowed"
     assert "GET" in resp.headers["Allow"]
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=501", "offset=-1", "status=bogus", "limit=abc"])
-def test_bad_run_queries_are_422(module_stack: Stack, query: str) -> None:
+def test_bad_run_queries_are_422(module_stack: ApiStack, query: str) -> None:
     resp = module_stack.client.get(f"/api/v1/runs/?{query}", headers=module_stack.r)
     assert resp.status_code == 422 and resp.json["code"] == "validation_error" and resp.json["errors"]
 
 
-def test_run_control_without_worker(module_stack: Stack) -> None:
+def test_run_control_without_worker(module_stack: ApiStack) -> None:
     """Pause, resume and cancel a run that no worker picks up; wrong transitions are 409."""
     s = module_stack
     run_id = s.client.post("/api/v1/pipelines/demo/invoke", json={"chain_payload": {"count": 1}},
@@ -92,7 +92,7 @@ def test_run_control_without_worker(module_stack: Stack) -> None:
     assert names == ["paused", "resumed", "cancelled"]
 
 
-def test_bad_event_bodies(module_stack: Stack) -> None:
+def test_bad_event_bodies(module_stack: ApiStack) -> None:
     s = module_stack
     run_id = s.client.post("/api/v1/pipelines/diamond/invoke", json={}, headers=s.w).json["run_id"]
     for body in ({}, {"name": ""}, {"name": "x" * 201}, {"name": 5}, {"name": "ok", "extra": 1}):

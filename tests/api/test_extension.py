@@ -8,7 +8,7 @@ from flask import Flask
 
 from pypeline.api import FlaskPypeline, FlaskSermos, create_app
 from pypeline.errors import PypelineError
-from tests.api.conftest import Stack
+from tests.api.support import ApiStack
 
 
 def _user_app() -> Flask:
@@ -30,7 +30,7 @@ def _user_app() -> Flask:
     return app
 
 
-def test_extension_mounts_api_and_dashboard_in_a_user_app(module_stack: Stack) -> None:
+def test_extension_mounts_api_and_dashboard_in_a_user_app(module_stack: ApiStack) -> None:
     app = _user_app()
     ext = FlaskPypeline(runtime=module_stack.rt)
     ext.init_app(app)
@@ -51,7 +51,7 @@ def test_extension_mounts_api_and_dashboard_in_a_user_app(module_stack: Stack) -
     assert client.get("/ui/").status_code == 302  # dashboard asks for a login
 
 
-def test_flask_sermos_is_the_same_extension(module_stack: Stack) -> None:
+def test_flask_sermos_is_the_same_extension(module_stack: ApiStack) -> None:
     assert FlaskSermos is FlaskPypeline
     app = _user_app()
     FlaskSermos(app, runtime=module_stack.rt, dashboard=False)
@@ -60,7 +60,7 @@ def test_flask_sermos_is_the_same_extension(module_stack: Stack) -> None:
     assert client.get("/ui/").data == b"user 404 page"
 
 
-def test_init_api_false_mounts_only_the_dashboard(module_stack: Stack) -> None:
+def test_init_api_false_mounts_only_the_dashboard(module_stack: ApiStack) -> None:
     app = _user_app()
     FlaskPypeline(runtime=module_stack.rt).init_app(app, init_api=False)
     assert app.test_client().get("/api/v1/health").data == b"user 404 page"
@@ -72,7 +72,7 @@ def test_create_app_needs_a_config(pypeline_home: Path) -> None:
         create_app()
 
 
-def test_create_app_reads_pypeline_config(pypeline_home: Path, module_stack: Stack,
+def test_create_app_reads_pypeline_config(pypeline_home: Path, module_stack: ApiStack,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from pypeline.settings import get_settings
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import Stack, make_stack
+from tests.api.support import ApiStack, make_api_stack
 
 
-def test_health_and_readiness_need_no_key(module_stack: Stack) -> None:
+def test_health_and_readiness_need_no_key(module_stack: ApiStack) -> None:
     health = module_stack.client.get("/api/v1/health")
     assert health.status_code == 200 and health.json["status"] == "ok" and health.json["version"]
     ready = module_stack.client.get("/api/v1/ready")
@@ -17,7 +17,7 @@ def test_health_and_readiness_need_no_key(module_stack: Stack) -> None:
 
 
 def test_readiness_reports_a_dead_broker_without_leaking_passwords(tmp_path: Path) -> None:
-    dead = make_stack(tmp_path, "redis://:hunter2@127.0.0.1:1/0", f"sqlite:///{tmp_path / 's.sqlite'}")
+    dead = make_api_stack(tmp_path, "redis://:hunter2@127.0.0.1:1/0", f"sqlite:///{tmp_path / 's.sqlite'}")
     resp = dead.client.get("/api/v1/ready")
     assert resp.status_code == 503 and resp.json["status"] == "unavailable"
     assert resp.json["checks"]["database"] == {"ok": True}
@@ -26,7 +26,7 @@ def test_readiness_reports_a_dead_broker_without_leaking_passwords(tmp_path: Pat
     assert dead.client.get("/api/v1/health").status_code == 200  # alive, just not ready
 
 
-def test_metrics_need_a_key_and_count_runs(module_stack: Stack) -> None:
+def test_metrics_need_a_key_and_count_runs(module_stack: ApiStack) -> None:
     s = module_stack
     assert s.client.get("/api/v1/metrics").status_code == 401
     for _ in range(2):

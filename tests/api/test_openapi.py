@@ -13,10 +13,10 @@ from schemathesis.generation import GenerationMode
 from pypeline.api import create_app
 from pypeline.api.openapi_rules import UNSTATABLE_RULES
 from pypeline.settings import get_settings
-from tests.api.conftest import Stack, make_stack
+from tests.api.support import ApiStack, make_api_stack
 
 
-def test_document_lists_the_original_routes_and_security(module_stack: Stack) -> None:
+def test_document_lists_the_original_routes_and_security(module_stack: ApiStack) -> None:
     resp = module_stack.client.get("/api/v1/openapi.json", headers=module_stack.r)
     assert resp.status_code == 200
     spec = resp.json
@@ -36,7 +36,7 @@ def test_document_lists_the_original_routes_and_security(module_stack: Stack) ->
     assert ref.status_code == 200 and b"/api/v1/pipelines/invoke/{pipeline_id}" in ref.data
 
 
-def test_docs_are_public_and_swagger_ui_is_served_locally(module_stack: Stack) -> None:
+def test_docs_are_public_and_swagger_ui_is_served_locally(module_stack: ApiStack) -> None:
     """A browser with no key opens the spec and Swagger UI; every asset the page names is served here."""
     client = module_stack.client
     assert client.get("/api/v1/openapi.json").status_code == 200
@@ -56,7 +56,7 @@ def test_docs_are_public_and_swagger_ui_is_served_locally(module_stack: Stack) -
 
 
 def test_docs_can_require_a_key(tmp_path: Path, redis_url: str) -> None:
-    stack = make_stack(tmp_path, redis_url, f"sqlite:///{tmp_path / 's.sqlite'}", docs_require_key=True)
+    stack = make_api_stack(tmp_path, redis_url, f"sqlite:///{tmp_path / 's.sqlite'}", docs_require_key=True)
     for url in ("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/reference"):
         assert stack.client.get(url).status_code == 401, url
         assert stack.client.get(url, headers=stack.r).status_code == 200, url
@@ -66,7 +66,7 @@ def test_api_config_titles_the_document(tmp_path: Path, redis_url: str, pypeline
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """create_app(FILE) reads settings from the environment and honours the config's apiConfig."""
     db = f"sqlite:///{tmp_path / 's.sqlite'}"
-    stack = make_stack(tmp_path, redis_url, db)
+    stack = make_api_stack(tmp_path, redis_url, db)
     text = stack.config.read_text() + (
         "\napiConfig:\n  apiDocumentation:\n    title: Acme Jobs\n    description: Our jobs.\n    version: '2.1'\n"
         "  prefixDescriptions:\n    pipelines: Acme pipelines\n")
@@ -83,7 +83,7 @@ def test_api_config_titles_the_document(tmp_path: Path, redis_url: str, pypeline
 
 
 @pytest.fixture(scope="module")
-def api_schema(module_stack: Stack) -> schemathesis.BaseSchema:
+def api_schema(module_stack: ApiStack) -> schemathesis.BaseSchema:
     """The app's own OpenAPI document, loaded in-process (WSGI) with a write key."""
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", module_stack.app, headers=module_stack.w)
 
@@ -93,7 +93,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-def test_no_server_errors(case: schemathesis.Case, module_stack: Stack) -> None:
+def test_no_server_errors(case: schemathesis.Case, module_stack: ApiStack) -> None:
     """Every generated request gets a documented, non-5xx answer, and what the document allows is not refused.
 
     Schemathesis' own `positive_data_acceptance` is replaced by a stricter-worded check: data the document
@@ -109,7 +109,7 @@ def test_no_server_errors(case: schemathesis.Case, module_stack: Stack) -> None:
         assert any(rule in message for rule in UNSTATABLE_RULES), (case.as_curl_command(), message)
 
 
-def test_schedule_body_in_the_document_states_the_real_rules(module_stack: Stack) -> None:
+def test_schedule_body_in_the_document_states_the_real_rules(module_stack: ApiStack) -> None:
     """Targets are the declared ones, timezones real, cron fields checked: a body the document allows is created."""
     spec = module_stack.client.get("/api/v1/openapi.json").json
     body = spec["paths"]["/api/v1/schedules/"]["post"]["requestBody"]["content"]["application/json"]["schema"]

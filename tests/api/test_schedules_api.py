@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import Stack
+from tests.api.support import ApiStack
 
 NEW = {"name": "Every ten minutes", "schemaVersion": 1, "enabled": True,
        "config": {"scheduleType": "interval", "pipeline": "demo", "payload": {"count": 2},
@@ -11,13 +11,13 @@ NEW = {"name": "Every ten minutes", "schemaVersion": 1, "enabled": True,
 
 
 @pytest.fixture()
-def sched(tmp_path, redis_url: str) -> Stack:  # type: ignore[no-untyped-def]
-    from tests.api.conftest import make_stack
+def sched(tmp_path, redis_url: str) -> ApiStack:  # type: ignore[no-untyped-def]
+    from tests.api.support import make_api_stack
 
-    return make_stack(tmp_path, redis_url, f"sqlite:///{tmp_path / 's.sqlite'}")
+    return make_api_stack(tmp_path, redis_url, f"sqlite:///{tmp_path / 's.sqlite'}")
 
 
-def test_sync_list_create_update_toggle_delete(sched: Stack) -> None:
+def test_sync_list_create_update_toggle_delete(sched: ApiStack) -> None:
     s = sched
     assert s.client.get("/api/v1/schedules/", headers=s.r).json == []
     synced = s.client.post("/api/v1/schedules/actions/sync", headers=s.w).json
@@ -62,14 +62,14 @@ def test_sync_list_create_update_toggle_delete(sched: Stack) -> None:
     ({"schemaVersion": 1}, 400),
     ([NEW], 422),
 ])
-def test_bad_schedules_are_rejected_and_write_nothing(sched: Stack, body: object, status: int) -> None:
+def test_bad_schedules_are_rejected_and_write_nothing(sched: ApiStack, body: object, status: int) -> None:
     resp = sched.client.post("/api/v1/schedules/", json=body, headers=sched.w)
     assert resp.status_code == status, resp.json
     assert resp.json["code"] in ("invalid_input", "validation_error") and resp.json["message"]
     assert sched.client.get("/api/v1/schedules/", headers=sched.r).json == []
 
 
-def test_schedule_writes_need_write_scope(sched: Stack) -> None:
+def test_schedule_writes_need_write_scope(sched: ApiStack) -> None:
     assert sched.client.post("/api/v1/schedules/", json=NEW, headers=sched.r).status_code == 403
     assert sched.client.post("/api/v1/schedules/x/enable", headers=sched.r).status_code == 403
     assert sched.client.post("/api/v1/schedules/x/enable", headers=sched.w).status_code == 404

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from pypeline.cli import cli
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings
 from tests.e2e.batch_support import write_config
+from tests.helpers import poll_until
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:
@@ -58,13 +58,8 @@ def test_run_foreground_adhoc_detached_then_status_and_list(setup: dict[str, Any
     code, out, err = _invoke("batch", "run", "files", *args, *broker, "--detach")
     detached = out.strip()
     assert code == 0 and "handed to the workers" in err
-    deadline = time.monotonic() + 20
-    while True:
-        code, out, _ = _invoke("batch", "status", detached, *args, "--chunks", "--json")
-        status = json.loads(out)
-        if status["terminal"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    status = poll_until(lambda: json.loads(_invoke("batch", "status", detached, *args, "--chunks", "--json")[1]),
+                        lambda s: s["terminal"], 20, interval=0.1, message="the detached batch finished")
     assert status["status"] == "SUCCESS" and [c["status"] for c in status["chunks"]] == ["SUCCESS"]
     assert status["chunks"][0]["key_count"] == 20
 

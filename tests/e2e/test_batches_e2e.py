@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +21,8 @@ import redis
 
 from pypeline.runtime import Runtime
 from pypeline.services import batches
-from pypeline.settings import Settings
-from tests.conftest import ROOT, WorkerProcess
 from tests.e2e.batch_support import write_config
+from tests.helpers import ROOT, WorkerProcess, client_runtime, poll_until, wait_until, worker_env
 
 pytestmark = pytest.mark.e2e
 
@@ -40,24 +38,14 @@ def _files(root: Path, n: int) -> list[str]:
 
 
 def _env(broker: str, database: str, home: Path) -> dict[str, str]:
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {"PYPELINE_BROKER_URL": broker, "PYPELINE_DATABASE_URL": database, "PYPELINE_HOME": str(home),
-            "PYTHONPATH": path}
-
-
-def _client(config: Path, broker: str, database: str, home: Path) -> Runtime:
-    settings = Settings(config_path=str(config), broker_url=broker, database_url=database, home=home)
-    return Runtime.from_path(str(config), settings, register=False)
+    """A worker's environment, importable handlers included (the CLI driver below is no WorkerProcess)."""
+    return worker_env(broker, database, home,
+                      PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 
 def _wait(rt: Runtime, batch_run_id: str, until: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = batches.batch_status(rt, batch_run_id)
-        if until(record):
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"batch run {batch_run_id} not there in {timeout}s: {batches.batch_status(rt, batch_run_id)}")
+    return poll_until(lambda: batches.batch_status(rt, batch_run_id), until, timeout, interval=0.1,
+                      message=f"batch run {batch_run_id}")
 
 
 def _recorded(redis_url: str, name: str) -> list[str]:
@@ -78,7 +66,7 @@ def test_batch_of_1200_keys_driven_by_the_worker(tmp_path: Path, redis_url: str,
     config, _ = write_config(tmp_path, data_dir=tmp_path / "data")
     home = tmp_path / "home"
     start_worker(config, "-c", "2", env=_env(redis_url, postgres_url, home))
-    rt = _client(config, redis_url, postgres_url, home)
+    rt = client_runtime(config, redis_url, postgres_url, home)
     name = f"e2e-{uuid.uuid4().hex}"
 
     record = batches.start_batch(rt, "files", overrides={"payload": {"redis_url": redis_url, "record_list": name}})
@@ -100,7 +88,7 @@ def test_killed_cli_driver_and_a_stop_then_resume_process_every_key_once(
     home = tmp_path / "home"
     env = _env(redis_url, postgres_url, home)
     start_worker(config, "-c", "2", env=env)
-    rt = _client(config, redis_url, postgres_url, home)
+    rt = client_runtime(config, redis_url, postgres_url, home)
     name = f"e2e-{uuid.uuid4().hex}"
     payload = json.dumps({"redis_url": redis_url, "record_list": name, "sleep": 0.03})
 
@@ -112,12 +100,7 @@ def test_killed_cli_driver_and_a_stop_then_resume_process_every_key_once(
                            env={**os.environ, **env}, cwd=str(tmp_path), start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        runs: list[dict[str, Any]] = []
-        while not runs and time.monotonic() < deadline:
-            runs = batches.list_batch_runs(rt, 5, 0)[0]
-            time.sleep(0.05)
-        assert runs, "the CLI did not start a batch run"
+        runs = wait_until(lambda: batches.list_batch_runs(rt, 5, 0)[0], 30, message="the CLI started a batch run")
         batch_run_id = runs[0]["id"]
         _wait(rt, batch_run_id, lambda r: r["keys_listed"] >= 250, timeout=30)
     finally:

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,21 +13,11 @@ import pytest
 
 from pypeline.runtime import Runtime
 from pypeline.services.invoke import invoke
-from pypeline.settings import Settings
-from tests.conftest import WorkerProcess, unique_queue_config
+from tests.helpers import Stack, WorkerProcess, client_runtime, unique_queue_config, wait_until, worker_env
 
 pytestmark = pytest.mark.e2e
 PIPELINES = Path(__file__).parent / "pipelines.yaml"
 EXPECTED_DEMO = {"load": {"inputs": ["clean", "enrich"], "kept": 2, "total": 60}}
-
-
-def _client(config: Path, broker: str, database: str, home: Path) -> Runtime:
-    settings = Settings(config_path=str(config), broker_url=broker, database_url=database, home=home)
-    return Runtime.from_path(str(config), settings, register=False)
-
-
-def _env(broker: str, database: str, home: Path) -> dict[str, str]:
-    return {"PYPELINE_BROKER_URL": broker, "PYPELINE_DATABASE_URL": database, "PYPELINE_HOME": str(home)}
 
 
 def _run_all(rt: Runtime) -> dict[str, dict[str, Any]]:
@@ -60,17 +48,17 @@ def _check(rt: Runtime, runs: dict[str, dict[str, Any]]) -> None:
 
 def test_redis_broker_postgres_store(tmp_path: Path, redis_url: str, postgres_url: str,
                                      start_worker: Callable[..., WorkerProcess]) -> None:
-    config, _ = unique_queue_config(tmp_path, PIPELINES)
-    start_worker(config, "-c", "2", env=_env(redis_url, postgres_url, tmp_path / "home"))
-    rt = _client(config, redis_url, postgres_url, tmp_path / "home")
+    stack = Stack.create(tmp_path, redis_url, postgres_url, source=PIPELINES)
+    stack.start_worker(start_worker, "-c", "2")
+    rt = stack.rt
     _check(rt, _run_all(rt))
 
 
 def test_rabbitmq_broker_postgres_store(tmp_path: Path, amqp_url: str, postgres_url: str,
                                         start_worker: Callable[..., WorkerProcess]) -> None:
-    config, _ = unique_queue_config(tmp_path, PIPELINES)
-    start_worker(config, "-c", "2", env=_env(amqp_url, postgres_url, tmp_path / "home"))
-    rt = _client(config, amqp_url, postgres_url, tmp_path / "home")
+    stack = Stack.create(tmp_path, amqp_url, postgres_url, source=PIPELINES)
+    stack.start_worker(start_worker, "-c", "2")
+    rt = stack.rt
     _check(rt, _run_all(rt))
 
 
@@ -78,9 +66,9 @@ def test_embedded_broker_with_separate_worker_process(tmp_path: Path,
                                                       start_worker: Callable[..., WorkerProcess]) -> None:
     home = tmp_path / "home"
     sqlite = f"sqlite:///{home / 'pypeline.sqlite'}"
-    config, _ = unique_queue_config(tmp_path, PIPELINES)
-    start_worker(config, "-c", "2", env=_env("embedded://", sqlite, home))
-    rt = _client(config, "embedded://", sqlite, home)
+    stack = Stack.create(tmp_path, "embedded://", sqlite, source=PIPELINES)
+    stack.start_worker(start_worker, "-c", "2")
+    rt = stack.rt
     _check(rt, _run_all(rt))
 
 
@@ -101,17 +89,13 @@ def test_cli_run_embedded_default_prints_result(tmp_path: Path) -> None:
 def test_worker_killed_mid_node_loses_nothing(tmp_path: Path, amqp_url: str, postgres_url: str,
                                               start_worker: Callable[..., WorkerProcess]) -> None:
     """kill -9 during a node: RabbitMQ redelivers (acks_late), the node completes once, its child runs once."""
-    home = tmp_path / "home"
-    config, _ = unique_queue_config(tmp_path, PIPELINES)
-    first = start_worker(config, "-c", "1", env=_env(amqp_url, postgres_url, home))
-    rt = _client(config, amqp_url, postgres_url, home)
+    stack = Stack.create(tmp_path, amqp_url, postgres_url, source=PIPELINES)
+    first = stack.start_worker(start_worker, "-c", "1")
+    rt = stack.rt
     run_id = invoke(rt, "slow", {"sleep": 3})
-    deadline = time.monotonic() + 30
-    while rt.store.node_statuses(run_id).get("nap") != "RUNNING":
-        assert time.monotonic() < deadline, "node never started"
-        time.sleep(0.05)
-    first.stop(signal.SIGKILL)
-    start_worker(config, "-c", "1", env=_env(amqp_url, postgres_url, home))
+    wait_until(lambda: rt.store.node_statuses(run_id).get("nap") == "RUNNING", message="node nap started")
+    first.kill()
+    stack.start_worker(start_worker, "-c", "1")
     run = rt.wait(run_id, 60)
     assert run["status"] == "SUCCESS", run
     nodes = {n["node"]: n for n in rt.store.node_runs(run_id)}
@@ -123,7 +107,7 @@ def test_worker_killed_mid_node_loses_nothing(tmp_path: Path, amqp_url: str, pos
 def test_celery_a_pypeline_celery_worker(tmp_path: Path, redis_url: str, sqlite_url: str) -> None:
     """`celery -A pypeline.celery worker` reads PYPELINE_CONFIG and runs the same nodes."""
     config, queue = unique_queue_config(tmp_path, PIPELINES)
-    env = {**os.environ, **_env(redis_url, sqlite_url, tmp_path / "home"), "PYPELINE_CONFIG": str(config)}
+    env = {**os.environ, **worker_env(redis_url, sqlite_url, tmp_path / "home"), "PYPELINE_CONFIG": str(config)}
     log = tmp_path / "celery.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "pypeline.celery", "worker", "-Q", queue,
@@ -131,10 +115,8 @@ def test_celery_a_pypeline_celery_worker(tmp_path: Path, redis_url: str, sqlite_
                                 stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
     worker = WorkerProcess(proc, log)
     try:
-        from tests.conftest import wait_for_log
-
-        wait_for_log(worker, "ready.", timeout=60)
-        rt = _client(config, redis_url, sqlite_url, tmp_path / "home")
+        worker.wait_for_log("ready.", timeout=60)
+        rt = client_runtime(config, redis_url, sqlite_url, tmp_path / "home")
         run = rt.wait(invoke(rt, "demo", {"count": 4}), 60)
         assert run["status"] == "SUCCESS" and run["result"] == EXPECTED_DEMO
     finally:

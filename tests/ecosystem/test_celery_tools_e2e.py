@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,23 +20,21 @@ import pytest
 from pypeline.runtime import Runtime
 from pypeline.scheduler.dispatch import origin_of
 from pypeline.settings import Settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
 CONFIG = Path(__file__).parent / "tools.yaml"
 
 
 def _wait(check: Callable[[], Any], what: str, timeout: float = 60.0, procs: tuple[Proc, ...] = ()) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
+    """wait_until that fails at once when one of `procs` exits, and shows their logs on a timeout."""
+    def _alive_check() -> Any:
         for proc in procs:
             assert proc.popen.poll() is None, f"{proc.name} exited:\n{proc.log()[-3000:]}"
-        time.sleep(0.2)
-    logs = "\n".join(f"--- {p.name}\n{p.log()[-3000:]}" for p in procs)
-    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+        return check()
+
+    return wait_until(_alive_check, timeout, interval=0.2, message=f"waiting for {what}",
+                      report=lambda: "\n".join(f"--- {p.name}\n{p.log()[-3000:]}" for p in procs))
 
 
 @dataclass

@@ -11,8 +11,11 @@ from click.testing import CliRunner
 
 from pypeline.cli import cli
 from pypeline.scheduler.spec import describe_interval
-from tests.conftest import EXAMPLE
-from tests.scheduler.conftest import CONFIG, TASK
+from tests.helpers import EXAMPLE, ROOT
+
+#: The scheduler tests' config and handler (tests/scheduler), reused here for the `schedules` commands.
+CONFIG = ROOT / "tests" / "scheduler" / "schedules.yaml"
+TASK = "tests.scheduler.handlers.count_fire"
 
 
 @pytest.fixture()

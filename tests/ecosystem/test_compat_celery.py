@@ -13,7 +13,7 @@ from celery.schedules import crontab, schedule
 from pypeline.errors import InvalidInputError
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings, get_settings
-from tests.conftest import EXAMPLE
+from tests.helpers import EXAMPLE
 
 
 @pytest.fixture()

@@ -243,7 +243,7 @@ def test_host_app_without_any_secret_gets_a_process_key(pypeline_home: Path, cap
     from flask import Flask
 
     from pypeline.api import FlaskPypeline
-    from tests.conftest import EXAMPLE
+    from tests.helpers import EXAMPLE
 
     monkeypatch.delenv("PYPELINE_SECRET_KEY", raising=False)
     get_settings(refresh=True)

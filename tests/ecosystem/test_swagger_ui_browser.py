@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import Stack, make_stack
-from tests.web.conftest import serve
+from tests.api.support import ApiStack, make_api_stack
+from tests.web.support import serve
 from tests.web.test_dashboard_browser import CHROMIUM_ARGS, _require_chromium
 
 pytestmark = pytest.mark.e2e
@@ -16,7 +16,7 @@ def test_swagger_ui_renders_offline_without_a_key(tmp_path: Path, redis_url: str
     executable = _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    stack: Stack = make_stack(tmp_path, redis_url, f"sqlite:///{tmp_path / 'store.sqlite'}")
+    stack: ApiStack = make_api_stack(tmp_path, redis_url, f"sqlite:///{tmp_path / 'store.sqlite'}")
     with serve(stack) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:

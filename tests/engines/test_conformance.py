@@ -7,10 +7,9 @@ pause/resume, custom events). Handlers are imported by path from `pypeline_examp
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from pypeline.services import runs as run_service
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
 from pypeline_examples import dataflow as df
+from tests.helpers import assert_stays, wait_until
 
 EX = "pypeline_examples.dataflow"
 DEMO = "pypeline_examples.demo"
@@ -140,14 +140,6 @@ EVENT_ONLY = pytest.mark.parametrize("env", ["event"], indirect=True)
 
 def _trace(path: Path) -> Counter[str]:
     return Counter(line.split(" ", 1)[0] for line in path.read_text().splitlines()) if path.exists() else Counter()
-
-
-def _wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 # ------------------------------------------------------------------------------------------ common cases
@@ -338,10 +330,12 @@ def test_dataclass_typed_payloads(env: Env) -> None:
 def test_cancel_stops_pending_nodes_and_ends_cancelled(env: Env, tmp_path: Path) -> None:
     rt, trace = env.rt, tmp_path / "trace"
     run_id = invoke(rt, "slow", {"sleep": 0.6, "trace": str(trace)})
-    _wait_for(lambda: rt.store.node_statuses(run_id).get("nap") == "RUNNING")
+    wait_until(lambda: rt.store.node_statuses(run_id).get("nap") == "RUNNING", interval=0.02)
     record = run_service.cancel_run(rt, run_id)
     assert record["status"] == "CANCELLED"
-    time.sleep(0.9)  # the running node (threads pool: not terminable) finishes; nothing after it starts
+    # The running node (threads pool: not terminable) finishes; nothing after it starts.
+    wait_until(lambda: _trace(trace)["nap"] == 2, interval=0.02, message="the running node's handler ended")
+    assert_stays(lambda: "b" not in _trace(trace), 0.3, interval=0.02, message="no node starts after cancel")
     statuses = rt.store.node_statuses(run_id)
     assert statuses == {"nap": "CANCELLED", "b": "CANCELLED", "c": "CANCELLED"}
     assert rt.store.run_status(run_id).value == "CANCELLED"
@@ -353,11 +347,11 @@ def test_cancel_stops_pending_nodes_and_ends_cancelled(env: Env, tmp_path: Path)
 def test_pause_holds_new_nodes_until_resume(env: Env, tmp_path: Path) -> None:
     rt, trace = env.rt, tmp_path / "trace"
     run_id = invoke(rt, "slow", {"sleep": 0.3, "trace": str(trace)})
-    _wait_for(lambda: rt.store.node_statuses(run_id).get("nap") == "RUNNING")
+    wait_until(lambda: rt.store.node_statuses(run_id).get("nap") == "RUNNING", interval=0.02)
     assert run_service.pause_run(rt, run_id)["status"] == "PAUSED"
-    _wait_for(lambda: rt.store.node_statuses(run_id)["nap"] == "SUCCESS")
-    time.sleep(0.3)
-    assert rt.store.node_statuses(run_id)["b"] == "PENDING" and "b" not in _trace(trace)
+    wait_until(lambda: rt.store.node_statuses(run_id)["nap"] == "SUCCESS", interval=0.02)
+    assert_stays(lambda: rt.store.node_statuses(run_id)["b"] == "PENDING" and "b" not in _trace(trace), 0.3,
+                 interval=0.02, message="a paused run starts no new node")
     assert rt.store.run_status(run_id).value == "PAUSED"
     run_service.resume_run(rt, run_id)
     record = run_service.wait_for_run(rt, run_id, 20)

@@ -2,7 +2,6 @@
 and RabbitMQ (threads), cancel terminating a running node, soft/hard time limits, queue and priority."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,7 @@ import pytest
 from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
 from pypeline.services.invoke import invoke
-from pypeline.settings import Settings
-from tests.conftest import WorkerProcess, unique_queue_config, wait_for_log
+from tests.helpers import Stack, WorkerProcess, assert_stays, wait_until
 
 pytestmark = pytest.mark.e2e
 PIPELINES = Path(__file__).parent / "e2e_pipelines.yaml"
@@ -22,25 +20,8 @@ EXPECTED_REPORT = {"customers": 3, "grand_total": round(sum(i * 10 - 10 for i in
                    "priced_events": 7}
 
 
-def _client(config: Path, broker: str, database: str, home: Path) -> Runtime:
-    settings = Settings(config_path=str(config), broker_url=broker, database_url=database, home=home)
-    return Runtime.from_path(str(config), settings, register=False)
-
-
-def _env(broker: str, database: str, home: Path) -> dict[str, str]:
-    return {"PYPELINE_BROKER_URL": broker, "PYPELINE_DATABASE_URL": database, "PYPELINE_HOME": str(home)}
-
-
 def _nodes(rt: Runtime, run_id: str) -> dict[str, dict[str, Any]]:
     return {n["node"] + (f"[{n['instance']}]" if n["instance"] else ""): n for n in rt.store.node_runs(run_id)}
-
-
-def _wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def _check_orders(rt: Runtime, record: dict[str, Any]) -> None:
@@ -54,10 +35,9 @@ def _check_orders(rt: Runtime, record: dict[str, Any]) -> None:
 
 def test_redis_prefork_dataflow_timeouts_cancel_and_routing(tmp_path: Path, redis_url: str, postgres_url: str,
                                                              start_worker: Callable[..., WorkerProcess]) -> None:
-    home = tmp_path / "home"
-    config, queue = unique_queue_config(tmp_path, PIPELINES)
-    worker = start_worker(config, "-c", "3", env=_env(redis_url, postgres_url, home))
-    rt = _client(config, redis_url, postgres_url, home)
+    stack = Stack.create(tmp_path, redis_url, postgres_url, source=PIPELINES)
+    worker = stack.start_worker(start_worker, "-c", "3")
+    rt, queue = stack.rt, stack.queue
     trace = tmp_path / "trace"
 
     hard = invoke(rt, "hard_timeout", {"sleep": 60, "trace": str(trace)})  # holds a process for ~11 s
@@ -81,10 +61,10 @@ def test_redis_prefork_dataflow_timeouts_cancel_and_routing(tmp_path: Path, redi
 
     # cancel: the running node's process is terminated, its successors never start
     slow = invoke(rt, "slow", {"sleep": 60, "trace": str(trace)})
-    _wait_for(lambda: rt.store.node_statuses(slow).get("nap") == "RUNNING")
+    wait_until(lambda: rt.store.node_statuses(slow).get("nap") == "RUNNING")
     task_id = _nodes(rt, slow)["nap"]["task_id"]
     assert run_service.cancel_run(rt, slow)["status"] == "CANCELLED"
-    wait_for_log(worker, f"Terminating {task_id}", timeout=20)
+    worker.wait_for_log(f"Terminating {task_id}", timeout=20)
     assert rt.store.node_statuses(slow) == {"nap": "CANCELLED", "b": "CANCELLED", "c": "CANCELLED"}
 
     # hard time limit: the process is killed; the worker's main process fails the node in the store
@@ -103,22 +83,21 @@ def test_redis_prefork_dataflow_timeouts_cancel_and_routing(tmp_path: Path, redi
 
 def test_rabbitmq_threads_dataflow_and_pause(tmp_path: Path, amqp_url: str, postgres_url: str,
                                              start_worker: Callable[..., WorkerProcess]) -> None:
-    home = tmp_path / "home"
-    config, _ = unique_queue_config(tmp_path, PIPELINES)
-    start_worker(config, "-P", "threads", "-c", "4", env=_env(amqp_url, postgres_url, home))
-    rt = _client(config, amqp_url, postgres_url, home)
+    stack = Stack.create(tmp_path, amqp_url, postgres_url, source=PIPELINES)
+    stack.start_worker(start_worker, "-P", "threads", "-c", "4")
+    rt = stack.rt
     trace = tmp_path / "trace"
 
     slow = invoke(rt, "slow", {"sleep": 0.5, "trace": str(trace)})
     orders = invoke(rt, "orders", {"count": 9})
-    _wait_for(lambda: rt.store.node_statuses(slow).get("nap") == "RUNNING")
+    wait_until(lambda: rt.store.node_statuses(slow).get("nap") == "RUNNING")
     run_service.pause_run(rt, slow)
 
     _check_orders(rt, rt.wait(orders, 60))  # async + typed node in a threads pool
 
-    _wait_for(lambda: rt.store.node_statuses(slow)["nap"] == "SUCCESS")
-    time.sleep(0.5)
-    assert rt.store.node_statuses(slow)["b"] == "PENDING" and rt.store.run_status(slow).value == "PAUSED"
+    wait_until(lambda: rt.store.node_statuses(slow)["nap"] == "SUCCESS")
+    assert_stays(lambda: rt.store.node_statuses(slow)["b"] == "PENDING", 0.5, message="a paused run starts no node")
+    assert rt.store.run_status(slow).value == "PAUSED"
     run_service.resume_run(rt, slow)
     record = rt.wait(slow, 30)
     assert record["status"] == "SUCCESS"

@@ -1,7 +1,6 @@
 """A store connection loss mid-run is an infrastructure fault, never a node failure (PostgreSQL, real worker)."""
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
+from tests.helpers import wait_until
 
 DEMO = "pypeline_examples.demo"
 
@@ -39,14 +39,6 @@ def _node_status(engine: sa.Engine, run_id: str, node: str) -> str | None:
                             {"r": run_id, "n": node}).scalar()
 
 
-def _wait_for(check: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
-
-
 def test_connections_killed_while_a_node_runs_do_not_fail_it(tmp_path: Path, redis_url: str, postgres_url: str,
                                                              admin: sa.Engine) -> None:
     queue = f"outage-{tmp_path.name[-10:]}"
@@ -57,11 +49,11 @@ def test_connections_killed_while_a_node_runs_do_not_fail_it(tmp_path: Path, red
     database = postgres_url.rsplit("/", 1)[1]
     with rt.embedded_worker(concurrency=2, queues=[queue]):
         run_id = invoke(rt, "outage", {"sleep": 0.8})
-        _wait_for(lambda: rt.store.node_statuses(run_id).get("nap") == "RUNNING")
+        wait_until(lambda: rt.store.node_statuses(run_id).get("nap") == "RUNNING", interval=0.02)
         assert _terminate(admin, database) >= 1  # the pooled connections the worker will record with
         probe = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)  # not the store's (dead) pool
         try:
-            _wait_for(lambda: _node_status(probe, run_id, "c") == "SUCCESS", 60)
+            wait_until(lambda: _node_status(probe, run_id, "c") == "SUCCESS", 60, interval=0.02)
         finally:
             probe.dispose()
         record = rt.wait(run_id, 60)

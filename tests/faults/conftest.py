@@ -9,12 +9,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import WorkerProcess
 from tests.faults.harness import HasLog, Scenario
-from tests.faults.services import PrivatePostgres, PrivateRedis, SharedDatabaseCutter, find_binary, postgres_user
-
-#: Either a private cluster or, where the machine cannot run one, the fallback on the shared server.
-Database = PrivatePostgres | SharedDatabaseCutter
+from tests.faults.services import (
+    Database,
+    PrivatePostgres,
+    PrivateRedis,
+    SharedDatabaseCutter,
+    find_binary,
+    postgres_user,
+    require_binary,
+)
+from tests.helpers import WorkerProcess
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +62,7 @@ def database_factory() -> Iterator[Callable[[], Database]]:
             server.init()
             server.start()
             return server
-        from tests.conftest import IN_CI, POSTGRES_URL, require_service
-        from tests.faults.services import require_binary
+        from tests.helpers import IN_CI, POSTGRES_URL, require_service
 
         if IN_CI:
             require_binary("initdb")  # fails under CI when missing

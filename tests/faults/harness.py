@@ -21,11 +21,11 @@ from pypeline.errors import StoreError
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings
 from pypeline.status import TERMINAL
-from tests.conftest import ROOT, WorkerProcess, wait_for_log
 from tests.faults.jobs import EFFECTS_ENV
+from tests.helpers import ROOT, WorkerProcess, wait_until
 
 __all__ = ["PIPELINES", "CHAIN20", "DEADLINE_AFTER_FAULT", "Effects", "Scenario", "HasLog", "run_parallel",
-           "touched_between", "wait_until"]
+           "touched_between"]
 
 PIPELINES = Path(__file__).parent / "pipelines.yaml"
 CHAIN20 = [f"n{i:02d}" for i in range(20)]
@@ -43,18 +43,6 @@ class HasLog(Protocol):
     def log(self) -> str:
         """The service's output."""
         ...
-
-
-def wait_until(check: Callable[[], T], timeout: float, what: str, report: Callable[[], str] = lambda: "") -> T:
-    """Poll `check` until it returns a truthy value; fail with `report()` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout:.0f} s\n{report()}")
-        time.sleep(0.05)
 
 
 def run_parallel(*jobs: Callable[[], None]) -> None:
@@ -190,7 +178,7 @@ class Scenario:
             self.workers[name] = worker
             started.append(worker)
         for worker in started:
-            wait_for_log(worker, "ready.", timeout=90)
+            worker.wait_for_log("ready.", timeout=90)
         return started
 
     def kill_worker(self, name: str) -> None:
@@ -268,12 +256,14 @@ class Scenario:
         """Block until `node` has one of the `wanted` statuses."""
         wanted = {wanted} if isinstance(wanted, str) else wanted
         wait_until(lambda: self.statuses(run_id).get(node) in wanted, timeout,
-                   f"{self.name}: node {node} of run {run_id} {sorted(wanted)}", lambda: self.report([run_id]))
+                   message=f"{self.name}: node {node} of run {run_id} {sorted(wanted)}",
+                   report=lambda: self.report([run_id]))
 
     def wait_started(self, run_id: str, node: str, timeout: float = 60.0) -> Execution:
         """Block until `node`'s handler is executing (its start line is written, no end yet)."""
         return wait_until(lambda: self.effects.running(run_id, node), timeout,
-                          f"{self.name}: handler of {node} in run {run_id} started", lambda: self.report([run_id]))
+                          message=f"{self.name}: handler of {node} in run {run_id} started",
+                          report=lambda: self.report([run_id]))
 
     def wait_terminal(self, run_ids: Iterable[str], since: float, within: float = DEADLINE_AFTER_FAULT) -> None:
         """Block until every run is terminal, at most `within` seconds after `since` (time.monotonic())."""
@@ -286,8 +276,8 @@ class Scenario:
             return not pending
 
         wait_until(done, max(since + within - time.monotonic(), 0.0),
-                   f"{self.name}: every run terminal within {within:.0f} s of the fault clearing",
-                   lambda: f"{len(pending)} run(s) not terminal\n" + self.report(pending[:5]))
+                   message=f"{self.name}: every run terminal within {within:.0f} s of the fault clearing",
+                   report=lambda: f"{len(pending)} run(s) not terminal\n" + self.report(pending[:5]))
 
     def _runs(self, run_ids: list[str]) -> list[dict[str, Any]]:
         import sqlalchemy as sa

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.helpers import IN_CI, wait_until
 
 __all__ = ["free_port", "find_binary", "require_binary", "PrivateRedis", "PrivatePostgres", "SharedDatabaseCutter",
-           "postgres_user"]
+           "postgres_user", "Database"]
 
 #: The unprivileged system user that owns private PostgreSQL clusters when tests run as root.
 PG_USER = "postgres"
@@ -60,16 +60,6 @@ def require_binary(name: str) -> str:
     raise AssertionError("unreachable")
 
 
-def _wait(check: object, timeout: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
-    raise AssertionError(f"{what} not reached within {timeout} s\n{tail}")
-
-
 class PrivateRedis:
     """A throw-away `redis-server` on a free port: no persistence, so a restart empties it like a crash."""
 
@@ -106,7 +96,7 @@ class PrivateRedis:
                     raise AssertionError(f"redis-server exited: {self.log_path.read_text(errors='replace')}") from None
                 return False
 
-        _wait(answers, 20, f"private Redis on port {self.port}", self.log_path)
+        wait_until(answers, 20, message=f"private Redis on port {self.port}", report=self.log)
         client.close()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -119,7 +109,7 @@ class PrivateRedis:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
-        _wait(lambda: not _port_open(self.port), 10, f"port {self.port} closed")
+        wait_until(lambda: not _port_open(self.port), 10, message=f"port {self.port} closed")
 
     def restart(self, down: float = 0.0) -> None:
         """SIGTERM, stay down `down` seconds, start again on the same port."""
@@ -288,3 +278,7 @@ class SharedDatabaseCutter:
         with self.admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         self.admin.dispose()
+
+
+#: Either a private cluster or, where the machine cannot run one, the fallback on the shared server.
+Database = PrivatePostgres | SharedDatabaseCutter

@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.faults.harness import CHAIN20, Scenario, run_parallel, touched_between, wait_until
+from tests.faults.harness import CHAIN20, Scenario, run_parallel, touched_between
 from tests.faults.services import PrivateRedis
+from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
@@ -29,7 +30,7 @@ def test_redis_restart_after_a_commit_and_during_a_node(
         before = sc.statuses(run_id)
         broker.stop()  # n05 finishes and commits while the broker is gone: the publish of n06 hits the outage
         wait_until(lambda: any(e.what == "end" and e.node == "n05" for e in sc.effects.lines([run_id])), 30,
-                   "n05's handler ended during the outage", lambda: sc.report([run_id]))
+                   message="n05's handler ended during the outage", report=lambda: sc.report([run_id]))
         time.sleep(1.0)  # the rest of the outage (the probe saw 1.3-3.5 s): n05's commit and publish fall in it
         broker.start()
         cleared = time.monotonic()

@@ -17,9 +17,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.faults.conftest import Database
 from tests.faults.harness import CHAIN20, Scenario, run_parallel, touched_between
-from tests.faults.services import PrivateRedis
+from tests.faults.services import Database, PrivateRedis
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 

@@ -9,9 +9,8 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from tests.faults.conftest import Database
 from tests.faults.harness import Scenario
-from tests.faults.services import PrivatePostgres, PrivateRedis
+from tests.faults.services import Database, PrivatePostgres, PrivateRedis
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 

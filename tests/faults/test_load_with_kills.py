@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.faults.harness import Scenario, wait_until
+from tests.faults.harness import Scenario
 from tests.faults.services import PrivateRedis
+from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
@@ -34,7 +35,8 @@ def test_200_concurrent_invocations_survive_two_worker_kills(
     caught: dict[str, set[str]] = {}  # run id -> nodes RUNNING when a worker died (they may run twice)
     for victim, share in (("w1", 0.25), ("w2", 0.55)):
         wait_until(lambda s=share: sc.count_nodes(run_ids, ["SUCCESS"]) >= s * total, 120,
-                   f"{share:.0%} of the nodes done before killing {victim}", lambda: sc.report(run_ids[:2]))
+                   message=f"{share:.0%} of the nodes done before killing {victim}",
+                   report=lambda: sc.report(run_ids[:2]))
         sc.kill_worker(victim)
         done = sc.count_nodes(run_ids, ["SUCCESS"])
         assert done < total, f"every node finished before {victim} was killed: the load is too small"

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import require_service
 from tests.faults.harness import Scenario, run_parallel, touched_between
 from tests.faults.services import PrivateRedis
+from tests.helpers import require_service
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.api.conftest import Stack
+from tests.api.support import ApiStack
 
 pytestmark = pytest.mark.hostile
 
@@ -37,7 +37,7 @@ BODY_ROUTES = [
 ]
 
 
-def _snapshot(stack: Stack) -> dict[str, int]:
+def _snapshot(stack: ApiStack) -> dict[str, int]:
     """Row count of every table of the store (keys' last-use stamps change no count)."""
     engine = sa.create_engine(str(stack.rt.settings.database_url))
     try:
@@ -49,7 +49,7 @@ def _snapshot(stack: Stack) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def targets(pg_module_stack: Stack) -> dict[str, str]:
+def targets(pg_module_stack: ApiStack) -> dict[str, str]:
     """A queued run and a schedule to aim requests at."""
     s = pg_module_stack
     run = s.client.post("/api/v1/pipelines/demo/invoke", json={"chain_payload": {"count": 1}}, headers=s.w)
@@ -61,7 +61,7 @@ def targets(pg_module_stack: Stack) -> dict[str, str]:
     return {"run": run.json["run_id"], "schedule": schedule.json["id"]}
 
 
-def _call(stack: Stack, method: str, url: str, **kwargs: Any) -> Any:
+def _call(stack: ApiStack, method: str, url: str, **kwargs: Any) -> Any:
     start = time.perf_counter()
     resp = stack.client.open(url, method=method, headers=stack.w, **kwargs)
     took = time.perf_counter() - start
@@ -73,7 +73,7 @@ def _call(stack: Stack, method: str, url: str, **kwargs: Any) -> Any:
 
 
 @pytest.mark.parametrize("body", sorted(HOSTILE_BODIES))
-def test_hostile_json_bodies_are_400_on_every_body_route(pg_module_stack: Stack, targets: dict[str, str],
+def test_hostile_json_bodies_are_400_on_every_body_route(pg_module_stack: ApiStack, targets: dict[str, str],
                                                           body: str) -> None:
     s = pg_module_stack
     before = _snapshot(s)
@@ -102,7 +102,7 @@ def test_hostile_json_bodies_are_400_on_every_body_route(pg_module_stack: Stack,
     ("POST", "/api/v1/batches/{bad}/start"),
 ])
 @pytest.mark.parametrize("bad", ["%00", "abc%00def", "%0A", "%7F", "x" * 300])
-def test_malformed_ids_are_404(pg_module_stack: Stack, method: str, template: str, bad: str) -> None:
+def test_malformed_ids_are_404(pg_module_stack: ApiStack, method: str, template: str, bad: str) -> None:
     s = pg_module_stack
     before = _snapshot(s)
     resp = _call(s, method, template.format(bad=bad))
@@ -116,7 +116,7 @@ def test_malformed_ids_are_404(pg_module_stack: Stack, method: str, template: st
     "/api/v1/batch-runs/?status=RUNNING%0A", "/api/v1/schedules/{schedule}/fires?limit=%00",
     "/api/v1/batch-runs/{run}/chunks?offset=%1B",
 ])
-def test_control_characters_in_query_values_are_422(pg_module_stack: Stack, targets: dict[str, str],
+def test_control_characters_in_query_values_are_422(pg_module_stack: ApiStack, targets: dict[str, str],
                                                     query: str) -> None:
     resp = _call(pg_module_stack, "GET", query.format(**targets))
     assert resp.status_code == 422 and resp.json["code"] == "validation_error", resp.json
@@ -125,12 +125,12 @@ def test_control_characters_in_query_values_are_422(pg_module_stack: Stack, targ
 
 @pytest.mark.parametrize("query", ["?limit=99999999999999999999999999", "?offset=-1", "?limit=1e3",
                                    "?status=bogus", "?pipeline_id=" + "p" * 300])
-def test_out_of_range_query_values_are_422(pg_module_stack: Stack, query: str) -> None:
+def test_out_of_range_query_values_are_422(pg_module_stack: ApiStack, query: str) -> None:
     resp = _call(pg_module_stack, "GET", "/api/v1/runs/" + query)
     assert resp.status_code == 422, resp.json
 
 
-def test_run_events_only_for_the_runs_nodes_and_unfinished_runs(pg_module_stack: Stack,
+def test_run_events_only_for_the_runs_nodes_and_unfinished_runs(pg_module_stack: ApiStack,
                                                                  targets: dict[str, str]) -> None:
     s = pg_module_stack
     run_id = targets["run"]
@@ -156,7 +156,7 @@ def test_run_events_only_for_the_runs_nodes_and_unfinished_runs(pg_module_stack:
     assert "late" not in names
 
 
-def test_api_answers_are_not_sniffable(pg_module_stack: Stack) -> None:
+def test_api_answers_are_not_sniffable(pg_module_stack: ApiStack) -> None:
     s = pg_module_stack
     for url in ("/api/v1/pipelines/", "/api/v1/nope", "/api/v1/health"):
         assert s.client.get(url, headers=s.r).headers["X-Content-Type-Options"] == "nosniff"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.hostile.conftest import ApiServer
+from tests.hostile.support import ApiServer
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e]
 

@@ -10,8 +10,7 @@ from celery.result import AsyncResult
 from kombu import Connection, Exchange, Producer, Queue
 
 from pypeline.runtime import Runtime
-from pypeline.settings import Settings
-from tests.conftest import WorkerProcess, unique_queue_config, wait_for_log
+from tests.helpers import Stack, WorkerProcess
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e]
 
@@ -39,26 +38,21 @@ def _result(rt: Runtime, task_id: str) -> AsyncResult:
     return result
 
 
-def _stack(tmp_path: Path, redis_url: str, **settings: object) -> tuple[Path, str, Runtime, dict[str, str]]:
-    config, queue = unique_queue_config(tmp_path)
-    home = tmp_path / "home"
-    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    rt = Runtime.from_path(str(config), Settings(config_path=str(config), broker_url=redis_url, database_url=db,
-                                                 home=home, **settings))  # type: ignore[arg-type]
-    env = {"PYPELINE_BROKER_URL": redis_url, "PYPELINE_DATABASE_URL": db, "PYPELINE_HOME": str(home)}
-    return config, queue, rt, env
+def _stack(tmp_path: Path, redis_url: str) -> Stack:
+    return Stack.create(tmp_path, redis_url, f"sqlite:///{tmp_path / 'store.sqlite'}", register=True)
 
 
 def test_builtin_and_undeclared_tasks_are_refused(tmp_path: Path, redis_url: str,
                                                   start_worker: Callable[..., WorkerProcess]) -> None:
-    config, queue, rt, env = _stack(tmp_path, redis_url)
-    worker = start_worker(config, "-c", "1", "-P", "threads", env=env)
+    stack = _stack(tmp_path, redis_url)
+    rt, queue = stack.rt, stack.queue
+    worker = stack.start_worker(start_worker, "-c", "1", "-P", "threads")
     runs_before = rt.store.list_runs()[1]
     for name in ("celery.backend_cleanup", "celery.chord_unlock", "celery.group", "celery.accumulate",
                  "workflow-processor", "os.system"):
         result = _result(rt, _publish(redis_url, queue, name))
         assert result.state == "FAILURE" and type(result.result).__name__ == "NotRegistered", (name, result.state)
-        wait_for_log(worker, f"Received unregistered task of type '{name}'", timeout=10)
+        worker.wait_for_log(f"Received unregistered task of type '{name}'", timeout=10)
     assert f"Task {'celery.backend_cleanup'}[" not in worker.log()  # never accepted for execution
     assert rt.store.list_runs()[1] == runs_before
     # A declared pipeline still runs on the same worker.
@@ -68,8 +62,9 @@ def test_builtin_and_undeclared_tasks_are_refused(tmp_path: Path, redis_url: str
 
 def test_builtins_run_only_when_the_setting_allows_them(tmp_path: Path, redis_url: str,
                                                         start_worker: Callable[..., WorkerProcess]) -> None:
-    config, queue, rt, env = _stack(tmp_path, redis_url)
-    start_worker(config, "-c", "1", "-P", "threads", env={**env, "PYPELINE_ALLOW_BUILTIN_TASKS": "true"})
+    stack = _stack(tmp_path, redis_url)
+    rt, queue = stack.rt, stack.queue
+    stack.start_worker(start_worker, "-c", "1", "-P", "threads", PYPELINE_ALLOW_BUILTIN_TASKS="true")
     result = _result(rt, _publish(redis_url, queue, "celery.backend_cleanup"))
     assert result.state == "SUCCESS"
     refused = _result(rt, _publish(redis_url, queue, "os.system"))  # the setting opens Celery's names only
@@ -84,7 +79,7 @@ def test_worker_task_names_follow_the_config(tmp_path: Path, redis_url: str) -> 
     from pypeline.tasks import notify
 
     assert BATCH_DRIVER_TASK == DRIVER_TASK and NOTIFY_TASK == notify.NOTIFY_TASK
-    _, _, rt, _ = _stack(tmp_path, redis_url)
+    rt = _stack(tmp_path, redis_url).rt
     names = rt.worker_task_names()
     assert set(rt.task_names) | {DRIVER_TASK, NOTIFY_TASK} == names
     assert not any(n.startswith("celery.") for n in names)

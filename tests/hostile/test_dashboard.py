@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from pypeline.api import FlaskPypeline
-from tests.api.conftest import Stack, make_stack
+from tests.api.support import ApiStack, make_api_stack
 
 pytestmark = pytest.mark.hostile
 
@@ -22,9 +22,9 @@ HEADERS = {
 
 
 @pytest.fixture(scope="module")
-def dash(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Stack]:
+def dash(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[ApiStack]:
     tmp = tmp_path_factory.mktemp("dash")
-    yield make_stack(tmp, redis_url, f"sqlite:///{tmp / 'store.sqlite'}")
+    yield make_api_stack(tmp, redis_url, f"sqlite:///{tmp / 'store.sqlite'}")
 
 
 def _form_csrf(client: FlaskClient) -> str:
@@ -32,7 +32,7 @@ def _form_csrf(client: FlaskClient) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
 
 
-def _login(stack: Stack) -> tuple[FlaskClient, str, str]:
+def _login(stack: ApiStack) -> tuple[FlaskClient, str, str]:
     client = stack.app.test_client()
     resp = client.post("/ui/login", data={"key": stack.write_key, "csrf": _form_csrf(client)})
     assert resp.status_code == 302
@@ -41,7 +41,7 @@ def _login(stack: Stack) -> tuple[FlaskClient, str, str]:
     return client, token, resp.headers.get("Set-Cookie", "")
 
 
-def test_every_dashboard_answer_carries_the_security_headers(dash: Stack) -> None:
+def test_every_dashboard_answer_carries_the_security_headers(dash: ApiStack) -> None:
     client, _, _ = _login(dash)
     anonymous = dash.app.test_client()
     answers = [anonymous.get("/ui/login"), anonymous.get("/ui/"), anonymous.get("/ui/static/dashboard.js"),
@@ -52,13 +52,13 @@ def test_every_dashboard_answer_carries_the_security_headers(dash: Stack) -> Non
             assert resp.headers.get(name) == value, (resp.request.path, name, resp.headers.get(name))
 
 
-def test_session_cookie_is_httponly_and_samesite(dash: Stack) -> None:
+def test_session_cookie_is_httponly_and_samesite(dash: ApiStack) -> None:
     _, _, cookie = _login(dash)
     assert cookie.startswith("pypeline_session=")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_logout_needs_the_sessions_csrf_token(dash: Stack) -> None:
+def test_logout_needs_the_sessions_csrf_token(dash: ApiStack) -> None:
     client, token, _ = _login(dash)
     for data in ({}, {"csrf": ""}, {"csrf": "forged"}, {"csrf": token + "x"}):
         refused = client.post("/ui/logout", data=data)
@@ -70,7 +70,7 @@ def test_logout_needs_the_sessions_csrf_token(dash: Stack) -> None:
     assert client.get("/ui/").status_code == 302  # back to the login page
 
 
-def test_session_writes_need_the_csrf_header(dash: Stack) -> None:
+def test_session_writes_need_the_csrf_header(dash: ApiStack) -> None:
     client, token, _ = _login(dash)
     before = dash.rt.store.list_runs()[1]
     forged = client.post("/api/v1/pipelines/demo/invoke", json={"chain_payload": {"count": 1}})
@@ -81,7 +81,7 @@ def test_session_writes_need_the_csrf_header(dash: Stack) -> None:
     assert ok.status_code == 202
 
 
-def test_a_host_app_gets_a_samesite_session_cookie(dash: Stack) -> None:
+def test_a_host_app_gets_a_samesite_session_cookie(dash: ApiStack) -> None:
     host = Flask("host")
     host.config["SECRET_KEY"] = "host-secret"
     FlaskPypeline(host, runtime=dash.rt)
@@ -97,7 +97,7 @@ def test_a_host_app_gets_a_samesite_session_cookie(dash: Stack) -> None:
     ("/ui/?status=%00", 400), ("/ui/?offset=%00", 400), ("/ui/?offset=99999999999999999999999", 400),
     ("/ui/?offset=-5", 400), ("/ui/login?next=%00", 400),
 ])
-def test_hostile_dashboard_urls_are_clean_error_pages(pg_module_stack: Stack, url: str, status: int) -> None:
+def test_hostile_dashboard_urls_are_clean_error_pages(pg_module_stack: ApiStack, url: str, status: int) -> None:
     """On PostgreSQL a NUL or an out-of-range offset used to reach the database and end in a 500."""
     client, _, _ = _login(pg_module_stack)
     resp = client.get(url)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.hostile.conftest import ApiServer
+from tests.hostile.support import ApiServer
 
 pytestmark = [pytest.mark.hostile, pytest.mark.e2e, pytest.mark.slow]
 

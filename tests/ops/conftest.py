@@ -1,25 +1,13 @@
 """Fixtures of the operations tests: a runtime on the ops config over SQLite or PostgreSQL (embedded broker)."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pypeline.runtime import Runtime
-from pypeline.settings import Settings
-
-OPS_CONFIG = Path(__file__).parent / "ops.yaml"
-
-
-def make_runtime(tmp_path: Path, database: str, **settings: object) -> Runtime:
-    """A runtime on tests/ops/ops.yaml with a unique queue, the embedded broker and the given store."""
-    queue = f"ops-{uuid.uuid4().hex[:8]}"
-    config = tmp_path / "ops.yaml"
-    config.write_text(OPS_CONFIG.read_text().replace("ops-tests", queue))
-    return Runtime.from_path(str(config), Settings(config_path=str(config), database_url=database,
-                                                   home=tmp_path / "home", **settings))  # type: ignore[arg-type]
+from tests.ops.support import make_runtime
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

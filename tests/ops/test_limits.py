@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
@@ -13,14 +12,8 @@ from pypeline.services import invoke as invoke_service
 from pypeline.services import runs as run_service
 from pypeline.status import Status
 from pypeline.store.admission import reserve_run
+from tests.helpers import wait_until
 from tests.ops import handlers
-
-
-def _wait_status(rt: Runtime, run_id: str, status: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while rt.store.run_status(run_id).value != status:
-        assert time.monotonic() < deadline, f"run {run_id} is {rt.store.run_status(run_id)}, expected {status}"
-        time.sleep(0.02)
 
 
 def test_queue_starts_waiting_runs_in_order_when_a_slot_frees(ops_runtime: Callable[..., Runtime]) -> None:
@@ -99,7 +92,8 @@ def test_sweep_starts_a_queued_run_whose_wake_up_was_lost(ops_runtime: Callable[
     queued = invoke_service.invoke(rt, "limited")
     assert rt.store.run_status(queued) is Status.QUEUED
     run_service.cancel_run(rt, first)  # ends the first run; its wake-up starts the queued one
-    _wait_status(rt, queued, "RUNNING")
+    wait_until(lambda: rt.store.run_status(queued).value == "RUNNING", interval=0.02,
+               report=lambda: f"run {queued} is {rt.store.run_status(queued)}")
     rt.store.cancel_run(queued)  # the store only: no wake-up at all
     lost = invoke_service.invoke(rt, "limited")
     later = invoke_service.invoke(rt, "limited")

@@ -5,8 +5,7 @@ import hashlib
 import hmac
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,8 +16,9 @@ from pypeline.errors import ConfigError
 from pypeline.runtime import Runtime
 from pypeline.services import invoke as invoke_service
 from pypeline.services import runs as run_service
+from tests.helpers import wait_until
 from tests.ops import handlers
-from tests.ops.conftest import make_runtime
+from tests.ops.support import make_runtime
 
 
 class _Hook:
@@ -52,13 +52,6 @@ def hook() -> Iterator[_Hook]:
     server.server.server_close()
 
 
-def _wait(cond: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
 def test_failed_run_is_posted_signed_retried_and_handed_to_the_handler(
     tmp_path: Path, store_url: str, hook: _Hook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -71,8 +64,8 @@ def test_failed_run_is_posted_signed_retried_and_handed_to_the_handler(
     with rt.embedded_worker(concurrency=2):
         run_id = invoke_service.invoke(rt, "notified", tags=["alert"])
         assert rt.wait(run_id, 30)["status"] == "FAILED"
-        _wait(lambda: len(hook.requests) == 2 and len(handlers.NOTIFIED) == 1)
-        _wait(lambda: len(run_service.get_run(rt, run_id)["notifications"]) == 3)
+        wait_until(lambda: len(hook.requests) == 2 and len(handlers.NOTIFIED) == 1, interval=0.02)
+        wait_until(lambda: len(run_service.get_run(rt, run_id)["notifications"]) == 3, interval=0.02)
     headers, body = hook.requests[-1]
     assert headers["X-Pypeline-Signature"] == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     assert hook.requests[0][1] == body  # the retry sends the same signed document

@@ -8,8 +8,8 @@ import pytest
 
 from pypeline.services import invoke as invoke_service
 from pypeline.services import logs as log_service
-from tests.conftest import WorkerProcess
-from tests.ops.conftest import make_runtime
+from tests.helpers import WorkerProcess
+from tests.ops.support import make_runtime
 
 pytestmark = pytest.mark.e2e
 

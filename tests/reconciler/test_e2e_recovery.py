@@ -11,46 +11,26 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pypeline.runtime import Runtime
-from pypeline.settings import Settings
-from tests.conftest import WorkerProcess, unique_queue_config
+from tests.helpers import Stack, WorkerProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 PIPELINES = Path(__file__).parent / "pipelines.yaml"
-
-
-def _client(config: Path, broker: str, database: str, home: Path) -> Runtime:
-    settings = Settings(config_path=str(config), broker_url=broker, database_url=database, home=home)
-    return Runtime.from_path(str(config), settings, register=False)
-
-
-def _env(broker: str, database: str, home: Path, **extra: str) -> dict[str, str]:
-    return {"PYPELINE_BROKER_URL": broker, "PYPELINE_DATABASE_URL": database, "PYPELINE_HOME": str(home), **extra}
 
 
 def _lines(trace: Path) -> list[str]:
     return trace.read_text().splitlines() if trace.exists() else []
 
 
-def _wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
-
-
 def test_worker_killed_mid_node_is_healed_within_60s(tmp_path: Path, redis_url: str, postgres_url: str,
                                                      start_worker: Callable[..., WorkerProcess]) -> None:
-    home = tmp_path / "home"
-    config, _ = unique_queue_config(tmp_path, PIPELINES)
-    env = _env(redis_url, postgres_url, home)  # default lease, heartbeat and reconcile interval
-    workers = [start_worker(config, "-c", "1", "-n", f"w{i}@%h", env=env) for i in range(2)]
-    rt = _client(config, redis_url, postgres_url, home)
+    stack = Stack.create(tmp_path, redis_url, postgres_url, source=PIPELINES)
+    # default lease, heartbeat and reconcile interval
+    workers = [stack.start_worker(start_worker, "-c", "1", "-n", f"w{i}@%h") for i in range(2)]
+    rt = stack.rt
     trace = tmp_path / "trace"
 
     run_id = rt.start_run("chain", {"trace": str(trace), "sleep": 4})
-    _wait_for(lambda: "b start" in _lines(trace), timeout=60)
+    wait_until(lambda: "b start" in _lines(trace), timeout=60)
     holder = next(n["lease_holder"] for n in rt.store.node_runs(run_id) if n["node"] == "b")
     victim = next(w for w in workers if holder.endswith(f":{w.proc.pid}"))
     os.killpg(victim.proc.pid, signal.SIGKILL)  # main process and pool child: nothing acks or requeues
@@ -72,10 +52,9 @@ def test_worker_killed_mid_node_is_healed_within_60s(tmp_path: Path, redis_url: 
 
 def test_max_run_ttl_revokes_the_running_node(tmp_path: Path, redis_url: str, postgres_url: str,
                                               start_worker: Callable[..., WorkerProcess]) -> None:
-    home = tmp_path / "home"
-    config, _ = unique_queue_config(tmp_path, PIPELINES)
-    start_worker(config, "-c", "1", env=_env(redis_url, postgres_url, home, PYPELINE_RECONCILE_INTERVAL="0.5"))
-    rt = _client(config, redis_url, postgres_url, home)
+    stack = Stack.create(tmp_path, redis_url, postgres_url, source=PIPELINES)
+    stack.start_worker(start_worker, "-c", "1", PYPELINE_RECONCILE_INTERVAL="0.5")
+    rt = stack.rt
     trace = tmp_path / "trace"
 
     run_id = rt.start_run("bounded", {"trace": str(trace), "sleep": 60})
@@ -95,14 +74,13 @@ def test_pool_child_killed_mid_node_recovers_quickly(tmp_path: Path, redis_url: 
                                                      start_worker: Callable[..., WorkerProcess]) -> None:
     """WorkerLostError requeues the message at once, while the node's lease still looks live: the heartbeat
     releases the lease of the vanished task and the reconciler re-runs the node within seconds."""
-    home = tmp_path / "home"
-    config, _ = unique_queue_config(tmp_path, PIPELINES)
-    worker = start_worker(config, "-c", "1", env=_env(redis_url, postgres_url, home))
-    rt = _client(config, redis_url, postgres_url, home)
+    stack = Stack.create(tmp_path, redis_url, postgres_url, source=PIPELINES)
+    worker = stack.start_worker(start_worker, "-c", "1")
+    rt = stack.rt
     trace = tmp_path / "trace"
 
     run_id = rt.start_run("chain", {"trace": str(trace), "sleep": 3})
-    _wait_for(lambda: "b start" in _lines(trace), timeout=60)
+    wait_until(lambda: "b start" in _lines(trace), timeout=60)
     children = psutil.Process(worker.proc.pid).children()
     assert len(children) == 1
     children[0].kill()

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from sqlalchemy import update
 
 from pypeline.store.locks import NamedLock
 from pypeline.store.models import Lock, utcnow
 from pypeline.store.repository import RunStore
+from tests.helpers import wait_until
 
 
 def _expire(store: RunStore, name: str) -> None:
@@ -48,10 +48,8 @@ def test_release_hands_over_at_once(store: RunStore) -> None:
 def test_held_lapses_locally_after_ttl(store: RunStore) -> None:
     a = NamedLock(store.engine, "leader", "a", ttl=0.2)
     assert a.acquire() and a.held
-    deadline = time.monotonic() + 5
-    while a.held and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not a.held  # without a renewal the holder stops acting, even if the database is unreachable
+    # without a renewal the holder stops acting, even if the database is unreachable
+    wait_until(lambda: not a.held, 5, interval=0.02, message="the lock lapsed locally")
 
 
 def test_concurrent_first_acquire_has_one_winner(store: RunStore) -> None:

@@ -2,8 +2,6 @@
 once, a lost message is re-published only when its queue is empty, maxRunTtl fails an overrunning run."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from pypeline.settings import Settings
 from pypeline.store import leases
 from pypeline.store.models import NodeRun, utcnow
 from pypeline.store.repository import NodeSpec
-from tests.conftest import unique_queue_config
+from tests.helpers import unique_queue_config, wait_until
 
 PIPELINES = Path(__file__).parent / "pipelines.yaml"
 
@@ -40,14 +38,6 @@ def _create(rt: Runtime, run_id: str, pipeline: str = "chain", payload: dict | N
 
 def _lines(trace: Path) -> list[str]:
     return trace.read_text().splitlines() if trace.exists() else []
-
-
-def _wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def test_dead_workers_node_is_requeued_and_completes_once(pypeline_home: Path, tmp_path: Path) -> None:
@@ -86,7 +76,7 @@ def test_overdue_message_republished_only_when_its_queue_is_empty(pypeline_home:
     assert reconciler.run_once().empty  # the queue holds a message: nothing is duplicated
     with rt.embedded_worker():
         assert rt.wait("r-waiting", 30)["status"] == "SUCCESS"
-        _wait_for(lambda: reconciler.run_once().overdue == {"r-lost": ["a"]})
+        wait_until(lambda: reconciler.run_once().overdue == {"r-lost": ["a"]})
         assert rt.wait("r-lost", 30)["status"] == "SUCCESS"
     assert sorted(_lines(trace)) == sorted(["a ran", "b start", "b end", "c ran"] * 2)
 
@@ -96,10 +86,10 @@ def test_max_run_ttl_fails_the_run_and_ignores_the_late_result(pypeline_home: Pa
     trace = tmp_path / "trace"
     with rt.embedded_worker():
         run_id = rt.start_run("bounded", {"trace": str(trace), "sleep": 3})
-        _wait_for(lambda: _lines(trace) == ["nap start"])
+        wait_until(lambda: _lines(trace) == ["nap start"])
         reconciler = Reconciler(rt)
         assert reconciler.run_once().timed_out == []  # not 2 s old yet
-        _wait_for(lambda: reconciler.run_once().timed_out == [run_id], timeout=10)
+        wait_until(lambda: reconciler.run_once().timed_out == [run_id], timeout=10)
         run = rt.store.get_run(run_id)
     # Leaving the block waited for the handler: a threads pool cannot terminate it, so it ran to its end...
     assert _lines(trace) == ["nap start", "nap end"]
@@ -167,7 +157,7 @@ def test_heartbeat_renews_a_retry_waiting_for_its_countdown(pypeline_home: Path,
                               for k in ("lease_expires_at", "updated_at"))
             return lease > changed + timedelta(seconds=1.5)  # beyond what the claim granted: renewed
 
-        _wait_for(renewed_while_retrying, timeout=10)
+        wait_until(renewed_while_retrying, timeout=10)
         assert leases.expired(rt.store.engine, ["event"]) == []
         assert rt.wait(run_id, 30)["status"] == "SUCCESS"
     node = rt.store.node_runs(run_id)[0]
@@ -217,9 +207,9 @@ def test_max_run_ttl_ends_a_dyrygent_run_and_its_processor(pypeline_home: Path, 
     rt.celery.control.revoke = revoke  # type: ignore[method-assign]
     with rt.embedded_worker():
         run_id = rt.start_run("dbounded", {"trace": str(trace), "sleep": 2})
-        _wait_for(lambda: _lines(trace) == ["nap start"])
+        wait_until(lambda: _lines(trace) == ["nap start"])
         reconciler = Reconciler(rt)
-        _wait_for(lambda: reconciler.run_once().timed_out == [run_id], timeout=10)
+        wait_until(lambda: reconciler.run_once().timed_out == [run_id], timeout=10)
     nap_task = {n["node"]: n["task_id"] for n in rt.store.node_runs(run_id)}["nap"]
     assert revoked == [[nap_task], rt.engines["dyrygent"].workflow_ids(run_id)]  # the node, then the processor
     run = rt.store.get_run(run_id)

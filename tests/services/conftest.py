@@ -1,4 +1,2 @@
-"""Service tests reuse the moto S3 server fixtures of the generator tests."""
-from __future__ import annotations
-
-from tests.generators.conftest import bulk_put, make_bucket, moto_endpoint, s3_client  # noqa: F401 - fixtures
+"""Fixtures for service tests: the moto S3 server and bucket fillers of `tests.generators.s3`."""
+from tests.generators.s3 import bulk_put, make_bucket, moto_endpoint, s3_client  # noqa: F401 - fixtures

@@ -27,6 +27,7 @@ from pypeline.services import batches
 from pypeline.settings import EMBEDDED_BROKER, Settings
 from pypeline.status import Status
 from tests.e2e.batch_support import collected, write_config
+from tests.helpers import poll_until, wait_until
 
 NODE = "record"
 
@@ -458,13 +459,8 @@ def worker_rt(tmp_path: Path, sqlite_url: str, redis_url: str) -> Iterator[tuple
 
 
 def _wait_terminal(rt: Runtime, batch_run_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = batches.batch_status(rt, batch_run_id)
-        if record["terminal"]:
-            return record
-        time.sleep(0.05)
-    raise AssertionError(f"batch run {batch_run_id} did not finish: {batches.batch_status(rt, batch_run_id)}")
+    return poll_until(lambda: batches.batch_status(rt, batch_run_id), lambda r: r["terminal"], timeout,
+                      message=f"batch run {batch_run_id} finished")
 
 
 def _recorded(redis_url: str, name: str) -> list[str]:
@@ -500,9 +496,7 @@ def test_schedule_fire_starts_one_batch_per_fire(worker_rt: tuple[Runtime, list[
     dispatcher = Dispatcher(rt)
     dispatcher.send("files-nightly", spec, msg)
     dispatcher.send("files-nightly", spec, msg, resend=True)  # a fire re-sent after a beat crash
-    deadline = time.monotonic() + 10
-    while batch_store(rt).find(msg) is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: batch_store(rt).find(msg) is not None, 10, message="the fire started a batch run")
     final = _wait_terminal(rt, msg)
     assert final["status"] == "SUCCESS" and final["origin"] == "schedule:files-nightly"
     assert batch_rows(rt) == 1 and sorted(_recorded(redis_url, name)) == keys
@@ -517,9 +511,7 @@ def test_task_runner_publishes_declared_tasks_only(worker_rt: tuple[Runtime, lis
     assert TaskRunner.publish_work(path, {"n": 1}, runtime=rt) is True
     assert TaskRunner.publish_work_in_batches(path, list(range(7)), grouping_key="items", max_per_task=3,
                                               runtime=rt) is True
-    deadline = time.monotonic() + 10
-    while len(collected()) < before + 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(collected()) >= before + 4, 10, message="four published tasks ran")
     events = collected()[before:]
     assert sorted(e.get("n", -1) for e in events) == [-1, -1, -1, 1]
     assert sorted(e["items"] for e in events if "items" in e) == [[0, 1, 2], [3, 4, 5], [6]]

@@ -20,7 +20,7 @@ from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
 from pypeline.status import RUN_ACTIONS, RUN_TRANSITIONS, RunAction, Status, check_action
 from pypeline.store.repository import FinishPlan, NodeSpec
-from tests.conftest import unique_queue_config
+from tests.helpers import unique_queue_config
 
 #: The run status each action moves to when it is allowed.
 _TARGET = {RunAction.CANCEL: Status.CANCELLED, RunAction.PAUSE: Status.PAUSED, RunAction.RESUME: Status.RUNNING,

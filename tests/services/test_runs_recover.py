@@ -11,7 +11,7 @@ from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
 from pypeline.settings import Settings
 from pypeline.store.repository import NodeSpec
-from tests.conftest import EXAMPLE
+from tests.helpers import EXAMPLE
 
 
 def test_recover_republishes_a_lost_root_and_the_run_finishes(pypeline_home: Path) -> None:

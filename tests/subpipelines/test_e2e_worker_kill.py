@@ -13,7 +13,7 @@ import pytest
 from pypeline.runtime import Runtime
 from pypeline.settings import Settings
 from pypeline.store import children
-from tests.conftest import WorkerProcess
+from tests.helpers import WorkerProcess
 from tests.subpipelines.conftest import config_copy
 
 pytestmark = pytest.mark.e2e

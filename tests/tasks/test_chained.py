@@ -12,7 +12,7 @@ from pypeline.runtime import Runtime
 from pypeline.settings import Settings
 from pypeline.tasks.chained import CONTEXT_KEY, call_handler
 from pypeline.tasks.registry import import_callable
-from tests.conftest import EXAMPLE
+from tests.helpers import EXAMPLE
 
 
 def test_call_handler_passes_event_as_keyword() -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import Stack
-from tests.web.conftest import serve
+from tests.api.support import ApiStack
+from tests.web.support import serve
 from tests.web.test_dashboard_browser import ARTIFACTS, CHROMIUM_ARGS, _require_chromium
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +26,7 @@ pipelines:
 """
 
 
-def test_edit_the_config_see_the_dag_then_a_line_marked_error(module_stack: Stack) -> None:
+def test_edit_the_config_see_the_dag_then_a_line_marked_error(module_stack: ApiStack) -> None:
     executable = _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 

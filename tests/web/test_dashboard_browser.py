@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pypeline.services import schedules as schedule_service
-from tests.api.conftest import Stack, worker_env
-from tests.conftest import IN_CI, ROOT, WorkerProcess
-from tests.web.conftest import serve
+from tests.api.support import ApiStack
+from tests.helpers import IN_CI, ROOT, WorkerProcess
+from tests.web.support import serve
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("PYPELINE_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -30,12 +30,12 @@ def _require_chromium() -> str:
     raise AssertionError("unreachable")
 
 
-def test_start_a_run_from_the_dashboard_and_see_it_succeed(pg_stack: Stack,
+def test_start_a_run_from_the_dashboard_and_see_it_succeed(pg_stack: ApiStack,
                                                            start_worker: Callable[..., WorkerProcess]) -> None:
     executable = _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    start_worker(pg_stack.config, "-c", "4", "-P", "threads", env=worker_env(pg_stack))
+    pg_stack.start_worker(start_worker, "-c", "4", "-P", "threads")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with serve(pg_stack) as base:
         with sync_playwright() as pw:

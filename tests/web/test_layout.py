@@ -7,7 +7,7 @@ from pypeline.config import load_config
 from pypeline.dag import PipelineDag
 from pypeline.services.layout import layout_dag
 from pypeline.web.state import node_states
-from tests.conftest import EXAMPLE
+from tests.helpers import EXAMPLE
 
 
 def _overlap(a, b) -> bool:  # type: ignore[no-untyped-def]

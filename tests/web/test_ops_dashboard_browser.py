@@ -10,14 +10,14 @@ from pypeline.services import batches as batch_service
 from pypeline.services import invoke as invoke_service
 from pypeline.status import Status
 from pypeline.store.node_logs import append_log
-from tests.api.conftest import Stack
-from tests.web.conftest import serve
+from tests.api.support import ApiStack
+from tests.web.support import serve
 from tests.web.test_dashboard_browser import ARTIFACTS, CHROMIUM_ARGS, _require_chromium
 
 pytestmark = pytest.mark.e2e
 
 
-def test_filters_live_logs_and_batch_controls(pg_stack: Stack, tmp_path: Path) -> None:
+def test_filters_live_logs_and_batch_controls(pg_stack: ApiStack, tmp_path: Path) -> None:
     executable = _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -53,7 +53,11 @@ def test_filters_live_logs_and_batch_controls(pg_stack: Stack, tmp_path: Path) -
             page.click("form.filters button[type=submit]")
             expect(page.locator(f'tr[data-run="{other}"]')).to_have_count(1)
             expect(page.locator("#runs-table tbody tr")).to_have_count(1)
-            page.wait_for_timeout(2500)  # one live refresh keeps the filter
+            # The next live refresh (every 2 s) asks for the filtered list and the table keeps one row.
+            with page.expect_response(lambda r: "/api/v1/runs/?" in r.url, timeout=10_000) as refresh:
+                pass
+            assert "origin=cli" in refresh.value.url and refresh.value.json()["total"] == 1
+            expect(page.locator("#runs-total")).to_have_text("1")
             expect(page.locator("#runs-table tbody tr")).to_have_count(1)
 
             page.goto(base + f"/ui/runs/{tagged}")

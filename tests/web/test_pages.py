@@ -6,7 +6,7 @@ import re
 from flask.testing import FlaskClient
 
 from pypeline.services import keys as key_service
-from tests.api.conftest import Stack
+from tests.api.support import ApiStack
 
 
 def _form_csrf(client: FlaskClient) -> str:
@@ -14,7 +14,7 @@ def _form_csrf(client: FlaskClient) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', form).group(1)
 
 
-def _login(stack: Stack, key: str) -> tuple[FlaskClient, str]:
+def _login(stack: ApiStack, key: str) -> tuple[FlaskClient, str]:
     client = stack.app.test_client()
     resp = client.post("/ui/login", data={"key": key, "next": "/ui/pipelines/", "csrf": _form_csrf(client)})
     assert resp.status_code == 302 and resp.headers["Location"] == "/ui/pipelines/"
@@ -23,7 +23,7 @@ def _login(stack: Stack, key: str) -> tuple[FlaskClient, str]:
     return client, csrf
 
 
-def test_login_required_and_bad_key_rejected(module_stack: Stack) -> None:
+def test_login_required_and_bad_key_rejected(module_stack: ApiStack) -> None:
     client = module_stack.app.test_client()
     resp = client.get("/ui/runs/abc")
     assert resp.status_code == 302 and resp.headers["Location"].startswith("/ui/login?next=/ui/runs/abc")
@@ -38,7 +38,7 @@ def test_login_required_and_bad_key_rejected(module_stack: Stack) -> None:
     assert off_site.headers["Location"] == "/ui/"
 
 
-def test_session_writes_need_the_csrf_header(module_stack: Stack) -> None:
+def test_session_writes_need_the_csrf_header(module_stack: ApiStack) -> None:
     s = module_stack
     client, csrf = _login(s, s.write_key)
     body = {"chain_payload": {"count": 2}}
@@ -51,7 +51,7 @@ def test_session_writes_need_the_csrf_header(module_stack: Stack) -> None:
     assert client.get("/api/v1/runs/").status_code == 200  # reads need no CSRF header
 
 
-def test_read_only_session_cannot_run(module_stack: Stack) -> None:
+def test_read_only_session_cannot_run(module_stack: ApiStack) -> None:
     s = module_stack
     client, csrf = _login(s, s.read_key)
     page = client.get("/ui/pipelines/demo").get_data(as_text=True)
@@ -60,7 +60,7 @@ def test_read_only_session_cannot_run(module_stack: Stack) -> None:
     assert resp.status_code == 403
 
 
-def test_revoking_the_key_ends_the_session(module_stack: Stack) -> None:
+def test_revoking_the_key_ends_the_session(module_stack: ApiStack) -> None:
     s = module_stack
     temp = key_service.create_key(s.rt, "temp", "read")
     client, _ = _login(s, temp.token)
@@ -70,7 +70,7 @@ def test_revoking_the_key_ends_the_session(module_stack: Stack) -> None:
     assert client.get("/api/v1/runs/").status_code == 401
 
 
-def test_pages_render(module_stack: Stack) -> None:
+def test_pages_render(module_stack: ApiStack) -> None:
     s = module_stack
     client, csrf = _login(s, s.write_key)
     run_id = client.post("/api/v1/pipelines/failing/invoke", json={}, headers={"X-Pypeline-CSRF": csrf}).json["run_id"]

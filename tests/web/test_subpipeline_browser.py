@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pypeline.store import children
-from tests.api.conftest import make_stack
+from tests.api.support import make_api_stack
 from tests.web.conftest import serve
 from tests.web.test_dashboard_browser import ARTIFACTS, CHROMIUM_ARGS, _require_chromium
 
@@ -30,7 +30,7 @@ def test_parent_and_child_runs_link_each_other(tmp_path: Path, redis_url: str, p
     executable = _require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    stack = make_stack(tmp_path, redis_url, postgres_url, edit=_add_pipelines)
+    stack = make_api_stack(tmp_path, redis_url, postgres_url, edit=_add_pipelines)
     rt = stack.rt
     with rt.embedded_worker(concurrency=2):
         run_id = rt.start_run("sub_parent", {"x": 4})
