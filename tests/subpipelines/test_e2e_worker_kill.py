@@ -14,7 +14,7 @@ from pypeline.runtime import Runtime
 from pypeline.settings import Settings
 from pypeline.store import children
 from tests.helpers import WorkerProcess
-from tests.subpipelines.conftest import config_copy
+from tests.subpipelines.support import config_copy
 
 pytestmark = pytest.mark.e2e
 

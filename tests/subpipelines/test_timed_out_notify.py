@@ -17,7 +17,7 @@ from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
 from pypeline.status import Status
 from tests.subpipelines import handlers
-from tests.subpipelines.conftest import make_runtime
+from tests.subpipelines.support import make_runtime
 
 
 class _Hook:

@@ -8,7 +8,7 @@ import pytest
 
 from pypeline.store import children
 from tests.api.support import make_api_stack
-from tests.web.conftest import serve
+from tests.web.support import serve
 from tests.web.test_dashboard_browser import ARTIFACTS, CHROMIUM_ARGS, _require_chromium
 
 pytestmark = pytest.mark.e2e
