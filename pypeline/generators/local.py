@@ -228,8 +228,8 @@ class LocalKeyGenerator(KeyGenerator):
         # Hot loop: everything it touches is a local name.
         use_fd, stat_, fromtimestamp, utc = _USE_FD, os.stat, datetime.fromtimestamp, _UTC
         ifmt, ifreg = _S_IFMT, _S_IFREG
-        # KeyInfo is a frozen slots dataclass; filling its slots directly is ~2x cheaper than its __init__.
-        new, set_key, set_size, set_modified = _new_key_info()
+        # KeyInfo is an immutable slots class; filling its slots directly is ~2x cheaper than its __init__.
+        new, set_key, set_size, set_mtime = _new_key_info()
         key_info = KeyInfo
         shown_root = root.rstrip(os.sep) or root
         handle = _open_dir(root, None, root)
@@ -262,14 +262,15 @@ class LocalKeyGenerator(KeyGenerator):
                             raise _os_error(exc, "stat", f"{shown_root}/{key}") from exc
                         if st.st_mode & ifmt != ifreg:
                             continue  # files only: no FIFOs, sockets, devices or symlinks to directories
-                        size = st.st_size
-                        modified = fromtimestamp(st.st_mtime, utc)
-                        if check_meta and not match_meta(size, modified):
+                        if check_meta:
+                            size, modified = st.st_size, fromtimestamp(st.st_mtime, utc)
+                            if match_meta(size, modified):
+                                yield key_info(key, size, modified)
                             continue
                         info = new(key_info)
                         set_key(info, key)
-                        set_size(info, size)
-                        set_modified(info, modified)
+                        set_size(info, st.st_size)
+                        set_mtime(info, st.st_mtime)  # `modified` is built from it when first read
                         yield info
                         continue
                     sub = rel + name
