@@ -77,6 +77,24 @@ def test_embedded_worker_stops_at_once_when_idle(pypeline_home: Path) -> None:
     assert time.monotonic() - started < 1.5
 
 
+def test_embedded_run_on_a_current_schema_imports_no_migration_redis_or_graph_library(pypeline_home: Path) -> None:
+    first, _, out = _top_level_modules("run", str(EXAMPLE), "demo")  # a fresh home: creates the SQLite store
+    assert first == 0 and '"load"' in out
+    code, modules, out = _top_level_modules("run", str(EXAMPLE), "demo")
+    assert code == 0 and '"load"' in out
+    # The embedded default needs no Redis client (a 0.1-0.5 s import), no Alembic once the schema is current,
+    # no networkx, and no live display when stderr is not a terminal.
+    assert modules & {"redis", "alembic", "networkx", "flask", "boto3"} == set()
+    assert "rich.live" not in _full_modules("run", str(EXAMPLE), "demo")
+
+
+def _full_modules(*args: str) -> set[str]:
+    probe = _PROBE.replace('{m.split(".")[0] for m in sys.modules}', "set(sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(args)], capture_output=True, text=True, timeout=60)
+    line = next(x for x in done.stderr.splitlines() if x.startswith("MODULES "))
+    return set(json.loads(line.removeprefix("MODULES ")))
+
+
 @pytest.mark.parametrize("args", [["runs", "--help"], ["schedules", "list", "--help"]])
 def test_group_help_still_works(args: list[str]) -> None:
     result = CliRunner().invoke(cli, args)
