@@ -31,15 +31,18 @@ _HIDDEN_RE = re.compile("(?:^|/)(?:" + "|".join(re.escape(n) for n in HIDDEN_NAM
 class KeyInfo:
     """One listed key: its name, size in bytes and last-modified time (UTC-aware); immutable.
 
-    A listing may hand over the raw POSIX mtime instead of a datetime (`_new_key_info`): `modified` is then
-    built on first read, so a consumer that only wants keys (a batch) never pays for ~10^5 datetimes.
+    A local listing hands over the file's `os.stat_result` instead (`_new_key_info`): `size` and `modified`
+    are read from it on first use, so a consumer that only wants keys (a batch) pays for neither, and the
+    listing's hot loop stores one object instead of building an int and a datetime per key.
     """
 
-    __slots__ = ("key", "size", "_modified", "_mtime")
+    __slots__ = ("key", "_size", "_modified", "_stat")
     __match_args__ = ("key", "size", "modified")
 
     key: str
-    size: int
+    _size: int
+    _modified: datetime
+    _stat: os.stat_result
 
     def __init__(self, key: str, size: int, modified: datetime) -> None:
         """A key with its size and modification time."""
@@ -48,12 +51,22 @@ class KeyInfo:
         _set_modified(self, modified)
 
     @property
+    def size(self) -> int:
+        """Size in bytes."""
+        try:
+            return self._size
+        except AttributeError:
+            value = self._stat.st_size
+            _set_size(self, value)
+            return value
+
+    @property
     def modified(self) -> datetime:
         """Last-modified time, UTC-aware."""
         try:
-            return self._modified  # type: ignore[no-any-return]
+            return self._modified
         except AttributeError:
-            value = datetime.fromtimestamp(self._mtime, timezone.utc)
+            value = datetime.fromtimestamp(self._stat.st_mtime, timezone.utc)
             _set_modified(self, value)
             return value
 
@@ -88,17 +101,17 @@ class KeyInfo:
 
 
 _SLOTS = KeyInfo.__dict__
-_set_key, _set_size = _SLOTS["key"].__set__, _SLOTS["size"].__set__
-_set_modified, _set_mtime = _SLOTS["_modified"].__set__, _SLOTS["_mtime"].__set__
+_set_key, _set_size = _SLOTS["key"].__set__, _SLOTS["_size"].__set__
+_set_modified, _set_stat = _SLOTS["_modified"].__set__, _SLOTS["_stat"].__set__
 _Setter = Callable[[KeyInfo, Any], None]
 
 
-def _new_key_info() -> tuple[Callable[[type[KeyInfo]], KeyInfo], _Setter, _Setter, _Setter]:
-    """(object.__new__, slot setters for key, size and the POSIX mtime): a fast path for tight listing loops.
+def _new_key_info() -> tuple[Callable[[type[KeyInfo]], KeyInfo], _Setter, _Setter]:
+    """(object.__new__, slot setters for the key and for an `os.stat_result`): a fast path for listing loops.
 
-    A KeyInfo filled this way computes `modified` from the mtime when first read.
+    A KeyInfo filled this way reads `size` and `modified` from the stat result when first asked.
     """
-    return object.__new__, _set_key, _set_size, _set_mtime
+    return object.__new__, _set_key, _set_stat
 
 
 def is_hidden(key: str) -> bool:

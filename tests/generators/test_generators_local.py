@@ -342,7 +342,7 @@ def test_keyinfo_pickles_reprs_and_stays_immutable(
     for info in (next(iter(gen.iter_keys(root))), eager):  # a fresh lazy one: pickled before `modified` is read
         assert pickle.loads(pickle.dumps(info)) == eager
         assert repr(info) == f"KeyInfo(key={eager.key!r}, size={eager.size!r}, modified={eager.modified!r})"
-        for attr in ("key", "size", "modified", "_mtime"):
+        for attr in ("key", "size", "modified", "_stat"):
             with pytest.raises(AttributeError):
                 setattr(info, attr, 1)
         with pytest.raises(AttributeError):
