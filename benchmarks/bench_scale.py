@@ -152,12 +152,16 @@ def measure_scaling(nodes: int, workers: int, reps: int, tmp: Path, per_worker: 
                  postgres_admin_url=postgres) as c:
         rt = c.runtime
         assert rt is not None
-        for _ in range(2):  # warm every worker's connections and imports, untimed
-            _time_raw(rt, raw_warm, timeout=120)
-            _time_engine(rt, warm, 120)
-        for _ in range(reps):
-            times["raw"].append(_time_raw(rt, raw, timeout=1800))
-            times["event"].append(_time_engine(rt, pid, 1800))
+        try:
+            for _ in range(2):  # warm every worker's connections and imports, untimed
+                _time_raw(rt, raw_warm, timeout=120)
+                _time_engine(rt, warm, 120)
+            for _ in range(reps):
+                times["raw"].append(_time_raw(rt, raw, timeout=1800))
+                times["event"].append(_time_engine(rt, pid, 1800))
+        except BaseException:
+            c.purge([queue, f"{queue}-orchestrator"])  # an interrupted run leaves no tasks on the shared broker
+            raise
     med = {k: statistics.median(v) for k, v in times.items()}
     return {"workers": workers, "per_worker": per_worker, "nodes": nodes, "times": times,
             "raw_per_s": nodes / med["raw"], "event_per_s": nodes / med["event"],
