@@ -28,9 +28,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "sermos.yaml.example"
 REFERENCE = "celery --help"
-#: Environment variables that would point a command away from the embedded default.
+#: Environment variables that would point a command away from the embedded default, or (PYTHONDONTWRITEBYTECODE)
+#: make every run recompile pypeline from source while celery's site-packages already hold bytecode: an
+#: installed package is byte-compiled, so both sides start from cached bytecode, as a user's would.
 _SERVICE_ENV = ("PYPELINE_BROKER_URL", "CELERY_BROKER_URL", "REDIS_URL", "PYPELINE_DATABASE_URL",
-                "PYPELINE_RESULT_BACKEND", "CELERY_RESULT_BACKEND", "PYPELINE_CONFIG", "WORKER_NAME")
+                "PYPELINE_RESULT_BACKEND", "CELERY_RESULT_BACKEND", "PYPELINE_CONFIG", "WORKER_NAME",
+                "PYTHONDONTWRITEBYTECODE")
 #: Acceptance targets (issue 12): command -> (most × celery --help, most seconds or None).
 TARGETS: dict[str, tuple[float, float | None]] = {
     "pypeline --help": (0.5, None),

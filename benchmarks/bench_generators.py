@@ -447,6 +447,21 @@ def verdicts(rows: list[Row], big: int, small: int) -> list[str]:
     return out
 
 
+def ratio_summary(rows: list[Row], sizes: list[int]) -> str:
+    """One line per source: our rate / the plain loop's rate at every size, side by side (target >= 0.8x)."""
+    ratios: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if r.ratio is not None and r.impl == OURS:
+            ratios.setdefault(r.source, {})[r.keys] = r.ratio
+    head = "| iter_keys / plain loop | " + " | ".join(f"{n:,} keys" for n in sizes) + " | target |"
+    lines = [head, "|---|" + "---:|" * len(sizes) + "---|"]
+    for source, by_size in ratios.items():
+        cells = " | ".join(f"{by_size[n]:.2f}x" if n in by_size else "-" for n in sizes)
+        met = all(by_size.get(n, 0.0) >= 0.8 for n in sizes)
+        lines.append(f"| {source} | {cells} | >= 0.8x: {'met' if met else '**not met**'} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     """Parse arguments; run as orchestrator or as a worker."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -528,7 +543,8 @@ def main() -> int:
 
     elapsed = time.perf_counter() - started
     checks = verdicts(rows, args.keys, args.small)
-    report = "\n".join([table(rows), "", *checks, "", f"Total benchmark time: {elapsed:.0f} s"])
+    summary = ratio_summary(rows, sizes)
+    report = "\n".join([table(rows), "", summary, "", *checks, "", f"Total benchmark time: {elapsed:.0f} s"])
     print("\n" + report)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

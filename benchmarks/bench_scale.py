@@ -7,12 +7,19 @@ after start-up (config loaded) and at peak (VmHWM), the largest task message any
 
     python benchmarks/bench_scale.py            # wide/deep at 1k and 10k nodes, + dyrygent at 1k for contrast
     python benchmarks/bench_scale.py --quick    # 200- and 1k-node DAGs only (< 1 minute)
+    python benchmarks/bench_scale.py --scaling  # 10k-node wide DAG vs raw group on 1, 2 and 4 worker processes
+
+`--scaling` measures throughput (nodes/s, submit -> run terminal) of a 10,000-node wide DAG on the event engine
+and of a raw Celery `group` of as many no-op tasks, on 1, 2 and 4 `pypeline worker` processes (each its own
+`celery worker`, `-c 1` by default: one pool process each). Every worker count gets a fresh cluster and
+PostgreSQL store; repetitions alternate raw and engine so load drift hits both alike.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,6 +131,73 @@ def measure(shape: Shape, tmp: Path, concurrency: int, tick: float, redis_url: s
     }
 
 
+#: Worker-process counts of the scaling row.
+SCALING_WORKERS = (1, 2, 4)
+
+
+def measure_scaling(nodes: int, workers: int, reps: int, tmp: Path, per_worker: int = 1,
+                    redis_url: str = DEFAULT_REDIS, postgres: str = DEFAULT_POSTGRES) -> dict[str, Any]:
+    """Throughput of a `nodes`-node wide DAG and of a raw group of `nodes` tasks on `workers` worker processes."""
+    from benchmarks.bench_engines import Workload, _raw_group, _time_engine, _time_raw
+
+    queue = f"{QUEUE}-{uuid.uuid4().hex[:8]}"
+    pid, warm = f"wide_{nodes}_w{workers}", f"warm_w{workers}"
+    entries = {p: pipeline_entry(p, adj, queue=queue, processor_queue=f"{queue}-orchestrator")
+               for p, adj in ((pid, fan_dag(nodes - 2)), (warm, fan_dag(4 * workers)))}
+    config = write_config(tmp / f"scaling-{workers}.yaml", entries)
+    raw = Workload(f"raw{nodes}", lambda: fan_dag(nodes - 2), _raw_group(nodes), "group", 0.8, reps=1)
+    raw_warm = Workload("rawwarm", lambda: fan_dag(4 * workers), _raw_group(4 * workers + 2), "group", 0.0, reps=1)
+    times: dict[str, list[float]] = {"raw": [], "event": []}
+    with cluster(config, workers=workers, concurrency=per_worker, redis_url=redis_url,
+                 postgres_admin_url=postgres) as c:
+        rt = c.runtime
+        assert rt is not None
+        try:
+            for _ in range(2):  # warm every worker's connections and imports, untimed
+                _time_raw(rt, raw_warm, timeout=120)
+                _time_engine(rt, warm, 120)
+            for _ in range(reps):
+                times["raw"].append(_time_raw(rt, raw, timeout=1800))
+                times["event"].append(_time_engine(rt, pid, 1800))
+        except BaseException:
+            c.purge([queue, f"{queue}-orchestrator"])  # an interrupted run leaves no tasks on the shared broker
+            raise
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"workers": workers, "per_worker": per_worker, "nodes": nodes, "times": times,
+            "raw_per_s": nodes / med["raw"], "event_per_s": nodes / med["event"],
+            "ratio": med["raw"] / med["event"]}
+
+
+def scaling_markdown(rows: list[dict[str, Any]], target: float = 0.8) -> str:
+    """The scaling table: nodes/s of raw group and event engine per worker-process count, ratio and speed-up."""
+    lines = ["| worker processes | nodes | raw group | event engine | event / raw | event speed-up vs 1 | "
+             f"≥ {target}× raw |", "|---|---|---|---|---|---|---|"]
+    base = next((r["event_per_s"] for r in rows if r["workers"] == 1), None)
+    for r in rows:
+        speedup = f"{r['event_per_s'] / base:.2f}×" if base else "-"
+        met = "yes" if r["ratio"] >= target else "**no**"
+        lines.append(f"| {r['workers']} × `-c {r['per_worker']}` | {r['nodes']:,} | {r['raw_per_s']:.0f} nodes/s "
+                     f"| {r['event_per_s']:.0f} nodes/s | {r['ratio']:.2f}× | {speedup} | {met} |")
+    return "\n".join(lines)
+
+
+def scaling_main(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the scaling row for every requested worker count; prints and returns the table."""
+    report: dict[str, Any] = {"machine": machine_info(), "scaling": []}
+    with tempfile.TemporaryDirectory(prefix="pypeline-scaling-") as tmp:
+        for workers in args.workers:
+            row = measure_scaling(args.nodes, workers, args.reps, Path(tmp), args.per_worker, args.redis,
+                                  args.postgres)
+            print(f"  {workers} worker(s): raw {row['raw_per_s']:.0f}/s, event {row['event_per_s']:.0f}/s",
+                  file=sys.stderr)
+            report["scaling"].append(row)
+    report["table"] = scaling_markdown(report["scaling"])
+    print(report["table"])
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2))
+    return report
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The results table (RSS in MB: after start-up with the config loaded -> peak during the run)."""
     lines = ["| DAG | engine | nodes | edges | time | client RSS | worker main RSS | worker pool RSS (largest) "
@@ -159,9 +233,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tick", type=float, default=0.0, help="dyrygent tick for the dyrygent shapes")
     parser.add_argument("--json", dest="json_path", default=None)
     parser.add_argument("--render", default=None, help="only re-print the table of a saved --json report")
+    parser.add_argument("--scaling", action="store_true", help="throughput per worker-process count (see above)")
+    parser.add_argument("--nodes", type=int, default=10_000, help="--scaling: nodes of the wide DAG")
+    parser.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=list(SCALING_WORKERS),
+                        help="--scaling: comma list of worker-process counts (default 1,2,4)")
+    parser.add_argument("--per-worker", type=int, default=1, help="--scaling: pool processes per worker")
+    parser.add_argument("--reps", type=int, default=1, help="--scaling: timed runs per contender and count")
     args = parser.parse_args(argv)
     if args.render:
         return render(Path(args.render))
+    if args.scaling:
+        return scaling_main(args)
     names = args.shapes.split(",") if args.shapes else list(QUICK if args.quick else FULL)
     unknown = [n for n in names if n not in SHAPES]
     if unknown:

@@ -11,10 +11,10 @@ from typing import Any
 
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
+from celery.result import AsyncResult
 from celery.signals import worker_process_init
 from kombu import Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
-from redis.exceptions import RedisError
 
 from pypeline.config import load_config
 from pypeline.config.model import PipelineConfig, PypelineConfig
@@ -236,7 +236,13 @@ class Runtime:
         a longer outage raises StoreUnavailableError.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        result = self.celery.AsyncResult(run_id) if self._pubsub_results else None
+        result: AsyncResult | None = None
+        blinks: tuple[type[BaseException], ...] = ()  # errors of the wake-up channel, not of the run
+        if self._pubsub_results:
+            from redis.exceptions import RedisError  # only a Redis result backend needs it (0.1-0.5 s to import)
+
+            result = self.celery.AsyncResult(run_id)
+            blinks = (OSError, ConnectionError, KombuOperationalError, RedisError)
         while True:
             if on_tick is not None:
                 on_tick()
@@ -254,7 +260,7 @@ class Runtime:
                         time.sleep(poll)  # stale signal from an earlier attempt of a rerun
                 except CeleryTimeoutError:
                     pass
-                except (OSError, ConnectionError, KombuOperationalError, RedisError) as exc:
+                except blinks as exc:
                     # The wake-up channel (Redis) blinked: fall back to polling the store for this step.
                     log.debug("run wake-up channel unavailable (%s); polling the store", exc)
                     time.sleep(min(poll * 4, step))

@@ -20,10 +20,10 @@ HEAVY = {"sqlalchemy", "alembic", "networkx", "celery", "kombu", "pydantic", "fl
 
 _PROBE = """
 import json, sys
-from pypeline.cli import main
+from pypeline.cli import cli
 sys.argv = ["pypeline", *json.loads(sys.argv[1])]
 try:
-    main()
+    cli(prog_name="pypeline")  # what main() runs, without its os._exit: the probe reports afterwards
 except SystemExit as exc:
     code = exc.code
 else:
@@ -89,7 +89,59 @@ def test_embedded_worker_stops_at_once_when_idle(pypeline_home: Path) -> None:
     assert time.monotonic() - started < 1.5
 
 
+def test_embedded_run_on_a_current_schema_imports_no_migration_redis_or_graph_library(pypeline_home: Path) -> None:
+    first, _, out = _top_level_modules("run", str(EXAMPLE), "demo")  # a fresh home: creates the SQLite store
+    assert first == 0 and '"load"' in out
+    code, modules, out = _top_level_modules("run", str(EXAMPLE), "demo")
+    assert code == 0 and '"load"' in out
+    # The embedded default needs no Redis client (a 0.1-0.5 s import), no Alembic once the schema is current,
+    # no networkx, and no live display when stderr is not a terminal.
+    assert modules & {"redis", "alembic", "networkx", "flask", "boto3"} == set()
+    assert "rich.live" not in _full_modules("run", str(EXAMPLE), "demo")
+
+
+def _full_modules(*args: str) -> set[str]:
+    probe = _PROBE.replace('{m.split(".")[0] for m in sys.modules}', "set(sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(args)], capture_output=True, text=True, timeout=60)
+    line = next(x for x in done.stderr.splitlines() if x.startswith("MODULES "))
+    return set(json.loads(line.removeprefix("MODULES ")))
+
+
 @pytest.mark.parametrize("args", [["runs", "--help"], ["schedules", "list", "--help"]])
 def test_group_help_still_works(args: list[str]) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0 and "Usage:" in result.output
+
+
+_EXIT_PROBE = """
+import atexit, os, sys, threading, time
+from pypeline.cli import main
+out = sys.argv[1]
+atexit.register(lambda: open(out + ".atexit", "w").close())
+def late() -> None:
+    time.sleep(0.3)
+    open(out + ".thread", "w").close()
+if sys.argv[2] == "thread":
+    threading.Thread(target=late).start()
+sys.stdout.write("buffered, unflushed ")
+sys.argv = ["pypeline", *sys.argv[3:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(("args", "code"), [(["--help"], 0), (["validate", "/no/such/file.yaml"], 1),
+                                            (["no-such-command"], 2)])
+@pytest.mark.parametrize("thread", ["none", "thread"])
+def test_main_exits_with_the_command_status_after_exit_hooks_threads_and_flushes(
+    tmp_path: Path, args: list[str], code: int, thread: str
+) -> None:
+    marker = tmp_path / "m"
+    done = subprocess.run([sys.executable, "-c", _EXIT_PROBE, str(marker), thread, *args], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == code, done.stderr
+    assert done.stdout.startswith("buffered, unflushed ")  # stdout flushed before the fast exit
+    assert (tmp_path / "m.atexit").exists()  # exit hooks ran
+    if thread == "thread":
+        assert (tmp_path / "m.thread").exists()  # a live non-daemon thread was waited for
+    if code == 0:
+        assert "Usage:" in done.stdout

@@ -6,7 +6,6 @@ from contextlib import nullcontext
 from typing import Any
 
 import click
-from rich.live import Live
 from rich.table import Table
 
 from pypeline.commands.common import (
@@ -67,8 +66,11 @@ def run(file: str, pipeline: str, payload: str | None, broker: str | None, datab
 
 
 def _wait_with_progress(rt: Runtime, run_id: str, timeout: float, *, show: bool) -> dict[str, Any]:
-    live = Live(_progress_table(rt, run_id), console=err_console, refresh_per_second=8, transient=False) \
-        if show and err_console.is_terminal else nullcontext()
+    live: Any = nullcontext()
+    if show and err_console.is_terminal:
+        from rich.live import Live  # a live display only on a terminal (and its import only then)
+
+        live = Live(_progress_table(rt, run_id), console=err_console, refresh_per_second=8, transient=False)
     try:
         with live as display:
             tick = (lambda: display.update(_progress_table(rt, run_id))) if display is not None else None

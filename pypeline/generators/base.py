@@ -5,8 +5,8 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import FrozenInstanceError
+from datetime import datetime, timezone
 from typing import Any
 
 from pypeline.errors import AccessDeniedError, InvalidInputError, SourceError
@@ -28,22 +28,90 @@ HIDDEN_NAMES: tuple[str, ...] = (".DS_Store", ".git", "Icon", "Icon\r", ".Dropbo
 _HIDDEN_RE = re.compile("(?:^|/)(?:" + "|".join(re.escape(n) for n in HIDDEN_NAMES) + ")(?:/|$)")
 
 
-@dataclass(frozen=True, slots=True)
 class KeyInfo:
-    """One listed key: its name, size in bytes and last-modified time (UTC-aware)."""
+    """One listed key: its name, size in bytes and last-modified time (UTC-aware); immutable.
+
+    A local listing hands over the file's `os.stat_result` instead (`_new_key_info`): `size` and `modified`
+    are read from it on first use, so a consumer that only wants keys (a batch) pays for neither, and the
+    listing's hot loop stores one object instead of building an int and a datetime per key.
+    """
+
+    __slots__ = ("key", "_size", "_modified", "_stat")
+    __match_args__ = ("key", "size", "modified")
 
     key: str
-    size: int
-    modified: datetime
+    _size: int
+    _modified: datetime
+    _stat: os.stat_result
+
+    def __init__(self, key: str, size: int, modified: datetime) -> None:
+        """A key with its size and modification time."""
+        _set_key(self, key)
+        _set_size(self, size)
+        _set_modified(self, modified)
+
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+        try:
+            return self._size
+        except AttributeError:
+            value = self._stat.st_size
+            _set_size(self, value)
+            return value
+
+    @property
+    def modified(self) -> datetime:
+        """Last-modified time, UTC-aware."""
+        try:
+            return self._modified
+        except AttributeError:
+            value = datetime.fromtimestamp(self._stat.st_mtime, timezone.utc)
+            _set_modified(self, value)
+            return value
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Refuse: a KeyInfo is immutable."""
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        """Refuse: a KeyInfo is immutable."""
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _astuple(self) -> tuple[str, int, datetime]:
+        return self.key, self.size, self.modified
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when key, size and modified are."""
+        if not isinstance(other, KeyInfo):
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    def __hash__(self) -> int:
+        """Hash of (key, size, modified)."""
+        return hash(self._astuple())
+
+    def __repr__(self) -> str:
+        """KeyInfo(key=..., size=..., modified=...)."""
+        return f"KeyInfo(key={self.key!r}, size={self.size!r}, modified={self.modified!r})"
+
+    def __reduce__(self) -> tuple[type[KeyInfo], tuple[str, int, datetime]]:
+        """Pickle as a plain constructor call."""
+        return KeyInfo, self._astuple()
 
 
+_SLOTS = KeyInfo.__dict__
+_set_key, _set_size = _SLOTS["key"].__set__, _SLOTS["_size"].__set__
+_set_modified, _set_stat = _SLOTS["_modified"].__set__, _SLOTS["_stat"].__set__
 _Setter = Callable[[KeyInfo, Any], None]
 
 
-def _new_key_info() -> tuple[Callable[[type[KeyInfo]], KeyInfo], _Setter, _Setter, _Setter]:
-    """(object.__new__, slot setters for key, size, modified): a fast path for tight listing loops."""
-    slots = KeyInfo.__dict__
-    return object.__new__, slots["key"].__set__, slots["size"].__set__, slots["modified"].__set__
+def _new_key_info() -> tuple[Callable[[type[KeyInfo]], KeyInfo], _Setter, _Setter]:
+    """(object.__new__, slot setters for the key and for an `os.stat_result`): a fast path for listing loops.
+
+    A KeyInfo filled this way reads `size` and `modified` from the stat result when first asked.
+    """
+    return object.__new__, _set_key, _set_stat
 
 
 def is_hidden(key: str) -> bool:

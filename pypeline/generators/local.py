@@ -121,17 +121,19 @@ def _scan(
                 if name in hidden:
                     continue
                 try:
-                    if entry.is_dir(follow_symlinks=False):
+                    if entry.is_symlink():  # never descended, even to a directory (the stat drops it later)
+                        if real_root is not None:
+                            target = os.path.realpath(os.path.join(shown, name))
+                            if not _inside(target, real_root):
+                                log.warning("skipping %s: symlink to %s, outside %s (followSymlinks is off)",
+                                            os.path.join(shown, name), target, real_root)
+                                continue
+                            links[name] = target
+                        append(name)
+                    elif entry.is_dir():  # not a symlink: nothing to follow (and no keyword-argument parsing)
                         append(name + "/")
-                        continue
-                    if real_root is not None and entry.is_symlink():
-                        target = os.path.realpath(os.path.join(shown, name))
-                        if not _inside(target, real_root):
-                            log.warning("skipping %s: symlink to %s, outside %s (followSymlinks is off)",
-                                        os.path.join(shown, name), target, real_root)
-                            continue
-                        links[name] = target
-                    append(name)
+                    else:
+                        append(name)
                 except OSError:
                     continue  # vanished entry
     except (FileNotFoundError, NotADirectoryError):
@@ -141,6 +143,11 @@ def _scan(
     # A directory sorts as "name/", so depth-first order is exactly the lexicographic order of full keys.
     names.sort()
     return names
+
+
+def _vanished(exc: OSError) -> bool:
+    """True for a stat error that only means "skip this entry": removed meanwhile, broken link, link loop."""
+    return isinstance(exc, FileNotFoundError | NotADirectoryError) or exc.errno == errno.ELOOP
 
 
 def _key_wanted(key: str, prefix: str, start_after: str | None, key_filter: KeyFilter) -> bool:
@@ -228,8 +235,8 @@ class LocalKeyGenerator(KeyGenerator):
         # Hot loop: everything it touches is a local name.
         use_fd, stat_, fromtimestamp, utc = _USE_FD, os.stat, datetime.fromtimestamp, _UTC
         ifmt, ifreg = _S_IFMT, _S_IFREG
-        # KeyInfo is a frozen slots dataclass; filling its slots directly is ~2x cheaper than its __init__.
-        new, set_key, set_size, set_modified = _new_key_info()
+        # KeyInfo is an immutable slots class; filling its slots directly is ~2x cheaper than its __init__.
+        new, set_key, set_stat = _new_key_info()
         key_info = KeyInfo
         shown_root = root.rstrip(os.sep) or root
         handle = _open_dir(root, None, root)
@@ -244,54 +251,82 @@ class LocalKeyGenerator(KeyGenerator):
             stack.append(("", handle, iter(_scan(handle, root, hidden, real_root, links)), links))
             while stack:
                 rel, handle, names, links = stack[-1]
-                for name in names:
-                    if name[-1] != "/":  # a file candidate
+                if use_fd and not (selective or check_meta or links):
+                    # Fast path (the common case: a plain listing, or a resumed one past its cursor): nothing
+                    # but the stat can reject a key, so the loop does only that and fills the KeyInfo.
+                    for name in names:
+                        if name[-1] == "/":
+                            break  # a subdirectory: see below
+                        try:
+                            st = stat_(name, dir_fd=handle)  # type: ignore[arg-type]  # an fd here
+                        except OSError as exc:
+                            if _vanished(exc):
+                                continue
+                            raise _os_error(exc, "stat", f"{shown_root}/{rel}{name}") from exc
+                        if st.st_mode & ifmt != ifreg:
+                            continue  # files only: no FIFOs, sockets, devices or symlinks to directories
+                        info = new(key_info)
+                        set_key(info, rel + name)
+                        set_stat(info, st)  # `size` and `modified` are read from it when first asked
+                        yield info
+                    else:
+                        stack.pop()
+                        _close(handle)
+                        continue
+                else:
+                    for name in names:
+                        if name[-1] == "/":
+                            break
                         key = rel + name
-                        if selective and not _key_wanted(key, prefix, start_after, key_filter):
-                            continue
+                        if selective:
+                            if not _key_wanted(key, prefix, start_after, key_filter):
+                                continue
+                            if start_after is not None:
+                                # Keys come in strictly increasing order: every later one is past the cursor.
+                                start_after = None
+                                selective = bool(prefix) or key_filter.checks_key
                         try:
                             if links and name in links:
                                 st = stat_(links[name])
                             else:
-                                st = stat_(name, dir_fd=handle) if use_fd else stat_(handle + name)  # type: ignore[operator]
-                        except (FileNotFoundError, NotADirectoryError):
-                            continue  # removed since the directory was read, or a broken symlink
+                                st = stat_(name, dir_fd=handle) if use_fd else stat_(handle + name)  # type: ignore[arg-type,operator]
                         except OSError as exc:
-                            if exc.errno == errno.ELOOP:
-                                continue  # symlink loop
+                            if _vanished(exc):
+                                continue
                             raise _os_error(exc, "stat", f"{shown_root}/{key}") from exc
                         if st.st_mode & ifmt != ifreg:
-                            continue  # files only: no FIFOs, sockets, devices or symlinks to directories
-                        size = st.st_size
-                        modified = fromtimestamp(st.st_mtime, utc)
-                        if check_meta and not match_meta(size, modified):
+                            continue
+                        if check_meta:
+                            size, modified = st.st_size, fromtimestamp(st.st_mtime, utc)
+                            if match_meta(size, modified):
+                                yield key_info(key, size, modified)
                             continue
                         info = new(key_info)
                         set_key(info, key)
-                        set_size(info, size)
-                        set_modified(info, modified)
+                        set_stat(info, st)
                         yield info
+                    else:
+                        stack.pop()
+                        _close(handle)
                         continue
-                    sub = rel + name
-                    if not (prefix.startswith(sub) or (recursive and sub.startswith(prefix))):
-                        continue  # cannot hold a key matching prefix (or too deep when not recursive)
-                    if start_after is not None and sub <= start_after and not start_after.startswith(sub):
-                        continue  # every key of this subtree sorts before the resume cursor
-                    shown = f"{shown_root}/{sub[:-1]}"
-                    child = _open_dir(name[:-1], handle, shown)
-                    if child is None:
-                        continue
-                    child_links: dict[str, str] = {}
-                    try:
-                        listing = _scan(child, shown, hidden, real_root, child_links)
-                    except BaseException:
-                        _close(child)
-                        raise
-                    stack.append((sub, child, iter(listing), child_links))
-                    break
-                else:
-                    stack.pop()
-                    _close(handle)
+                # `name` is a subdirectory ("x/"): descend unless it cannot hold a wanted key. Its parent's
+                # iterator stays on the stack, so the next round carries on after it.
+                sub = rel + name
+                if not (prefix.startswith(sub) or (recursive and sub.startswith(prefix))):
+                    continue  # cannot hold a key matching prefix (or too deep when not recursive)
+                if start_after is not None and sub <= start_after and not start_after.startswith(sub):
+                    continue  # every key of this subtree sorts before the resume cursor
+                shown = f"{shown_root}/{sub[:-1]}"
+                child = _open_dir(name[:-1], handle, shown)
+                if child is None:
+                    continue
+                child_links: dict[str, str] = {}
+                try:
+                    listing = _scan(child, shown, hidden, real_root, child_links)
+                except BaseException:
+                    _close(child)
+                    raise
+                stack.append((sub, child, iter(listing), child_links))
         finally:
             for _rel, handle, _names, _links in stack:
                 _close(handle)

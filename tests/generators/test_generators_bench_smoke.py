@@ -22,5 +22,9 @@ def test_bench_generators_runs_on_tiny_sizes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     report = out.read_text()
     for needle in ("## Machine", "`nproc`", "| local, 1000 files/dir | 1,200 | pypeline iter_keys |",
-                   "| s3 client-side (replayed pages) | 300 | plain boto3 paginator |", "tracemalloc peak"):
+                   "| s3 client-side (replayed pages) | 300 | plain boto3 paginator |", "tracemalloc peak",
+                   "| iter_keys / plain loop | 300 keys | 1,200 keys | target |"):
         assert needle in report, needle
+    summary = next(line for line in report.splitlines() if line.startswith("| local, 1000 files/dir | ") and
+                   line.count("x |") >= 2 and "target" not in line and ">= 0.8x" in line)
+    assert summary.count("x | ") >= 2, summary  # the ratio at both sizes, side by side

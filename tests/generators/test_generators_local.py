@@ -1,6 +1,7 @@
 """LocalKeyGenerator on temporary trees: recursion, order, hidden names, offsets, filters, resume, errors."""
 from __future__ import annotations
 
+import itertools
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -275,3 +276,75 @@ def test_file_removed_during_walk_is_skipped(gen: LocalKeyGenerator, tree: Path)
     assert next(it).key == "a.txt"  # root already read: b/ and x-y.txt are known names
     (tree / "x-y.txt").unlink()
     assert "x-y.txt" not in keys(it)
+
+
+@pytest.fixture(scope="module")
+def big_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
+    """~3,000 files over nested dirs whose names sort around '/' ("a", "a.b", "a-b", "a/..."): key -> mtime."""
+    root = tmp_path_factory.mktemp("big")
+    mtimes: dict[str, float] = {}
+    for i in range(3000):
+        top = ("a", "a.b", "a-b", "a0", "b")[i % 5]
+        key = f"{top}/{i % 7:02d}/f{i:05d}.dat" if i % 3 else f"{top}/f{i:05d}.dat"
+        if i % 11 == 0:
+            key = f"{top}.{i:05d}"  # files beside the directory of the same stem
+        path = root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * (i % 13))
+        stamp = 1_600_000_000.123456 + i * 61.5
+        os.utime(path, (stamp, stamp))
+        mtimes[key] = stamp
+    return root, mtimes
+
+
+def test_large_tree_order_sizes_and_lazy_mtimes_match_the_filesystem(
+    gen: LocalKeyGenerator, big_tree: tuple[Path, dict[str, float]]
+) -> None:
+    root, mtimes = big_tree
+    listed = list(gen.iter_keys(root))
+    assert [i.key for i in listed] == sorted(mtimes)  # full-key lexicographic order
+    for info in listed[::37]:
+        assert info.size == (root / info.key).stat().st_size
+        assert info.modified == datetime.fromtimestamp(mtimes[info.key], UTC)  # built on first read
+        assert info.modified is info.modified and info.modified.tzinfo is UTC
+        assert info == KeyInfo(info.key, info.size, info.modified)
+        assert hash(info) == hash(KeyInfo(info.key, info.size, info.modified))
+
+
+def test_large_tree_resumes_exactly_from_any_cursor(
+    gen: LocalKeyGenerator, big_tree: tuple[Path, dict[str, float]]
+) -> None:
+    root, mtimes = big_tree
+    every = sorted(mtimes)
+    cursors = [*every[::149], every[-1], "", "a", "a/", "a.b", "a/05/", "a0/zz", "b/06/f99999.dat", "zzz"]
+    for cursor in cursors:
+        assert keys(gen.iter_keys(root, start_after=cursor)) == [k for k in every if k > cursor], cursor
+    # Resuming in slices (as a batch does with its persisted cursor) yields every key exactly once, in order.
+    resumed: list[str] = []
+    cursor_or_none: str | None = None
+    while True:
+        page = [i.key for i in itertools.islice(gen.iter_keys(root, start_after=cursor_or_none), 401)]
+        if not page:
+            break
+        resumed += page
+        cursor_or_none = page[-1]
+    assert resumed == every
+
+
+def test_keyinfo_pickles_reprs_and_stays_immutable(
+    gen: LocalKeyGenerator, big_tree: tuple[Path, dict[str, float]]
+) -> None:
+    import pickle
+
+    root, _ = big_tree
+    lazy = next(iter(gen.iter_keys(root)))
+    eager = KeyInfo(lazy.key, lazy.size, lazy.modified)
+    for info in (next(iter(gen.iter_keys(root))), eager):  # a fresh lazy one: pickled before `modified` is read
+        assert pickle.loads(pickle.dumps(info)) == eager
+        assert repr(info) == f"KeyInfo(key={eager.key!r}, size={eager.size!r}, modified={eager.modified!r})"
+        for attr in ("key", "size", "modified", "_stat"):
+            with pytest.raises(AttributeError):
+                setattr(info, attr, 1)
+        with pytest.raises(AttributeError):
+            del info.key
+    assert eager != KeyInfo(eager.key, eager.size + 1, eager.modified) and eager != (eager.key,)
