@@ -110,6 +110,24 @@ def make_claim_engine(url: str) -> Engine | None:
         return engine
 
 
+def make_finish_engine(url: str) -> Engine | None:
+    """A shared PostgreSQL engine in autocommit mode with durable commits (None on SQLite).
+
+    For the one-statement node completion (`pypeline.store.hotpath`): a single statement is its own
+    transaction, so BEGIN and COMMIT would only add two round trips.
+    """
+    if url.startswith("sqlite"):
+        return None
+    key = url + "#finish"
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8)
+            _configure_ping(engine)
+            _engines[key] = engine
+        return engine
+
+
 def dispose_engines() -> None:
     """Drop pooled connections inherited across fork (call in each new worker process)."""
     with _lock:
