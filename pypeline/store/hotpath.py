@@ -15,6 +15,7 @@ neither SQLAlchemy statement construction nor compilation; only parameters chang
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from pypeline.store.apply import RELEASE_TRANSITION
 from pypeline.store.models import NodeRun, PipelineRun
 from pypeline.store.rows import Pair, chunks
 
-__all__ = ["claim_statement", "status_statement", "FastFinish", "finish_postgres", "finish_sqlite", "FINISHABLE"]
+__all__ = ["claim", "status_statement", "FastFinish", "finish_postgres", "finish_sqlite", "FINISHABLE"]
 
 _RUN = PipelineRun.__tablename__
 _NODE = NodeRun.__tablename__
@@ -59,12 +60,21 @@ def _claim_sql() -> TextClause:
 
 
 _CLAIM = _claim_sql()
+#: The same claim as driver SQL (PostgreSQL/psycopg): no SQLAlchemy compilation or bind processing per node.
+_CLAIM_PG = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", str(_CLAIM))
 _STATUS = text(f"SELECT status, attempts FROM {_NODE} WHERE run_id = :run_id AND node = :node AND instance = :instance")
 
 
-def claim_statement() -> TextClause:
-    """The claim: QUEUED/RETRYING (or RUNNING under an expired lease) -> RUNNING with a fresh lease."""
-    return _CLAIM
+def claim(conn: Connection, params: dict[str, Any]) -> int | None:
+    """The claim: QUEUED/RETRYING (or RUNNING under an expired lease) -> RUNNING with a fresh lease.
+
+    Returns the node's attempt number, or None when the node may not start.
+    """
+    if conn.dialect.name == "postgresql":
+        row = conn.exec_driver_sql(_CLAIM_PG, params).first()
+    else:
+        row = conn.execute(_CLAIM, params).first()
+    return None if row is None else int(row[0])
 
 
 def status_statement() -> TextClause:
@@ -88,10 +98,10 @@ class FastFinish:
 
 
 @cache
-def _finish_cte(status: Status) -> TextClause:
+def _finish_cte(status: Status) -> str:
     live = f"(SELECT status FROM run_row) = '{Status.RUNNING.value}'"
     ready = f"t.remaining - r.n <= 0 AND t.status = '{_PENDING}' AND {live}"
-    return text(f"""
+    return _pyformat(f"""
 WITH run_row AS (SELECT id, status FROM {_RUN} WHERE id = :run_id FOR UPDATE),
 moved AS (
   UPDATE {_NODE} SET status = '{status.value}', result = CAST(:result AS JSON), error = :error,
@@ -112,7 +122,12 @@ counted AS (
   RETURNING nodes_left, status)
 SELECT 'n' AS kind, node, instance, remaining, status, n FROM released
 UNION ALL SELECT 'r', NULL, NULL, nodes_left, status, NULL FROM counted
-""").bindparams(bindparam("now", type_=_TS))
+""")
+
+
+def _pyformat(sql: str) -> str:
+    """`:name` parameters as psycopg's `%(name)s` (driver SQL skips SQLAlchemy's per-statement work)."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
 
 
 def finish_postgres(
@@ -124,7 +139,7 @@ def finish_postgres(
               "summary": summary, "now": now, "r_nodes": [n for n, _ in release],
               "r_insts": [i for _, i in release], "r_counts": list(release.values())}
     out = FastFinish(moved=False)
-    for kind, name, inst, remaining, st, n in conn.execute(_finish_cte(status), params):
+    for kind, name, inst, remaining, st, n in conn.exec_driver_sql(_finish_cte(status), params):
         if kind == "r":
             out.moved, out.nodes_left, out.run_status = True, remaining, st
         elif -n < remaining <= 0 and st == _QUEUED:  # moved by this statement: it had upstreams left before

@@ -133,11 +133,11 @@ class RunStore(RunReads, RunControl):
         # the node's durable finish flushes it anyway.
         claim = self.claim_engine.connect() if self.claim_engine is not None else self.engine.begin()
         with claim as conn:
-            row = conn.execute(hotpath.claim_statement(), {
+            attempts = hotpath.claim(conn, {
                 **key, "task_id": task_id, "now": now, "until": now + timedelta(seconds=self.lease_seconds),
-                "holder": holder_id()}).first()
-            if row is not None:
-                return ClaimOutcome(True, Status.RUNNING, row[0])
+                "holder": holder_id()})
+            if attempts is not None:
+                return ClaimOutcome(True, Status.RUNNING, attempts)
             current = conn.execute(hotpath.status_statement(), key).first()
         if current is None:
             raise NotFoundError(f"run {run_id!r} has no node {node!r}")
