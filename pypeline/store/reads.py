@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from pypeline.errors import NotFoundError
 from pypeline.status import Status
@@ -15,9 +15,9 @@ from pypeline.store.transitions import queued_in
 
 __all__ = ["RunReads"]
 
-_RUN = PipelineRun.__table__
-_NODE = NodeRun.__table__
-_EVENT = RunEvent.__table__
+_RUN = cast(Table, PipelineRun.__table__)
+_NODE = cast(Table, NodeRun.__table__)
+_EVENT = cast(Table, RunEvent.__table__)
 
 
 class RunReads:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pypeline.errors import InvalidTransitionError, NotFoundError
@@ -30,9 +30,9 @@ __all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishP
 
 log = logging.getLogger(__name__)
 
-_RUN = PipelineRun.__table__
-_NODE = NodeRun.__table__
-_EVENT = RunEvent.__table__
+_RUN = cast(Table, PipelineRun.__table__)
+_NODE = cast(Table, NodeRun.__table__)
+_EVENT = cast(Table, RunEvent.__table__)
 #: A run with at least this many node rows refreshes the node table's planner statistics (PostgreSQL).
 _ANALYZE_AT = 1000
 _LIVE = (Status.RUNNING.value, Status.PAUSED.value)
@@ -262,9 +262,9 @@ class RunStore(RunReads, RunControl):
             exists = conn.execute(select(_RUN.c.id).where(_RUN.c.id == run_id)).scalar()
             if exists is None:
                 raise NotFoundError(f"unknown run {run_id!r}")
-            res = conn.execute(insert(_EVENT).values(run_id=run_id, node=node, name=name, data=data,
-                                                     created_at=utcnow()))
-            return int(res.inserted_primary_key[0])
+            event_id = conn.execute(insert(_EVENT).values(run_id=run_id, node=node, name=name, data=data,
+                                                          created_at=utcnow()).returning(_EVENT.c.id)).scalar_one()
+            return int(event_id)
 
 
 def _settle(conn: Connection, run_id: str) -> Status | None:
