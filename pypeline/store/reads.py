@@ -21,15 +21,17 @@ _EVENT = cast(Table, RunEvent.__table__)
 
 
 class RunReads:
-    """Queries of `RunStore` (a mixin: the store provides `engine` and `retry_policy`)."""
+    """Queries of `RunStore` (a mixin: the store provides its engines and `retry_policy`)."""
 
     engine: Engine
+    #: Single-statement reads run here, outside a transaction (see pypeline.store.db.make_read_engine).
+    read_engine: Engine
     retry_policy: RetryPolicy
 
     @retrying
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run row as a dict (result unwrapped), or NotFoundError."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             row = conn.execute(select(_RUN).where(_RUN.c.id == run_id)).mappings().first()
         if row is None:
             raise NotFoundError(f"unknown run {run_id!r}")
@@ -38,7 +40,7 @@ class RunReads:
     @retrying
     def run_status(self, run_id: str) -> Status:
         """Just the status of a run (cheap, for waiting loops)."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             value = conn.execute(select(_RUN.c.status).where(_RUN.c.id == run_id)).scalar()
         if value is None:
             raise NotFoundError(f"unknown run {run_id!r}")
@@ -72,21 +74,21 @@ class RunReads:
     @retrying
     def count_runs_by_status(self) -> dict[str, int]:
         """Number of runs per status (for metrics)."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             rows = conn.execute(select(_RUN.c.status, func.count()).group_by(_RUN.c.status)).all()
         return {status: int(n) for status, n in rows}
 
     @retrying
     def node_runs(self, run_id: str) -> list[dict[str, Any]]:
         """Every node row of a run, in creation order."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             rows = conn.execute(select(_NODE).where(_NODE.c.run_id == run_id).order_by(_NODE.c.id)).mappings().all()
         return [node_record(r) for r in rows]
 
     @retrying
     def node_statuses(self, run_id: str) -> dict[str, str]:
         """node[/instance] -> status, for progress displays."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             rows = conn.execute(select(_NODE.c.node, _NODE.c.instance, _NODE.c.status).where(_NODE.c.run_id == run_id))
             return {(f"{n}[{i}]" if i else n): s for n, i, s in rows}
 
@@ -94,7 +96,7 @@ class RunReads:
     def upstream_results(self, run_id: str, nodes: Sequence[str], instance: str = "") -> dict[str, Any]:
         """Results of the given (finished) nodes of a run, keyed by node name."""
         out: dict[str, Any] = {}
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             for batch in chunks(list(nodes)):
                 rows = conn.execute(select(_NODE.c.node, _NODE.c.result).where(
                     _NODE.c.run_id == run_id, _NODE.c.instance == instance, _NODE.c.node.in_(batch),
@@ -105,7 +107,7 @@ class RunReads:
     @retrying
     def node_states(self, run_id: str) -> list[tuple[str, str, str, str | None]]:
         """(node, instance, status, error) of every row of a run, in creation order (no results: cheap)."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             rows = conn.execute(select(_NODE.c.node, _NODE.c.instance, _NODE.c.status, _NODE.c.error)
                                 .where(_NODE.c.run_id == run_id).order_by(_NODE.c.id)).all()
         return [(n, i, s, e) for n, i, s, e in rows]
@@ -114,7 +116,7 @@ class RunReads:
     def row_results(self, run_id: str, pairs: Sequence[Pair]) -> dict[Pair, tuple[str, Any]]:
         """(status, result) of the given rows, keyed by (node, instance); missing rows are left out."""
         out: dict[Pair, tuple[str, Any]] = {}
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             for inst, nodes in by_instance(pairs).items():
                 for batch in chunks(nodes):
                     rows = conn.execute(select(_NODE.c.node, _NODE.c.status, _NODE.c.result).where(
@@ -125,7 +127,7 @@ class RunReads:
     @retrying
     def split_element(self, run_id: str, node: str, instance: str, index: int) -> Any:
         """Element `index` of a split node's list result, extracted by the database (not the whole list)."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             return conn.execute(select(_NODE.c.result[index]).where(
                 _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance)).scalar()
 
@@ -133,7 +135,7 @@ class RunReads:
     def instance_results(self, run_id: str, nodes: Sequence[str], parent: str) -> list[tuple[str, str, str, Any]]:
         """(node, instance, status, result) of the split instances of `nodes` directly under instance `parent`."""
         pattern = parent + ".%" if parent else "%"
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             rows = conn.execute(select(_NODE.c.node, _NODE.c.instance, _NODE.c.status, _NODE.c.result).where(
                 _NODE.c.run_id == run_id, _NODE.c.node.in_(list(nodes)), _NODE.c.instance != "",
                 _NODE.c.instance.like(pattern)).order_by(_NODE.c.id)).all()
@@ -143,7 +145,7 @@ class RunReads:
     @retrying
     def node_owner(self, run_id: str, node: str, instance: str = "") -> tuple[Status, str | None]:
         """A node row's status and the Celery task id that last claimed it."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             row = conn.execute(select(_NODE.c.status, _NODE.c.task_id).where(
                 _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance)).first()
         if row is None:
@@ -153,7 +155,7 @@ class RunReads:
     @retrying
     def queued_among(self, run_id: str, nodes: Sequence[str], instance: str = "") -> list[str]:
         """Which of `nodes` are QUEUED (published, or about to be, but not started)."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             return queued_in(conn, run_id, nodes, instance)
 
     @retrying
@@ -162,6 +164,6 @@ class RunReads:
         cond = [_EVENT.c.run_id == run_id]
         if name:
             cond.append(_EVENT.c.name == name)
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             rows = conn.execute(select(_EVENT).where(*cond).order_by(_EVENT.c.id)).mappings().all()
         return [{**dict(r), "created_at": iso_utc(r["created_at"])} for r in rows]

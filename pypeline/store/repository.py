@@ -17,7 +17,7 @@ from pypeline.status import Status
 from pypeline.store import hotpath
 from pypeline.store.apply import apply_finish, node_rows, not_finished
 from pypeline.store.control import RunControl
-from pypeline.store.db import make_claim_engine, make_engine, make_finish_engine, migrate
+from pypeline.store.db import make_claim_engine, make_engine, make_finish_engine, make_read_engine, migrate
 from pypeline.store.leases import holder_id
 from pypeline.store.models import NodeRun, PipelineRun, RunEvent, utcnow
 from pypeline.store.outcomes import ClaimOutcome, CompletionOutcome, FinishPlan, Gate, NodeSpec
@@ -55,6 +55,8 @@ class RunStore(RunReads, RunControl):
         self.claim_engine = make_claim_engine(url)
         #: Autocommit (durable) engine for one-statement completions (PostgreSQL); None: SQLite.
         self.finish_engine = make_finish_engine(url)
+        #: Engine for single-statement reads, no transaction around them (see make_read_engine).
+        self.read_engine = make_read_engine(url)
         if auto_migrate:
             migrate(url)
 
