@@ -248,14 +248,6 @@ class RunStore(RunReads, RunControl):
         plan.skip_error = f"upstream node {node!r} failed"
         return self.finish_node(run_id, node, Status.FAILED, instance=instance, error=error, tb=tb, plan=plan)
 
-    def prepare_rerun(self, run_id: str, predecessors: dict[str, Sequence[str]]) -> list[str]:
-        """New attempt of a failed/cancelled run without splits: unfinished nodes run again; returns ready nodes."""
-        states = self.node_states(run_id)
-        done = {n for n, i, s, e in states
-                if not i and (s == Status.SUCCESS.value or (s == Status.SKIPPED.value and e is None))}
-        plan = {(n, ""): sum(1 for p in predecessors[n] if p not in done) for n in predecessors if n not in done}
-        return [n for n, _ in self.restart_run(run_id, plan)]
-
     # ----------------------------------------------------------------- events
     @retrying
     def add_event(self, run_id: str, name: str, data: Any = None, node: str | None = None) -> int:
