@@ -1,9 +1,9 @@
 """Raw Celery canvas vs the dyrygent engine vs the event-driven engine, on one Redis broker and one worker.
 
 Every variant runs the same trivial task (`benchmarks.handlers.noop`) on the same `pypeline worker -c 2`
-process (Redis broker and result backend, a fresh PostgreSQL run store). Latency is submit -> result: raw
-canvas `apply_async()` then `.get()`; our engines `invoke()` then `runtime.wait()`. The median of several
-repetitions is reported, with ratios against raw Celery.
+process (Redis broker and result backend, a fresh PostgreSQL run store, or with `--store sqlite` a SQLite
+file). Latency is submit -> result: raw `apply_async()` then `.get()`; our engines `invoke()` then
+`runtime.wait()`. The median of several repetitions is reported, with ratios against raw Celery.
 
     python benchmarks/bench_engines.py                 # full run (about 15 minutes, dyrygent dominates)
     python benchmarks/bench_engines.py --quick         # smoke run (< 1 minute)
@@ -269,6 +269,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--redis", default=DEFAULT_REDIS, help="broker + result backend URL")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="admin URL; a fresh database is made")
+    parser.add_argument("--store", choices=("postgresql", "sqlite"), default="postgresql",
+                        help="run store of our engines: a fresh PostgreSQL database or a SQLite file (the default)")
     parser.add_argument("--json", dest="json_path", default=None, help="write results as JSON here")
     parser.add_argument("--render", default=None, help="only re-print the table of a saved --json report")
     args = parser.parse_args(argv)
@@ -283,11 +285,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error(f"unknown workload/variant: {unknown}")
     workloads = [WORKLOADS[n] for n in names]
 
-    report: dict[str, Any] = {"machine": machine_info(), "concurrency": args.concurrency, "rows": []}
+    report: dict[str, Any] = {"machine": machine_info(), "concurrency": args.concurrency, "store": args.store,
+                              "rows": []}
     with tempfile.TemporaryDirectory(prefix="pypeline-bench-") as tmp:
         queue = f"{QUEUE}-{uuid.uuid4().hex[:8]}"
         config = build_config(Path(tmp) / "bench.yaml", workloads, variants, queue)
-        with cluster(config, concurrency=args.concurrency, redis_url=args.redis,
+        with cluster(config, store=args.store, concurrency=args.concurrency, redis_url=args.redis,
                      postgres_admin_url=args.postgres) as c:
             rt = c.runtime
             assert rt is not None

@@ -256,9 +256,17 @@ class Cluster:
 
 
 @contextmanager
-def cluster(config: Path, **kwargs: Any) -> Iterator[Cluster]:
-    """A started Cluster on a fresh PostgreSQL database; everything is stopped and dropped afterwards."""
-    with fresh_database(kwargs.pop("postgres_admin_url", DEFAULT_POSTGRES)) as database_url:
+def _sqlite_store(config: Path) -> Iterator[str]:
+    """A fresh SQLite run store next to the benchmark's config (the embedded default)."""
+    yield f"sqlite:///{config.parent / 'store.sqlite'}"
+
+
+@contextmanager
+def cluster(config: Path, *, store: str = "postgresql", **kwargs: Any) -> Iterator[Cluster]:
+    """A started Cluster on a fresh PostgreSQL database (or SQLite file: `store="sqlite"`); everything is stopped
+    and dropped afterwards."""
+    admin = kwargs.pop("postgres_admin_url", DEFAULT_POSTGRES)
+    with (_sqlite_store(config) if store == "sqlite" else fresh_database(admin)) as database_url:
         c = Cluster(config, database_url=database_url, **kwargs)
         try:
             c.start()

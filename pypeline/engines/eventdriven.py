@@ -18,7 +18,7 @@ from pypeline.engines.base import Engine, publish_retry_policy
 from pypeline.engines.dataflow import Dataflow, Inputs, instance_index
 from pypeline.engines.runner import NodeInputs, NodeRef, NodeRunner, display_name
 from pypeline.status import Status
-from pypeline.store.repository import ClaimOutcome, CompletionOutcome, FinishPlan, NodeSpec
+from pypeline.store.repository import ClaimOutcome, CompletionOutcome, FinishPlan, NodeSpec, summarize
 from pypeline.tasks.chained import CONTEXT_KEY
 
 __all__ = ["EventDrivenEngine", "EventNodeRunner"]
@@ -73,7 +73,9 @@ class EventDrivenEngine(Engine):
         if not rows:
             return
         app = self.rt.celery
-        with app.producer_or_acquire() as producer:
+        policy = publish_retry_policy(self.rt.settings.publish_retry_seconds)
+        payload_repr = summarize(payload, 100)  # once per batch, not a saferepr walk per message
+        with app.producer_or_acquire() as producer:  # one connection/channel for the whole batch
             for name, instance in rows:
                 node = pipeline.nodes[name]
                 ctx: dict[str, Any] = {"engine": self.name, "run_id": run_id, "pipeline_id": pipeline.id,
@@ -84,9 +86,11 @@ class EventDrivenEngine(Engine):
                     node.handler,
                     shadow=display_name(pipeline.id, name),
                     retry=True,
-                    retry_policy=publish_retry_policy(self.rt.settings.publish_retry_seconds),
+                    retry_policy=policy,
                     kwargs={"event": {"pipeline_id": pipeline.id, "execution_id": run_id, "chain_payload": payload},
                             CONTEXT_KEY: ctx},
+                    argsrepr="()",
+                    kwargsrepr=_kwargs_repr(pipeline.id, run_id, name, instance, payload_repr),
                     queue=node.queue,
                     soft_time_limit=node.max_ttl,
                     time_limit=node.hard_time_limit,
@@ -128,6 +132,15 @@ class EventDrivenEngine(Engine):
         status = store.run_status(run_id)
         if status.is_terminal:
             self.rt.notify_run_finished(run_id, status)
+
+
+def _kwargs_repr(pipeline_id: str, run_id: str, node: str, instance: str, payload: str) -> str:
+    """What Celery tools show as a node message's kwargs: its ids and a short payload summary.
+
+    Celery would otherwise `saferepr` the whole kwargs per message (a third of a node's publishing CPU).
+    """
+    where = f"{node}[{instance}]" if instance else node
+    return repr({"pipeline_id": pipeline_id, "execution_id": run_id, "node": where, "chain_payload": payload})
 
 
 class EventNodeRunner(NodeRunner):

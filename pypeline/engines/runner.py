@@ -47,6 +47,8 @@ RECORDED_MARK = "_pypeline_recorded"
 #: (node, instance) row of a run.
 Pair = tuple[str, str]
 T = TypeVar("T")
+#: Node statuses after which a redelivered message only settles the run (the node never runs again).
+_FINISHED = (Status.SUCCESS, Status.FAILED, Status.SKIPPED)
 
 
 def display_name(pipeline_id: str, node: str) -> str:
@@ -114,6 +116,8 @@ class NodeRunner(ABC):
         if not claim.claimed:
             if claim.status is Status.RUNNING and self.defer_live_duplicates:
                 self._defer(task, ref)
+            if claim.status in _FINISHED:
+                self._settle(ref)
             log.info("node %s of run %s not started: it is %s", ref.label, ref.run_id, claim.status)
             return self._store_op(ref, "hand on a finished node", lambda: self.on_not_claimed(ref, claim, ctx, event))
         payload = event.get("chain_payload")
@@ -266,6 +270,14 @@ class NodeRunner(ABC):
             plan=self.drop_plan(ref), task_id=task_id))
         self._after_safely(ref, outcome, payload, {})
         return None
+
+    def _settle(self, ref: NodeRef) -> None:
+        """A finished node's message came again: finalise its run if a crash came between the node's one-statement
+        completion and the run's finalisation (see pypeline.store.hotpath); a no-op otherwise."""
+        status = self._store_op(ref, "settle its run", lambda: self.rt.store.settle_run(ref.run_id))
+        if status is not None:
+            log.warning("run %s finalised on a redelivery of its node %s", ref.run_id, ref.label)
+            self.rt.notify_run_finished(ref.run_id, status)
 
     def _store_op(self, ref: NodeRef, what: str, op: Callable[[], T]) -> T:
         """Run a store operation (it retries transient errors itself); if the store stays down, redeliver."""

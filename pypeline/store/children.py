@@ -18,8 +18,9 @@ from sqlalchemy import Engine, Table, and_, exists, select, update
 from sqlalchemy.orm import aliased
 
 from pypeline.errors import NotFoundError
+from pypeline.formats import iso_utc
 from pypeline.status import ACTIVE, TERMINAL, Status
-from pypeline.store.models import NodeRun, PipelineRun, iso_utc
+from pypeline.store.models import NodeRun, PipelineRun
 
 __all__ = ["ChildState", "WaitingParent", "child_run_id", "generation", "child_state", "link", "hand_off",
            "children_of", "active_children", "waiting_parents", "orphaned_children", "parent_of"]

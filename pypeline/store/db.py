@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -31,7 +32,7 @@ _migrated: set[str] = set()
 _lock = threading.Lock()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, write: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
@@ -41,6 +42,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+
+    if not write:
+        return  # a reads-only engine: every SELECT is its own read transaction (WAL readers never wait)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -79,7 +83,8 @@ def make_engine(url: str) -> Engine:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            kwargs: dict = {"connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+            kwargs: dict[str, Any] = {
+                "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
             if ":memory:" in url or url.rstrip("/") == "sqlite:":
                 kwargs["poolclass"] = StaticPool
             engine = create_engine(url, **kwargs)
@@ -106,6 +111,48 @@ def make_claim_engine(url: str) -> Engine | None:
             engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8,
                                    connect_args={"options": "-c synchronous_commit=off"})
             _configure_ping(engine)
+            _engines[key] = engine
+        return engine
+
+
+def make_finish_engine(url: str) -> Engine | None:
+    """A shared PostgreSQL engine in autocommit mode with durable commits (None on SQLite).
+
+    For the one-statement node completion (`pypeline.store.hotpath`): a single statement is its own
+    transaction, so BEGIN and COMMIT would only add two round trips.
+    """
+    if url.startswith("sqlite"):
+        return None
+    key = url + "#finish"
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10)
+            _configure_ping(engine)
+            _engines[key] = engine
+        return engine
+
+
+def make_read_engine(url: str) -> Engine:
+    """A shared engine for single-statement reads without a transaction around them.
+
+    PostgreSQL: the autocommit engine of `make_finish_engine` (no BEGIN/ROLLBACK round trips per read).
+    SQLite file: an engine without `BEGIN IMMEDIATE`, so reads do not queue behind writers for the write
+    lock. An in-memory SQLite database is one connection: its only engine serves reads too.
+    """
+    finish = make_finish_engine(url)
+    if finish is not None:
+        return finish
+    if ":memory:" in url or url.rstrip("/") == "sqlite:":
+        return make_engine(url)
+    make_engine(url)  # creates the file's directory
+    key = url + "#read"
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                      "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            _configure_sqlite(engine, write=False)
             _engines[key] = engine
         return engine
 

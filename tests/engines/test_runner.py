@@ -18,7 +18,9 @@ from pypeline.pipeline import Pipeline, build_config
 from pypeline.runtime import Runtime
 from pypeline.services.invoke import invoke
 from pypeline.settings import Settings
-from pypeline.store import leases
+from pypeline.status import Status
+from pypeline.store import hotpath, leases
+from pypeline.store.models import utcnow
 from pypeline.tasks.chained import CONTEXT_KEY
 
 H = "pypeline_examples.demo.summarize"
@@ -279,3 +281,18 @@ def test_nan_result_on_a_real_worker_fails_clearly_after_its_retries(tmp_path: P
     assert nodes["a"]["attempts"] == 2 and nodes["a"]["retries"] == 1
     assert nodes["a"]["error"] == "NodeResultError: node result is not JSON-serialisable: NaN and Infinity are not JSON"
     assert nodes["b"]["status"] == "SKIPPED"
+
+
+def test_redelivery_settles_a_run_whose_finalisation_was_lost(rt: Runtime) -> None:
+    """The state a worker crash leaves between the one-statement completion and the run's finalisation."""
+    ctx = _ctx(rt, "chain")
+    _run(rt, ctx, StubTask(lambda e: 1))
+    store = rt.store
+    assert store.claim_node(ctx["run_id"], "b", "task-b").claimed
+    with store.engine.begin() as conn:  # the completion lands, the finalisation never does
+        fast = hotpath.finish_sqlite(conn, ctx["run_id"], "b", "", Status.SUCCESS, 2, None, "2", {}, utcnow())
+    assert fast.ends_run and store.get_run(ctx["run_id"])["status"] == "RUNNING"
+    assert _run(rt, {**ctx, "node": "b"}, StubTask(lambda e: pytest.fail("a finished node ran again"),
+                                                    task_id="task-b")) is None
+    run = store.get_run(ctx["run_id"])
+    assert run["status"] == "SUCCESS" and run["result"] == {"b": 2}

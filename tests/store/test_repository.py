@@ -127,8 +127,8 @@ def test_rerun_from_failure_reruns_only_unfinished(store: RunStore) -> None:
     _complete(store, run_id, "c", 3, ["d"])
     store.fail_node(run_id, "b", "E", "tb", ["d"])
     assert store.get_run(run_id)["status"] == "FAILED"
-    ready = store.prepare_rerun(run_id, {"a": (), "b": ("a",), "c": ("a",), "d": ("b", "c")})
-    assert ready == ["b"]
+    ready = store.restart_run(run_id, {("b", ""): 0, ("d", ""): 1})  # the engine's rerun plan: b failed, d skipped
+    assert ready == [("b", "")]
     run = store.get_run(run_id)
     assert run["status"] == "RUNNING" and run["attempt"] == 2 and run["nodes_left"] == 2
     store.claim_node(run_id, "b", "t2")

@@ -167,7 +167,7 @@ def test_store_down_past_its_budget_raises_store_unavailable(tmp_path: Any) -> N
     def locked(*_: Any, **__: Any) -> None:
         raise _wrapped(sa_exc.OperationalError, sqlite3.OperationalError("database is locked"))
 
-    store.engine = sa.create_engine("sqlite://")  # any engine; every connect fails like a locked database
+    store.engine = store.read_engine = sa.create_engine("sqlite://")  # every connect fails like a locked database
     sa.event.listen(store.engine, "connect", locked)
     with pytest.raises(StoreUnavailableError, match="run_status failed for 0.3 s"):
         store.run_status(run_id)
