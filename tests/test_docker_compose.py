@@ -20,7 +20,7 @@ from tests.helpers import ROOT
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 PYPELINE_SERVICES = {"api": "api", "worker": "worker", "beat": "beat"}
-SETTINGS_SOURCE = (ROOT / "pypeline" / "settings.py").read_text() + (ROOT / "pypeline" / "api" / "app.py").read_text()
+SETTINGS_SOURCE = (ROOT / "pypeline" / "settings.py").read_text() + (ROOT / "pypeline" / "webapp.py").read_text()
 
 
 @pytest.fixture(scope="module")
