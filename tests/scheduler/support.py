@@ -42,7 +42,7 @@ class Harness(Stack):
     redis: Redis = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.redis = Redis.from_url(self.broker_url)
+        self.redis = Redis.from_url(self.broker_url, decode_responses=True)
 
     @classmethod
     def on_redis(cls, tmp_path: Path, redis_url: str, database: str, source: Path = CONFIG) -> Harness:
@@ -63,7 +63,7 @@ class Harness(Stack):
 
     def counts(self) -> dict[str, int]:
         """Deliveries per message id so far."""
-        return {k.decode(): int(v) for k, v in self.redis.hgetall(self.counter).items()}
+        return {str(k): int(v) for k, v in self.redis.hgetall(self.counter).items()}
 
     def queued_ids(self) -> list[str]:
         """Task ids of the messages waiting in the test queue (no worker running)."""

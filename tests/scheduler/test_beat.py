@@ -7,12 +7,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from pypeline.scheduler.beat import DatabaseScheduler
 from pypeline.scheduler.dispatch import message_id, origin_of
+from pypeline.scheduler.plan import CatchUp
 from pypeline.scheduler.store import RowWrite, ScheduleStore
 from pypeline.scheduler.sync import spec_values
 from pypeline.services import schedules as svc
@@ -23,7 +25,7 @@ from tests.scheduler.support import TASK, Harness, ManualClock, contiguous, run_
 ONE_SECOND = timedelta(seconds=1)
 
 
-def _scheduler(h: Harness, clock: ManualClock | None = None, **tuning: float | str) -> DatabaseScheduler:
+def _scheduler(h: Harness, clock: ManualClock | None = None, **tuning: Any) -> DatabaseScheduler:
     """A scheduler over the harness; `tuning` sets `beat_*` settings (e.g. redispatch_after=0.2)."""
     settings = dataclasses.replace(h.rt.settings, **{f"beat_{k}": v for k, v in tuning.items()})
     return DatabaseScheduler(app=h.rt.celery, clock=clock or ManualClock(), settings=settings)
@@ -41,7 +43,7 @@ def _move_due(h: Harness, schedule_id: str, due: datetime) -> None:
 
 
 @pytest.mark.parametrize("policy", ["once", "skip"])
-def test_catch_up_policy(harness: Harness, policy: str) -> None:
+def test_catch_up_policy(harness: Harness, policy: CatchUp) -> None:
     svc.create_schedule(harness.rt, {"id": "late", "name": "late", "task": TASK, "every": 60,
                                      "payload": harness.payload()})
     down_since = utcnow() - timedelta(minutes=5, seconds=30)  # the current slot is 30 s ahead

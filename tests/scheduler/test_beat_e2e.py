@@ -107,7 +107,7 @@ def test_two_beats_fire_once_and_survive_kill_9(harness: Harness, start_worker: 
                report=logs)
 
     # The busiest beat of the last fires is the one to kill.
-    recent = [f.beat for s in ids for f in _fires(harness, s)[-5:]]
+    recent = [f.beat or "" for s in ids for f in _fires(harness, s)[-5:]]
     busiest, _ = Counter(recent).most_common(1)[0]
     victim = next(b for b in beats if busiest.endswith(f":{b.proc.pid}"))
     survivor = next(b for b in beats if b is not victim)
