@@ -18,7 +18,7 @@ from redis import Redis
 from pypeline.scheduler.beat import DatabaseScheduler
 from tests.helpers import ROOT, Stack, client_runtime, unique_queue_config
 
-__all__ = ["CONFIG", "TASK", "REDIS_DB", "Harness", "ManualClock", "run_beat", "contiguous"]
+__all__ = ["CONFIG", "TASK", "REDIS_DB", "redis_broker", "Harness", "ManualClock", "run_beat", "contiguous"]
 
 #: The scheduler test config (queue `pypeline-demo`, renamed per test by `Harness.create`).
 CONFIG = Path(__file__).parent / "schedules.yaml"
