@@ -9,9 +9,6 @@ import pytest
 
 from tests.helpers import AMQP_URL, POSTGRES_URL, REDIS_URL, WorkerProcess, fresh_database, require_service
 
-# Still imported from here by tests/scheduler (owned by the beat-clock change; switch it to tests.helpers).
-from tests.helpers import ROOT, unique_queue_config, wait_for_log  # noqa: F401, E402  isort: skip
-
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:

@@ -82,10 +82,6 @@ def test_worker_process_that_exits_fails_at_once_with_its_log(tmp_path: Path) ->
     assert "missing.yaml" in str(failure.value)
 
 
-#: tests/scheduler is moved to tests.helpers together with its injectable-clock change (another change owns it).
-_CONFTEST_IMPORTS_PENDING = ("scheduler",)
-
-
 def test_no_module_imports_from_a_conftest() -> None:
     """Fixtures live in conftest.py; names a test imports live in tests/helpers.py or a package's support.py."""
     import ast
@@ -93,9 +89,14 @@ def test_no_module_imports_from_a_conftest() -> None:
     tests = Path(__file__).parent
     offenders = []
     for path in sorted(tests.rglob("*.py")):
-        if path.relative_to(tests).parts[0] in _CONFTEST_IMPORTS_PENDING:
-            continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "conftest":
-                offenders.append(f"{path.relative_to(tests)}:{node.lineno} imports from {node.module}")
+            if isinstance(node, ast.ImportFrom):  # `from tests.conftest import x`, `from tests import conftest`
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+                modules = [node.module or "", *names]
+            elif isinstance(node, ast.Import):  # `import tests.conftest`
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(module.split(".")[-1] == "conftest" for module in modules):
+                offenders.append(f"{path.relative_to(tests)}:{node.lineno} imports a conftest module")
     assert not offenders, "\n".join(offenders)

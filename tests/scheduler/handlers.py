@@ -21,11 +21,11 @@ def _client(url: str) -> redis.Redis:
 def count_fire(event: dict[str, Any]) -> str:
     """A scheduled task: HINCRBY <counter> <task id> 1 (the task id is the fire's message id)."""
     _client(event[REDIS_FIELD]).hincrby(event[COUNTER_FIELD], event["task_id"], 1)
-    return event["task_id"]
+    return str(event["task_id"])
 
 
 def count_run(event: dict[str, Any]) -> str:
     """A pipeline node: HINCRBY <counter> <run id> 1."""
     payload = event["chain_payload"]
     _client(payload[REDIS_FIELD]).hincrby(payload[COUNTER_FIELD], event["execution_id"], 1)
-    return event["execution_id"]
+    return str(event["execution_id"])

@@ -7,34 +7,28 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from pypeline.scheduler.beat import DatabaseScheduler
 from pypeline.scheduler.dispatch import message_id, origin_of
+from pypeline.scheduler.plan import CatchUp
 from pypeline.scheduler.store import RowWrite, ScheduleStore
 from pypeline.scheduler.sync import spec_values
 from pypeline.services import schedules as svc
 from pypeline.services.invoke import invoke
 from pypeline.store.models import utcnow
-from tests.scheduler.conftest import TASK, Harness
-from tests.scheduler.support import ManualClock, contiguous
+from tests.scheduler.support import TASK, Harness, ManualClock, contiguous, run_beat
 
 ONE_SECOND = timedelta(seconds=1)
 
 
-def _scheduler(h: Harness, clock: ManualClock | None = None, **tuning: float | str) -> DatabaseScheduler:
+def _scheduler(h: Harness, clock: ManualClock | None = None, **tuning: Any) -> DatabaseScheduler:
     """A scheduler over the harness; `tuning` sets `beat_*` settings (e.g. redispatch_after=0.2)."""
     settings = dataclasses.replace(h.rt.settings, **{f"beat_{k}": v for k, v in tuning.items()})
     return DatabaseScheduler(app=h.rt.celery, clock=clock or ManualClock(), settings=settings)
-
-
-def _run(sched: DatabaseScheduler, clock: ManualClock, seconds: float, step: float = 0.25) -> None:
-    """Run beat for `seconds` of its clock: tick, move the clock by `step`, repeat."""
-    for _ in range(round(seconds / step)):
-        sched.tick()
-        clock.advance(step)
 
 
 def _store(h: Harness) -> ScheduleStore:
@@ -49,7 +43,7 @@ def _move_due(h: Harness, schedule_id: str, due: datetime) -> None:
 
 
 @pytest.mark.parametrize("policy", ["once", "skip"])
-def test_catch_up_policy(harness: Harness, policy: str) -> None:
+def test_catch_up_policy(harness: Harness, policy: CatchUp) -> None:
     svc.create_schedule(harness.rt, {"id": "late", "name": "late", "task": TASK, "every": 60,
                                      "payload": harness.payload()})
     down_since = utcnow() - timedelta(minutes=5, seconds=30)  # the current slot is 30 s ahead
@@ -76,9 +70,9 @@ def test_restart_neither_refires_nor_skips(harness: Harness) -> None:
     first = _store(harness).get("tick")
     assert first is not None and first.next_fire_at is not None
     clock = ManualClock(first.next_fire_at - ONE_SECOND)
-    _run(_scheduler(harness, clock), clock, 3.25)
+    run_beat(_scheduler(harness, clock), clock, 3.25)
     clock.advance(1.5)  # "restart": the first beat is gone without a goodbye; slots come due meanwhile
-    _run(_scheduler(harness, clock), clock, 2.5)
+    run_beat(_scheduler(harness, clock), clock, 2.5)
     fires = sorted(_store(harness).fires("tick", limit=100), key=lambda f: f.due_at)
     assert len(fires) == 7  # every slot up to the last tick (clock at 7 s), each once
     assert contiguous([f.due_at for f in fires]), "no slot skipped across the restart"
@@ -106,11 +100,11 @@ def test_fire_claimed_by_a_dead_beat_is_resent_once(harness: Harness) -> None:
            run_id=message_id("porphan", claimed["porphan"]))
     clock = ManualClock()
     sched = _scheduler(harness, clock)
-    _run(sched, clock, 1.0)
+    run_beat(sched, clock, 1.0)
     task_fire = message_id("orphan", claimed["orphan"])
     assert task_fire not in harness.queued_ids(), "a claim younger than redispatch_after belongs to its beat"
     clock.advance(sched.redispatch_after)
-    _run(sched, clock, 3 * sched.orphan_scan_every)  # several scans: the re-sent fire is not sent again
+    run_beat(sched, clock, 3 * sched.orphan_scan_every)  # several scans: the re-sent fire is not sent again
     assert harness.queued_ids().count(task_fire) == 1
     runs, total = harness.rt.store.list_runs(origin=origin_of("porphan"))
     assert total == 1, "a re-sent pipeline fire never starts a second run"
@@ -157,15 +151,15 @@ def test_changes_apply_on_the_next_tick(harness: Harness) -> None:
     clock = ManualClock()
     sched = _scheduler(harness, clock)
     svc.create_schedule(harness.rt, {"id": "live", "name": "live", "task": TASK, "every": 3600})
-    _run(sched, clock, sched.max_interval + 0.25)  # beat looks at changes every max_interval
+    run_beat(sched, clock, sched.max_interval + 0.25)  # beat looks at changes every max_interval
     assert "live" in sched.schedule
     svc.update_schedule(harness.rt, "live", {"cron": "0 4 * * *"})
-    _run(sched, clock, sched.max_interval + 0.25)  # beat looks at changes every max_interval
+    run_beat(sched, clock, sched.max_interval + 0.25)  # beat looks at changes every max_interval
     row = _store(harness).get("live")
     assert row is not None and row.next_fire_at is not None and row.next_fire_at.hour == 4
     assert sched.schedule["live"].schedule.next_fire_at == row.next_fire_at
     svc.set_enabled(harness.rt, "live", False)
-    _run(sched, clock, sched.max_interval + 0.25)  # beat looks at changes every max_interval
+    run_beat(sched, clock, sched.max_interval + 0.25)  # beat looks at changes every max_interval
     assert "live" not in sched.schedule
 
 
@@ -177,17 +171,17 @@ def test_store_outage_fires_from_memory_then_writes_back(harness: Harness, postg
     assert first is not None and first.next_fire_at is not None
     clock = ManualClock(first.next_fire_at - ONE_SECOND)
     sched = _scheduler(harness, clock, offline_after=0.5, backoff_max=1.0)
-    name = harness.database.rsplit("/", 1)[1]
+    name = harness.database_url.rsplit("/", 1)[1]
     admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
     try:
-        _run(sched, clock, 2.5)
+        run_beat(sched, clock, 2.5)
         before = len(harness.queued_ids())
         assert before == 2 and sched.online
         with admin.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
             conn.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
                                  "AND pid <> pg_backend_pid()")
-        _run(sched, clock, 4.5)
+        run_beat(sched, clock, 4.5)
         during = len(harness.queued_ids())
         assert during - before >= 3, "beat kept firing from memory while the store was down"
         assert not sched.online
@@ -195,7 +189,7 @@ def test_store_outage_fires_from_memory_then_writes_back(harness: Harness, postg
         with admin.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         admin.dispose()
-    _run(sched, clock, 3.0)
+    run_beat(sched, clock, 3.0)
     assert sched.online
     fires = sorted(_store(harness).fires("steady", limit=200), key=lambda f: f.due_at)
     queued = harness.queued_ids()

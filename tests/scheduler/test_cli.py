@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from pypeline.cli import cli
-from tests.scheduler.conftest import CONFIG, TASK
+from tests.scheduler.support import CONFIG, TASK
 
 
 @pytest.fixture()

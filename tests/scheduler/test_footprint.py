@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from pypeline.services import schedules as svc
-from tests.scheduler.conftest import Harness
+from tests.scheduler.support import Harness
 
 #: Packages a beat never needs: the HTTP faces, the service layer above the scheduler, the graph library
 #: and Alembic (the schema is already current here). jsonschema is needed: pipeline fires check payloads.

@@ -8,7 +8,7 @@ from sqlalchemy import event
 
 from pypeline.scheduler.housekeeping import Housekeeper
 from pypeline.services import schedules as svc
-from tests.scheduler.conftest import Harness
+from tests.scheduler.support import Harness
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

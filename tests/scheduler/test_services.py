@@ -16,7 +16,7 @@ from pypeline.scheduler.store import ScheduleStore
 from pypeline.services import schedules as svc
 from pypeline.settings import Settings
 from pypeline.store.models import utcnow
-from tests.scheduler.conftest import CONFIG, TASK
+from tests.scheduler.support import CONFIG, TASK
 
 pytestmark = pytest.mark.usefixtures("store_url")
 

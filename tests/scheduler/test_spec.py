@@ -9,7 +9,7 @@ import pytest
 from pypeline.errors import InvalidInputError
 from pypeline.scheduler.spec import merge_schedule, parse_schedule, spec_document
 
-ORIGINAL = {
+ORIGINAL: dict[str, Any] = {
     "name": "Nightly Report",
     "schemaVersion": 1,
     "enabled": True,
