@@ -45,12 +45,15 @@ WORKFLOW_EVENT = "dyrygent.workflow"
 _ACTIVE_TICK_CAP = 2.0
 
 
-class PypelineWorkflow(Workflow):
+class PypelineWorkflow(Workflow):  # type: ignore[misc]  # celery-dyrygent ships no type information
     """A dyrygent Workflow bound to one Celery app, with fractional tick policies.
 
     Stock dyrygent resolves task results and node signatures through Celery's *current* app and accepts
     only whole seconds (>= 1) between ticks; this subclass uses its own app and accepts any tick >= 0.
     """
+
+    #: dyrygent's tick policy: `[name, low, high]` (whole seconds for dyrygent's own, fractions for ours).
+    retry_policy: list[str | float]
 
     def __init__(self, options: dict[str, Any] | None = None, *, app: Celery | None = None,
                  processor: Task | None = None) -> None:
@@ -84,7 +87,7 @@ class PypelineWorkflow(Workflow):
         first = next(iter(self.nodes.values()), None)
         if run_id is None and first is not None:  # serialised before the run id was kept: ask a node's context
             run_id = dict(first.signature).get("kwargs", {}).get(CONTEXT_KEY, {}).get("run_id")
-        return run_id
+        return None if run_id is None else str(run_id)
 
     def get_tasks_state(self, task_ids: Any) -> dict[str, ResultState]:
         """Node states read from the run store (the truth), not from the result backend.
@@ -97,7 +100,8 @@ class PypelineWorkflow(Workflow):
         run_id = self.run_id
         if runtime is None or run_id is None:
             if self.app is None:
-                return super().get_tasks_state(task_ids)
+                backend_states: dict[str, ResultState] = super().get_tasks_state(task_ids)
+                return backend_states
             return {task_id: ResultState(self.app.AsyncResult(task_id)) for task_id in task_ids}
         ids = list(task_ids)
         if not ids:
@@ -113,7 +117,7 @@ class PypelineWorkflow(Workflow):
     @classmethod
     def load(cls, workflow_dict: dict[str, Any], *, app: Celery, processor: Task) -> PypelineWorkflow:
         """Rebuild a workflow from its serialised form, with every node signature bound to `app`."""
-        wf = cls.from_dict(workflow_dict)
+        wf: PypelineWorkflow = cls.from_dict(workflow_dict)
         wf.app = app
         wf.workflow_processor_task = processor
         for node in wf.nodes.values():
@@ -121,7 +125,7 @@ class PypelineWorkflow(Workflow):
         return wf
 
 
-class StoredState(ResultState):
+class StoredState(ResultState):  # type: ignore[misc]  # celery-dyrygent ships no type information
     """dyrygent's view of one node task, built from the node's status in the run store."""
 
     def __init__(self, status: Status) -> None:  # noqa: D107 - no backend lookup, unlike ResultState

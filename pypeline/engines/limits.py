@@ -4,18 +4,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
-from pypeline.config.model import PipelineConfig
+from pypeline.config.model import PipelineConfig, PypelineConfig
+from pypeline.engines.base import Engine
 from pypeline.status import Status
 from pypeline.store.admission import Admitted, admit_queued, release_reservation, reserve_run, stale_reservations
 from pypeline.store.models import utcnow
+from pypeline.store.repository import RunStore
 from pypeline.store.tags import add_tags
 from pypeline.tasks.notify import enqueue_notification
 
-__all__ = ["RunLauncher", "STALE_RESERVATION_S", "run_finished_hooks"]
+__all__ = ["RunLauncher", "LaunchRuntime", "STALE_RESERVATION_S", "run_finished_hooks"]
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +25,28 @@ log = logging.getLogger(__name__)
 STALE_RESERVATION_S = 60.0
 
 
+class LaunchRuntime(Protocol):
+    """What the launcher uses of the runtime (`pypeline.runtime.Runtime`): config, store, engines."""
+
+    @property
+    def config(self) -> PypelineConfig:
+        """The loaded config."""
+        ...
+
+    @property
+    def store(self) -> RunStore:
+        """The run store."""
+        ...
+
+    def engine_for(self, pipeline: PipelineConfig) -> Engine:
+        """The engine that runs `pipeline`."""
+        ...
+
+
 class RunLauncher:
     """How every run starts: straight on its engine, or through the pipeline's run slots."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: LaunchRuntime) -> None:
         self.rt = runtime
 
     def start(self, pipeline: PipelineConfig, payload: Any, *, run_id: str, origin: str | None,

@@ -14,7 +14,6 @@ __all__ = ["on_node_task_failure"]
 log = logging.getLogger(__name__)
 
 
-@task_failure.connect(weak=False)
 def on_node_task_failure(sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
                          kwargs: Any = None, einfo: Any = None, **_: Any) -> None:
     """A node's task failed: let its engine's runner fail the node if the runner could not (hard time limit,
@@ -30,3 +29,7 @@ def on_node_task_failure(sender: Any = None, task_id: str | None = None, excepti
         runner.fail_interrupted(ctx, task_id, exception, str(getattr(einfo, "traceback", "") or ""))
     except Exception:  # noqa: BLE001 - a signal handler must never take the worker down
         log.exception("could not record the failure of node %s of run %s", ctx.get("node"), ctx.get("run_id"))
+
+
+# Connected by a call, not as a decorator: celery's decorator is untyped and would erase this signature.
+task_failure.connect(on_node_task_failure, weak=False)

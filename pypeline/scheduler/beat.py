@@ -44,6 +44,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from pypeline.errors import PypelineError, StoreError
+from pypeline.runtime import Runtime
 from pypeline.scheduler.claims import FireClaims
 from pypeline.scheduler.clock import SYSTEM_CLOCK, Clock
 from pypeline.scheduler.dispatch import Dispatcher, message_id
@@ -63,18 +64,22 @@ log = logging.getLogger(__name__)
 
 #: Errors that mean "the store is unreachable or refused": beat backs off and keeps going.
 STORE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, StoreError, OSError)
+#: A conflict too: another beat synced at the same moment.
+_RETRYABLE: tuple[type[BaseException], ...] = (*STORE_ERRORS, ConflictError)
 CATCH_UP_POLICIES = ("once", "skip")
 
 
-class DatabaseScheduler(Scheduler):
+class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no type information
     """Celery beat scheduler reading the schedule table; several may run on one database."""
 
     Entry = DatabaseEntry  # celery's hook; not the in-memory DueEntry
+    #: Set by celery's base class from `beat_max_interval`, capped in __init__.
+    max_interval: float
 
     def __init__(self, app: Celery, *args: Any, clock: Clock = SYSTEM_CLOCK, settings: Settings | None = None,
                  **kwargs: Any) -> None:
         """`clock` and `settings` (default: the runtime's) are for tests; Celery passes neither."""
-        runtime = runtime_of(app)
+        runtime = runtime_of(app, Runtime)
         if runtime is None:
             raise PypelineError("DatabaseScheduler needs a Celery app built by Pypeline "
                                 "(celery -A pypeline.celery beat, or pypeline beat FILE)")
@@ -139,7 +144,7 @@ class DatabaseScheduler(Scheduler):
         return sleep
 
     @property
-    def schedule(self) -> dict[str, DatabaseEntry]:  # type: ignore[override]
+    def schedule(self) -> dict[str, DatabaseEntry]:
         """The active schedules as Celery entries (introspection only)."""
         return {e.spec.name: DatabaseEntry.from_row(e, self.app) for e in self._due}
 
@@ -209,7 +214,7 @@ class DatabaseScheduler(Scheduler):
                     log.info("beat: pruned %d old fire log rows", removed)
             if housekeeping:
                 self.housekeeper.tick(mono, self.store)  # retention (PYPELINE_RUN_RETENTION_DAYS), queued runs
-        except (*STORE_ERRORS, ConflictError) as exc:  # a conflict: another beat synced at the same moment
+        except _RETRYABLE as exc:
             self._store_failed(exc)
         else:
             if self._down_since is not None:

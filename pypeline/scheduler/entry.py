@@ -15,7 +15,7 @@ from pypeline.store.models import utcnow
 __all__ = ["DatabaseEntry", "PlannedSchedule"]
 
 
-class PlannedSchedule(BaseSchedule):
+class PlannedSchedule(BaseSchedule):  # type: ignore[misc]  # celery ships no type information
     """A Celery schedule that reports the next fire time stored in the schedule row."""
 
     def __init__(self, next_fire_at: datetime | None, app: Celery | None = None) -> None:
@@ -39,7 +39,7 @@ class PlannedSchedule(BaseSchedule):
         return f"<planned: {self.next_fire_at.isoformat() if self.next_fire_at else 'never'}>"
 
 
-class DatabaseEntry(ScheduleEntry):
+class DatabaseEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no type information
     """One schedule row as a Celery beat entry (name, task, options, run count)."""
 
     schedule_id: str = ""

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pypeline.scheduler.store import ScheduleStore
 from pypeline.store.locks import NamedLock
 from pypeline.store.models import utcnow
 from pypeline.store.retention import prune_batch_runs, prune_runs
+
+if TYPE_CHECKING:
+    from pypeline.runtime import Runtime
 
 __all__ = ["Housekeeper"]
 
@@ -26,7 +29,7 @@ class Housekeeper:
     prune_every: float = 3600.0
     sweep_every: float = 15.0
 
-    def __init__(self, runtime: Any, holder: str) -> None:
+    def __init__(self, runtime: Runtime, holder: str) -> None:
         self.rt = runtime
         self.holder = holder
         self._last_prune = self._last_sweep = float("-inf")

@@ -83,9 +83,10 @@ def _spec_value(r: Any, name: str) -> Any:
 
 def row_of(r: Any) -> ScheduleRow:
     """A schedule row from a result mapping."""
-    spec = ScheduleSpec(**{name: _spec_value(r, name) for name in SPEC_FIELDS})
-    if spec.payload is None:
-        spec = ScheduleSpec(**{**spec.values(), "payload": {}})
+    values = {name: _spec_value(r, name) for name in SPEC_FIELDS}
+    if values["payload"] is None:  # the column is nullable; a spec's payload is always a dict
+        values["payload"] = {}
+    spec = ScheduleSpec(**values)
     return ScheduleRow(
         id=r["id"], spec=spec, source=r["source"], api_fields=tuple(r["api_fields"] or ()), deleted=bool(r["deleted"]),
         next_fire_at=r["next_fire_at"], last_fired_at=r["last_fired_at"], total_fires=int(r["total_fires"] or 0),

@@ -227,7 +227,7 @@ class ScheduleStore:
                     fire_id = int(conn.execute(insert(_F).values(
                         schedule_id=schedule_id, due_at=due, claimed_at=now, status=FireStatus.PENDING, attempts=1,
                         beat=beat, message_id=message_id,
-                    )).inserted_primary_key[0])
+                    ).returning(_F.c.id)).scalar_one())
             self._bump(conn, [schedule_id])
         return fire_id
 

@@ -6,9 +6,9 @@ the common release-only case in one statement and falls back to this module for 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, and_, case, insert, select, update
+from sqlalchemy import Connection, and_, case, insert, select, update
 
 from pypeline.status import ACTIVE, Status, check_transition
 from pypeline.store.models import NodeRun, PipelineRun, utcnow
@@ -26,8 +26,8 @@ from pypeline.store.transitions import (
 
 __all__ = ["apply_finish", "not_finished", "node_rows", "RELEASE_TRANSITION"]
 
-_RUN = cast(Table, PipelineRun.__table__)
-_NODE = cast(Table, NodeRun.__table__)
+_RUN = PipelineRun.__table__
+_NODE = NodeRun.__table__
 #: The transition a release applies inline to rows whose last upstream finished (checked at import).
 RELEASE_TRANSITION = (Status.PENDING, check_transition(Status.PENDING, Status.QUEUED, node=True))
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, and_, exists, select, update
+from sqlalchemy import Engine, and_, exists, select, update
 from sqlalchemy.orm import aliased
 
 from pypeline.errors import NotFoundError
@@ -25,8 +25,8 @@ from pypeline.store.models import NodeRun, PipelineRun
 __all__ = ["ChildState", "WaitingParent", "child_run_id", "generation", "child_state", "link", "hand_off",
            "children_of", "active_children", "waiting_parents", "orphaned_children", "parent_of"]
 
-_RUN = cast(Table, PipelineRun.__table__)
-_NODE = cast(Table, NodeRun.__table__)
+_RUN = PipelineRun.__table__
+_NODE = NodeRun.__table__
 #: Namespace of the derived child run ids (uuid5).
 _NAMESPACE = uuid.UUID("6f0d8c2e-2b1a-4c55-9a53-5e0b7c1d4a10")
 _ACTIVE = [s.value for s in ACTIVE]

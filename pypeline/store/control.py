@@ -6,9 +6,8 @@ node completion uses too, so control racing completion never deadlocks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
-from sqlalchemy import Engine, Table, bindparam, func, or_, select, update
+from sqlalchemy import Engine, bindparam, func, or_, select, update
 
 from pypeline.status import ACTIVE, RunAction, Status, allowed_sources, check_action
 from pypeline.store.models import NodeRun, PipelineRun, utcnow
@@ -18,8 +17,8 @@ from pypeline.store.transitions import finalize, move_nodes, move_run, queue_rea
 
 __all__ = ["RunControl"]
 
-_RUN = cast(Table, PipelineRun.__table__)
-_NODE = cast(Table, NodeRun.__table__)
+_RUN = PipelineRun.__table__
+_NODE = NodeRun.__table__
 
 
 class RunControl:

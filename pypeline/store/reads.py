@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, func, select
 
 from pypeline.errors import NotFoundError
 from pypeline.formats import iso_utc
@@ -16,9 +16,9 @@ from pypeline.store.transitions import queued_in
 
 __all__ = ["RunReads"]
 
-_RUN = cast(Table, PipelineRun.__table__)
-_NODE = cast(Table, NodeRun.__table__)
-_EVENT = cast(Table, RunEvent.__table__)
+_RUN = PipelineRun.__table__
+_NODE = NodeRun.__table__
+_EVENT = RunEvent.__table__
 
 
 class RunReads:

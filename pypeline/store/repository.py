@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pypeline.errors import InvalidTransitionError, NotFoundError
@@ -31,9 +31,9 @@ __all__ = ["RunStore", "NodeSpec", "CompletionOutcome", "ClaimOutcome", "FinishP
 
 log = logging.getLogger(__name__)
 
-_RUN = cast(Table, PipelineRun.__table__)
-_NODE = cast(Table, NodeRun.__table__)
-_EVENT = cast(Table, RunEvent.__table__)
+_RUN = PipelineRun.__table__
+_NODE = NodeRun.__table__
+_EVENT = RunEvent.__table__
 #: A run with at least this many node rows refreshes the node table's planner statistics (PostgreSQL).
 _ANALYZE_AT = 1000
 _LIVE = (Status.RUNNING.value, Status.PAUSED.value)

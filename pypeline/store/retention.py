@@ -13,10 +13,19 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, column, delete, func, select, table
+from sqlalchemy import ColumnElement, Engine, delete, func, select
 
 from pypeline.status import Status
-from pypeline.store.models import NodeLog, NodeRun, NotificationAttempt, PipelineRun, RunEvent, RunTag
+from pypeline.store.models import (
+    BatchChunk,
+    BatchRun,
+    NodeLog,
+    NodeRun,
+    NotificationAttempt,
+    PipelineRun,
+    RunEvent,
+    RunTag,
+)
 
 __all__ = ["PRUNABLE", "prune_runs", "prune_batch_runs", "count_prunable"]
 
@@ -28,13 +37,12 @@ _CHILDREN = (NodeLog.__table__, NotificationAttempt.__table__, RunTag.__table__,
 PRUNABLE = (Status.SUCCESS, Status.FAILED, Status.CANCELLED, Status.SKIPPED)
 #: Seconds a prune on SQLite waits between batches: longer than SQLite's longest busy-handler sleep (100 ms).
 SQLITE_PAUSE = 0.15
-#: Batch tables (migration 0004_batches; their models live in an upper layer, so they are named here).
-_BATCH_RUNS = table("pypeline_batch_runs", column("id"), column("status"), column("finished_at"))
-_CHUNKS = table("pypeline_batch_chunks", column("batch_run_id"), column("run_id"))
+_BATCH_RUNS = BatchRun.__table__
+_CHUNKS = BatchChunk.__table__
 _FINISHED_BATCH = (Status.SUCCESS.value, Status.FAILED.value, Status.CANCELLED.value)
 
 
-def _conditions(before: datetime, statuses: Sequence[Status]) -> list:
+def _conditions(before: datetime, statuses: Sequence[Status]) -> list[ColumnElement[bool]]:
     chosen = [s.value for s in statuses if s in PRUNABLE] if statuses else [s.value for s in PRUNABLE]
     return [_RUN.c.status.in_(chosen), func.coalesce(_RUN.c.finished_at, _RUN.c.created_at) < before,
             _RUN.c.id.not_in(select(_CHUNKS.c.run_id))]

@@ -5,9 +5,9 @@ Functions here run inside a caller's transaction (`conn`) and never commit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, select, update
 
 from pypeline.errors import NotFoundError
 from pypeline.status import Status, allowed_sources
@@ -17,8 +17,8 @@ from pypeline.store.rows import Pair, by_instance, chunks
 __all__ = ["Running", "RunningCheck", "move_nodes", "move_run", "count_down", "finalize", "status_for_update",
            "run_lock_first", "queue_ready", "queued_in"]
 
-_RUN = cast(Table, PipelineRun.__table__)
-_NODE = cast(Table, NodeRun.__table__)
+_RUN = PipelineRun.__table__
+_NODE = NodeRun.__table__
 
 #: Whether the run is RUNNING (not paused); evaluated lazily by the plan steps that need it.
 Running = Callable[[], bool]

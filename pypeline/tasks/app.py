@@ -7,6 +7,7 @@ from celery import Celery
 
 from pypeline.config.model import PypelineConfig
 from pypeline.settings import EMBEDDED_BROKER, Settings
+from pypeline.status import Status
 from pypeline.store.repository import RunStore
 
 if TYPE_CHECKING:
@@ -99,6 +100,10 @@ class AppRuntime(Protocol):
 
     def runner(self, engine: str) -> NodeRunner:
         """The node runner of an engine."""
+        ...
+
+    def notify_run_finished(self, run_id: str, status: Status, *, event: str | None = None) -> None:
+        """Wake up anyone waiting on the run and run its end-of-run hooks."""
         ...
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Table
 
 from pypeline.store import RunStore
 from pypeline.store.models import Base
@@ -34,3 +35,13 @@ def test_concurrent_first_starts_on_one_sqlite_file(tmp_path: Path) -> None:
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(6)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, errors
+
+
+def test_every_model_maps_a_table() -> None:
+    """`Base.__table__` is typed `Table` (for mypy, instead of SQLAlchemy's `FromClause`): keep that true."""
+    mappers = list(Base.registry.mappers)
+    assert len(mappers) == len(Base.metadata.tables)
+    for mapper in mappers:
+        table = mapper.class_.__table__
+        assert isinstance(table, Table), mapper.class_.__name__
+        assert Base.metadata.tables[table.name] is table
