@@ -19,9 +19,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, column, delete, exists, func, or_, select, table
+from sqlalchemy import Connection, Engine, Table, column, delete, exists, func, or_, select, table
 from sqlalchemy.orm import aliased
 
 from pypeline.status import Status
@@ -29,10 +29,9 @@ from pypeline.store.models import NodeLog, NodeRun, NotificationAttempt, Pipelin
 
 __all__ = ["PRUNABLE", "prune_runs", "prune_batch_runs", "count_prunable"]
 
-_RUN = PipelineRun.__table__
+_RUN = cast(Table, PipelineRun.__table__)
 #: Child tables deleted before their runs (explicitly: bounded work, whatever the FK cascade settings).
-_CHILDREN = (NodeLog.__table__, NotificationAttempt.__table__, RunTag.__table__, RunEvent.__table__,
-             NodeRun.__table__)
+_CHILDREN = tuple(cast(Table, model.__table__) for model in (NodeLog, NotificationAttempt, RunTag, RunEvent, NodeRun))
 #: Run statuses a prune may delete (finished runs only).
 PRUNABLE = (Status.SUCCESS, Status.FAILED, Status.CANCELLED, Status.SKIPPED)
 #: Seconds a prune on SQLite waits between batches: longer than SQLite's longest busy-handler sleep (100 ms).
