@@ -103,7 +103,7 @@ class PipelineDag:
         ids = {n: f"n{i}" for i, n in enumerate(self.nodes)}
         lines = ["flowchart TD"]
         for n in self.nodes:
-            label = f"{n}<br/><small>{self.node(n).handler}</small>".replace('"', "'")
+            label = f"{n}<br/><small>{self.node(n).runs}</small>".replace('"', "'")
             lines.append(f'    {ids[n]}["{label}"]')
         for u, v in self._edges:
             lines.append(f"    {ids[u]} --> {ids[v]}")
@@ -116,7 +116,7 @@ class PipelineDag:
 
         lines = [f"digraph {q(self.pipeline.id)} {{", "    rankdir=TB;"]
         for n in self.nodes:
-            lines.append(f"    {q(n)} [label={q(n + chr(10) + self.node(n).handler)}];".replace(chr(10), "\\n"))
+            lines.append(f"    {q(n)} [label={q(n + chr(10) + self.node(n).runs)}];".replace(chr(10), "\\n"))
         for u, v in self._edges:
             lines.append(f"    {q(u)} -> {q(v)};")
         lines.append("}")

@@ -63,6 +63,11 @@ class NodeConfig:
         """Hard time limit in seconds (soft + 10, as in the original)."""
         return self.max_ttl + 10
 
+    @property
+    def runs(self) -> str:
+        """What the node runs, for people: `pipeline <id>` for a sub-pipeline node, else its handler path."""
+        return f"pipeline {self.pipeline}" if self.pipeline else self.handler
+
 
 @dataclass(frozen=True)
 class PipelineConfig:

@@ -56,7 +56,10 @@ def check_text(text: str, filename: str = "<preview>") -> ConfigCheck:
 
 
 def pipeline_graphs(config: PypelineConfig | None) -> list[dict[str, Any]]:
-    """{id, name, nodes, handlers, edges, levels} of every pipeline that validated, in declaration order."""
+    """{id, name, nodes, handlers, subpipelines, edges, levels} of every pipeline that validated, in order.
+
+    `subpipelines` maps each sub-pipeline node to the pipeline it starts (its `handlers` entry is the built-in task).
+    """
     graphs = []
     for pipeline in (config.pipelines.values() if config is not None else ()):
         dag = PipelineDag(pipeline)
@@ -65,6 +68,7 @@ def pipeline_graphs(config: PypelineConfig | None) -> list[dict[str, Any]]:
             "name": pipeline.name,
             "nodes": list(dag.nodes),
             "handlers": {name: node.handler for name, node in pipeline.nodes.items()},
+            "subpipelines": {name: node.pipeline for name, node in pipeline.nodes.items() if node.pipeline},
             "edges": [[u, v] for u, v in pipeline.edges],
             "levels": [list(level) for level in dag.levels],
         })

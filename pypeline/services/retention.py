@@ -34,7 +34,8 @@ def prune(
     """Delete finished runs that ended more than `older_than_days` ago (with everything attached), in batches.
 
     Without a status filter, finished batch runs and schedule fires older than that go too; chunk runs of
-    a batch run that is kept are never deleted (a resume would run them again).
+    a batch run that is kept are never deleted (a resume would run them again). Sub-pipeline child runs go
+    with their top-level run, never on their own while it exists (see pypeline.store.retention).
     """
     if older_than_days < 0:
         raise InvalidInputError("older_than_days must be >= 0")

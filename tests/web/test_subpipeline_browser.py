@@ -1,4 +1,5 @@
-"""Headless Chromium on sub-pipeline runs: the parent's run page lists its child run, the child links back."""
+"""Headless Chromium on sub-pipeline runs: the parent's run page lists its child run, the child links back, and
+the parent pipeline's page links the pipeline its node starts."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,6 +60,13 @@ def test_parent_and_child_runs_link_each_other(tmp_path: Path, redis_url: str, p
             expect(page.locator("#run-parent")).to_contain_text("sub")
             page.locator("#run-parent a").click()
             page.wait_for_url(f"**/ui/runs/{run_id}")
+
+            # The parent pipeline's page says which pipeline node `sub` starts, and links it.
+            page.goto(base + "/ui/pipelines/sub_parent")
+            expect(page.locator('svg.dag g[data-node="sub"] text.meta')).to_have_text("pipeline sub_child")
+            expect(page.locator("body")).not_to_contain_text("run_subpipeline")
+            page.locator("span.subpipeline a").click()
+            page.wait_for_url("**/ui/pipelines/sub_child")
             assert errors == []
         finally:
             browser.close()

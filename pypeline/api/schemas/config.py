@@ -38,6 +38,9 @@ class ConfigGraphSchema(Schema):
     nodes = fields.List(fields.String(), required=True)
     handlers = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
                            metadata={"description": "node name -> handler path (not imported)"})
+    subpipelines = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                               metadata={"description": "node name -> id of the pipeline it starts as a child run "
+                                                        "(sub-pipeline nodes only)"})
     edges = fields.List(fields.List(fields.String()), required=True)
     levels = fields.List(fields.List(fields.String()), required=True)
     layout = fields.Dict(required=True, metadata={"description": "width, height, boxes {name, label, x, y, w, h} "

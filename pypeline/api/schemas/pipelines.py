@@ -51,7 +51,15 @@ class PipelineNodeSchema(Schema):
     """One node of a pipeline."""
 
     name = fields.String(required=True)
-    handler = fields.String(required=True)
+    handler = fields.String(required=True, metadata={
+        "description": "Dotted path of the task the node's messages run; for a sub-pipeline node the built-in "
+                       "pypeline.engines.subpipelines.run_subpipeline"})
+    kind = fields.String(required=True, validate=validate.OneOf(["handler", "pipeline"]), metadata={
+        "description": "handler: the node runs its handler; pipeline: it starts `pipeline` as a child run"})
+    pipeline = fields.String(allow_none=True, metadata={
+        "description": "Id of the pipeline a sub-pipeline node starts as a child run (null for a handler node)"})
+    runs = fields.String(required=True, metadata={
+        "description": "What the node runs, for people: 'pipeline <id>' for a sub-pipeline node, else the handler"})
     queue = fields.String(required=True)
     maxTtl = fields.Integer(required=True)
     maxRetry = fields.Integer(required=True)

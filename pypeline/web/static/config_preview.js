@@ -47,9 +47,9 @@
       g.appendChild(svgEl("rect", {x: b.x.toFixed(1), y: b.y.toFixed(1), width: b.w.toFixed(1), height: b.h.toFixed(1),
                                    rx: 7}));
       g.appendChild(svgEl("text", {"class": "name", x: (b.x + b.w / 2).toFixed(1), y: (b.y + 19).toFixed(1)}, b.label));
-      var handler = graph.handlers[b.name] || "";
+      var handler = graph.handlers[b.name] || "", target = (graph.subpipelines || {})[b.name];
       g.appendChild(svgEl("text", {"class": "meta", x: (b.x + b.w / 2).toFixed(1), y: (b.y + 36).toFixed(1)},
-                          handler.split(".").pop()));
+                          target ? "pipeline " + target : handler.split(".").pop()));
       svg.appendChild(g);
     });
     var box = el("div", {"class": "dag-wrap"});
