@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import ClassVar
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pypeline.formats import iso_utc
@@ -16,9 +17,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-
 class Base(DeclarativeBase):
     """Declarative base shared by every Pypeline table (one metadata for Alembic)."""
+
+    #: Every model is declared with `__tablename__`, so it maps a `Table` (the base types it `FromClause`).
+    __table__: ClassVar[Table]
 
 
 class TimestampMixin:
