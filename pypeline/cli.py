@@ -84,7 +84,8 @@ class LazyGroup(click.Group):
             if name in self.commands:
                 rows.append((name, self.commands[name].get_short_help_str(limit)))
             else:
-                rows.append((name, click.utils.make_default_short_help(self.lazy[name][2], limit)))
+                # the lazy help text shortened as Click shortens a command's (its helper for that is deprecated)
+                rows.append((name, click.Command(name, help=self.lazy[name][2]).get_short_help_str(limit)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)

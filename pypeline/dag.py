@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 __all__ = ["PipelineDag", "build_graph"]
 
 
-def build_graph(pipeline: PipelineConfig) -> nx.DiGraph:
+def build_graph(pipeline: PipelineConfig) -> nx.DiGraph[str]:
     """A DiGraph with one node per pipeline node (attribute `config`) and one edge per dependency."""
     import networkx as nx
 
-    graph = nx.DiGraph(pipeline_id=pipeline.id)
+    graph: nx.DiGraph[str] = nx.DiGraph(pipeline_id=pipeline.id)
     for name, node in pipeline.nodes.items():
         graph.add_node(name, config=node)
     graph.add_edges_from(pipeline.edges)
@@ -50,7 +50,7 @@ class PipelineDag:
         self._edges = [(u, v) for u in order for v in self._succ[u]]
 
     @cached_property
-    def graph(self) -> nx.DiGraph:
+    def graph(self) -> nx.DiGraph[str]:
         """The pipeline as a networkx DiGraph (built on first use)."""
         return build_graph(self.pipeline)
 

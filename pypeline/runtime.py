@@ -13,7 +13,7 @@ from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult
 from celery.signals import worker_process_init
-from kombu import Queue
+from kombu.entity import Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from pypeline.config import load_config
@@ -57,10 +57,12 @@ def worker_queues(config: PypelineConfig) -> list[str]:
     return names if "celery" in names else [*names, "celery"]
 
 
-@worker_process_init.connect(weak=False)
 def _reset_after_fork(**_: Any) -> None:
     """A forked pool process must not reuse the parent's database connections."""
     dispose_engines()
+
+
+worker_process_init.connect(_reset_after_fork, weak=False)
 
 
 class Runtime:
@@ -206,7 +208,7 @@ class Runtime:
     # ------------------------------------------------------------------ run completion
     @cached_property
     def _pubsub_results(self) -> bool:
-        return self.celery.conf.result_backend.startswith(("redis://", "rediss://"))
+        return str(self.celery.conf.result_backend or "").startswith(("redis://", "rediss://"))
 
     def notify_run_finished(self, run_id: str, status: Status, *, event: str | None = None) -> None:
         """Wake waiters on the run through the result backend's pub/sub (the store stays the truth).

@@ -1,6 +1,9 @@
 """A flask-smorest Blueprint with Pypeline's auth, body-size limit and JSON error handlers attached."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
+
 from flask import Response, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
@@ -13,12 +16,20 @@ from pypeline.http.input_checks import bad_id, bad_query, parse_strict_json
 
 __all__ = ["ApiBlueprint"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-class ApiBlueprint(Blueprint):
+
+class ViewDecorator(Protocol):
+    """A view decorator: flask-smorest's record the route or OpenAPI data and hand back the view (or a wrapper)."""
+
+    def __call__(self, view: _F, /) -> _F: ...
+
+
+class ApiBlueprint(Blueprint):  # flask-smorest ships no type information: the base is `Any` to mypy
     """An API blueprint: every request is authenticated (unless `public`) and errors are JSON."""
 
     def __init__(self, name: str, import_name: str, *, public: bool = False, **kwargs: object) -> None:
-        super().__init__(name, import_name, **kwargs)  # type: ignore[arg-type]
+        super().__init__(name, import_name, **kwargs)
         self.public = public
         self.before_request(self._before)
         self.after_request(_no_sniff)
@@ -38,6 +49,32 @@ class ApiBlueprint(Blueprint):
             # webargs would silently ignore a non-JSON body; refuse it rather than act on nothing.
             raise UnsupportedMediaType("request bodies must be JSON (Content-Type: application/json)")
         return _check_input()
+
+    # flask-smorest's decorators, typed (its package has no annotations, so each would make a view untyped).
+    def route(self, rule: str, **options: Any) -> ViewDecorator:
+        """Register the decorated view at `rule` (flask-smorest `Blueprint.route`)."""
+        return cast(ViewDecorator, super().route(rule, **options))
+
+    def arguments(self, schema: Any, **options: Any) -> ViewDecorator:
+        """Parse the request into `schema` and pass it to the view (flask-smorest `Blueprint.arguments`)."""
+        return cast(ViewDecorator, super().arguments(schema, **options))
+
+    def response(self, status_code: int, schema: Any = None, **options: Any) -> ViewDecorator:
+        """Serialize the view's result with `schema` (flask-smorest `Blueprint.response`)."""
+        return cast(ViewDecorator, super().response(status_code, schema, **options))
+
+    def alt_response(self, status_code: int, response: Any = None, **options: Any) -> ViewDecorator:
+        """Document another response of the view (flask-smorest `Blueprint.alt_response`)."""
+        return cast(ViewDecorator, super().alt_response(status_code, response, **options))
+
+    @staticmethod
+    def doc(**options: Any) -> ViewDecorator:
+        """Add OpenAPI data to the view's operation (flask-smorest `Blueprint.doc`)."""
+        return cast(ViewDecorator, Blueprint.doc(**options))
+
+    def before_request(self, f: _F) -> _F:
+        """Run `f` before every request of this blueprint (Flask `Blueprint.before_request`)."""
+        return cast(_F, super().before_request(f))
 
 
 def _no_sniff(response: Response) -> Response:

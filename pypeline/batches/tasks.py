@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import current_task, shared_task
+from celery import current_task
 
 from pypeline.batches.driver import DRIVER_TASK, MAX_TICK, drive_step, fail_batch, next_delay, schedule_tick
 from pypeline.batches.launch import launch
@@ -21,6 +21,7 @@ from pypeline.batches.spec import spec_from_config
 from pypeline.errors import InvalidInputError, PypelineError
 from pypeline.runtime import Runtime
 from pypeline.tasks.app import runtime_of
+from pypeline.tasks.shared import shared_task
 
 __all__ = ["drive_batch", "start_batch", "MAX_DRIVER_FAILURES", "MAX_ERROR_DELAY"]
 

@@ -36,7 +36,7 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
 
     from pypeline.commands.gunicorn_errors import install_json_errors
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                                "timeout": timeout, "worker_class": "gthread" if threads > 1 else "sync",

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-
 from pypeline.compat.runs import PipelineResult
+from pypeline.tasks.shared import shared_task
 
 __all__ = ["task_chain_regulator", "pipeline_success"]
 

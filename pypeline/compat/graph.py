@@ -10,14 +10,14 @@ __all__ = ["get_execution_graph", "find_entry_points", "find_successors", "get_c
 
 
 def get_execution_graph(config: dict[str, Any], adjacency_key: str = "dagAdjacency",
-                        task_definitions_key: str = "taskDefinitions") -> nx.DiGraph:
+                        task_definitions_key: str = "taskDefinitions") -> nx.DiGraph[str]:
     """A DiGraph of the adjacency list; nodes carry their task definition as `attr_dict`.
 
     Unlike the original, a node that appears only as a child, or only in `taskDefinitions`, is a node too.
     """
     adjacency = config.get(adjacency_key) or {}
     definitions = config.get(task_definitions_key) or {}
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     for node in [*adjacency, *definitions]:
         graph.add_node(node, attr_dict=definitions.get(node, {}))
     for node, children in adjacency.items():
@@ -27,12 +27,12 @@ def get_execution_graph(config: dict[str, Any], adjacency_key: str = "dagAdjacen
     return graph
 
 
-def find_entry_points(G: nx.DiGraph) -> list[str]:
+def find_entry_points(G: nx.DiGraph[str]) -> list[str]:
     """Nodes with no predecessors."""
     return [node for node in G.nodes if G.in_degree(node) == 0]
 
 
-def find_successors(G: nx.DiGraph, nodes: list[str] | str, dedup: bool = True) -> list[str]:
+def find_successors(G: nx.DiGraph[str], nodes: list[str] | str, dedup: bool = True) -> list[str]:
     """Direct successors of one node or a list of nodes (first-seen order, de-duplicated by default)."""
     found: list[str] = []
     for node in [nodes] if isinstance(nodes, str) else nodes:
@@ -42,7 +42,7 @@ def find_successors(G: nx.DiGraph, nodes: list[str] | str, dedup: bool = True) -
     return found
 
 
-def get_chainable_tasks(G: nx.DiGraph, starting_nodes: list[str] | None = None,
+def get_chainable_tasks(G: nx.DiGraph[str], starting_nodes: list[str] | None = None,
                         graph_tasks: list[list[str]] | None = None) -> list[list[str]]:
     """Execution waves: each node once, after all of its predecessors (networkx topological generations).
 
@@ -56,11 +56,11 @@ def get_chainable_tasks(G: nx.DiGraph, starting_nodes: list[str] | None = None,
     return [*(graph_tasks or []), *waves]
 
 
-def find_all_nodes(G: nx.DiGraph) -> list[str]:
+def find_all_nodes(G: nx.DiGraph[str]) -> list[str]:
     """Every node."""
     return list(G.nodes)
 
 
-def find_all_edges(G: nx.DiGraph) -> list[tuple[str, str]]:
+def find_all_edges(G: nx.DiGraph[str]) -> list[tuple[str, str]]:
     """Every edge."""
     return list(G.edges)

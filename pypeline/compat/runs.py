@@ -70,14 +70,15 @@ class PipelineRunWrapper:
         self.current_event = current_event if current_event is not None else {}
         self.celery_task_status: list[dict[str, Any]] | None = None
         self.dag_config: dict[str, Any] | None = None
-        self.execution_graph: nx.DiGraph | None = None
+        self.execution_graph: nx.DiGraph[str] | None = None
         self.good_to_go = True
         self.loading_message: Any = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any], *, runtime: Runtime | None = None) -> PipelineRunWrapper:
         """The wrapper of the run a node's `event` belongs to, loaded from the store."""
-        wrapper = cls(pipeline_id=event.get("pipeline_id"), execution_id=event.get("execution_id"),
+        # no pipeline_id: the load fails softly (good_to_go False, loading_message says why), as before
+        wrapper = cls(pipeline_id=str(event.get("pipeline_id") or ""), execution_id=event.get("execution_id"),
                       current_event=event, runtime=runtime)
         wrapper.load()
         return wrapper

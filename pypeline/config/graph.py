@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 __all__ = ["Adjacency", "adjacency", "reverse", "strongly_connected_components", "find_cycle", "reachable",
            "lexicographical_topological_sort", "topological_generations", "CycleFound"]
@@ -16,6 +16,15 @@ __all__ = ["Adjacency", "adjacency", "reverse", "strongly_connected_components",
 N = TypeVar("N", bound=Hashable)
 #: node -> its direct successors, in insertion order (every node is a key).
 Adjacency = Mapping[N, Sequence[N]]
+
+
+class Ordered(Hashable, Protocol):
+    """A node type with an order (the lexicographical sort takes the smallest ready node)."""
+
+    def __lt__(self, other: Any, /) -> bool: ...
+
+
+S = TypeVar("S", bound=Ordered)
 
 
 class CycleFound(ValueError):
@@ -124,12 +133,12 @@ def reachable(adj: Adjacency[N], start: N) -> set[N]:
     return seen
 
 
-def lexicographical_topological_sort(succ: Adjacency[N], pred: Adjacency[N]) -> list[N]:
+def lexicographical_topological_sort(succ: Adjacency[S], pred: Adjacency[S]) -> list[S]:
     """The topological order that always takes the smallest ready node next (networkx's default key)."""
     indegree = {n: len(pred[n]) for n in succ}
     ready = [n for n, d in indegree.items() if d == 0]
     heapq.heapify(ready)
-    order: list[N] = []
+    order: list[S] = []
     while ready:
         node = heapq.heappop(ready)
         order.append(node)

@@ -49,9 +49,12 @@ class CheckedConfig:
 
 
 def check_config_text(
-    text: str, filename: str = "<string>", *, check_handlers: bool = True, env: Mapping[str, str] | None = None
+    text: str | bytes | object, filename: str = "<string>", *, check_handlers: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> CheckedConfig:
     """Parse and validate config text without raising; issues are sorted by position.
+
+    `text` is str or UTF-8 bytes; anything else (or bytes that are not UTF-8) is reported as an issue.
 
     `env` replaces the process environment for `${VAR}` interpolation (the dashboard preview passes `{}`).
     """

@@ -34,7 +34,7 @@ class RetryPolicy:
 
     def countdown(self, retries: int, rand: float = 0.5) -> float:
         """Seconds to wait before retry number `retries + 1` (0-based `retries`)."""
-        delay = min(float(self.backoff) * (2 ** retries), float(self.backoff_max))
+        delay = min(float(self.backoff) * (2.0 ** retries), float(self.backoff_max))
         if self.jitter:
             delay = delay * (0.5 + rand / 2)  # "equal jitter": keep at least half the backoff
         return max(delay, 0.0)

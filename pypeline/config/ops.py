@@ -36,7 +36,7 @@ class NotifyConfig:
 
     def retry_delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        return min(self.backoff * 2 ** (attempt - 1), 600.0)
+        return min(self.backoff * 2.0 ** (attempt - 1), 600.0)
 
 
 def check_notify(raw: Any, path: str, rep: Reporter) -> NotifyConfig | None:

@@ -61,7 +61,8 @@ class PypelineYamlLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
         """PyYAML's implicit tag resolution, memoised per scalar text (configs repeat keys and values a lot)."""
         if kind is not ScalarNode or self.yaml_path_resolvers:
-            return super().resolve(kind, value, implicit)
+            resolved: str = super().resolve(kind, value, implicit)
+            return resolved
         key = (value, implicit)
         tag = self._resolved.get(key)
         if tag is None:
@@ -203,7 +204,7 @@ class _TreeBuilder:
 
     def _scalar(self, node: ScalarNode, path: str) -> Any:
         # a plain string is its text (SafeConstructor.construct_yaml_str); skip the generic constructor for it
-        value = node.value if node.tag == _STR_TAG else self._construct(node, path)
+        value: Any = node.value if node.tag == _STR_TAG else self._construct(node, path)
         if value is _FAILED:
             return None
         if not isinstance(value, str):
@@ -211,7 +212,8 @@ class _TreeBuilder:
         match = ENV_PATTERN.match(value.strip())
         if match is None:
             return value
-        name, default = match.group("name"), match.group("default")
+        name: str = match.group("name")
+        default: str | None = match.group("default")  # None: `${VAR}` without `:default`
         text = self.env.get(name, default)
         if text is None:
             self._error(f"environment variable {name} is not set and has no default", path, node.start_mark,

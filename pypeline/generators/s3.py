@@ -11,6 +11,7 @@ from pypeline.generators.filters import KeyFilter
 
 if TYPE_CHECKING:
     from boto3.session import Session
+    from mypy_boto3_s3.type_defs import ListObjectsV2OutputTypeDef
 
 __all__ = ["S3KeyGenerator", "translate_s3_error"]
 
@@ -142,7 +143,7 @@ class S3KeyGenerator(KeyGenerator):
             request["Delimiter"] = "/"
         return self._iter(request, skip_common_hidden, key_filter)
 
-    def _pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _pages(self, request: dict[str, Any]) -> Iterator[ListObjectsV2OutputTypeDef]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         pages = iter(self.client.get_paginator("list_objects_v2").paginate(**request))

@@ -63,12 +63,10 @@ class KeyAuth:
     def __call__(self, req: Request, scope: str) -> Principal:
         """Authenticate a request or raise AuthError/ScopeError."""
         token = token_from_request(req)
-        if token is not None:
-            info = key_service.verify_key(self._runtime(), token, scope)
-            return Principal(info.name, info.scope, info.id, "key")
         key_id = session.get(SESSION_KEY_ID)
-        if not key_id:
-            return key_service.verify_key(self._runtime(), None, scope)  # raises "missing API key"
+        if token is not None or not key_id:
+            info = key_service.verify_key(self._runtime(), token, scope)  # no token: AuthError "missing API key"
+            return Principal(info.name, info.scope, info.id, "key")
         try:
             info = key_service.check_scope(key_service.get_key(self._runtime(), key_id), scope)
         except NotFoundError:

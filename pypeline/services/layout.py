@@ -69,11 +69,14 @@ def _order_columns(levels: Sequence[Sequence[str]], edges: Sequence[tuple[str, s
         near = [ref[p] for p in neighbours.get(node, []) if p in ref]
         return sum(near) / len(near) if near else float(current[node])
 
+    def reorder(col: list[str], ref: dict[str, int], neighbours: dict[str, list[str]]) -> list[str]:
+        current = {n: k for k, n in enumerate(col)}
+        return sorted(col, key=lambda n: (centre(n, ref, current, neighbours), current[n]))
+
     def sweep(cols: list[list[str]], neighbours: dict[str, list[str]], indices: range) -> None:
         for i in indices:
             ref = {n: k for k, n in enumerate(cols[i - 1 if indices.step > 0 else i + 1])}
-            current = {n: k for k, n in enumerate(cols[i])}
-            cols[i] = sorted(cols[i], key=lambda n, r=ref, c=current: (centre(n, r, c, neighbours), c[n]))
+            cols[i] = reorder(cols[i], ref, neighbours)
 
     for _ in range(2):
         sweep(columns, parents, range(1, len(columns), 1))

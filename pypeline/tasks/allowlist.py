@@ -27,7 +27,7 @@ class AllowListStep(bootsteps.StartStopStep):
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
     #: Set per app by `restrict_worker_tasks`: returns the allowed task names when the consumer starts.
-    allowed: Callable[[], Iterable[str]] = staticmethod(lambda: ())  # type: ignore[assignment]
+    allowed: Callable[[], Iterable[str]] = staticmethod(lambda: ())
 
     def start(self, c: Any) -> None:
         """Remove every task the worker must not run from the consumer's dispatch table."""

@@ -98,6 +98,11 @@ class AppRuntime(Protocol):
         """The loaded config (PypelineError when none is)."""
         ...
 
+    @property
+    def has_config(self) -> bool:
+        """True when a config is loaded (workers, beat, API); False for a store-only CLI runtime."""
+        ...
+
     def runner(self, engine: str) -> NodeRunner:
         """The node runner of an engine."""
         ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from celery import Task
@@ -61,6 +61,7 @@ def _run_coroutine(coro: Any) -> Any:
 
 def call_handler(fn: Callable[..., Any], event: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
     """Call `fn` the way its signature allows: `fn(event=...)`, or `fn()` for no-argument handlers."""
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):

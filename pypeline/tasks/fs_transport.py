@@ -20,7 +20,6 @@ from typing import Any
 from celery.worker import state as worker_state
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
-from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
 __all__ = ["Channel", "Transport", "TRANSPORT"]
@@ -32,14 +31,16 @@ TRANSPORT = "pypeline.tasks.fs_transport:Transport"
 class Channel(filesystem.Channel):
     """Filesystem channel whose messages appear atomically."""
 
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # kombu's filesystem Channel names the second parameter `payload`, its AbstractChannel `message`: no
+    # signature matches both bases.
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         """Write `payload` for `queue` under a temporary name, then rename it to its message name."""
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         tmp = os.path.join(self.data_folder_out, f".tmp-{uuid.uuid4().hex}")
         try:
             with open(tmp, "wb") as fh:
-                fh.write(str_to_bytes(dumps(payload)))
+                fh.write(dumps(payload).encode("utf-8"))
             os.replace(tmp, final)
         except OSError as exc:
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
@@ -50,8 +51,10 @@ class Transport(filesystem.Transport):
 
     Channel = Channel
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
         """Deliver one message; raise socket.timeout after `timeout` s or once this process's worker is stopping."""
+        if self.cycle is None:  # set when the connection's first channel is created
+            raise ChannelError("filesystem transport has no channel to drain")
         started = monotonic()
         interval = self.polling_interval
         if timeout and interval and interval > timeout:

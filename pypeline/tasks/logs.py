@@ -81,7 +81,7 @@ class _StreamProxy(io.TextIOBase):
         super().__init__()
         self.original = original
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         """Copy to the current node's capture (if any), then write to the real stream."""
         capture_ = _current.get()
         if capture_ is not None and not _passing.get():

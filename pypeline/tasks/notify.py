@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from celery import Celery, shared_task
+from celery import Celery
 
 from pypeline.config.handlers import import_handler
 from pypeline.config.ops import NotifyConfig
@@ -23,6 +23,7 @@ from pypeline.errors import PypelineError
 from pypeline.store.notifications import record_attempt
 from pypeline.store.tags import tags_of
 from pypeline.tasks.app import runtime_of
+from pypeline.tasks.shared import shared_task
 
 __all__ = ["NOTIFY_TASK", "SIGNATURE_HEADER", "enqueue_notification", "notify_run", "sign", "run_document"]
 
@@ -45,7 +46,7 @@ def sign(secret: str, body: bytes) -> str:
 
 def run_document(rt: Any, run_id: str) -> dict[str, Any]:
     """What a notification carries: the run record, its tags and each node's status and error."""
-    run = rt.store.get_run(run_id)
+    run: dict[str, Any] = rt.store.get_run(run_id)
     run["tags"] = tags_of(rt.store.engine, [run_id])[run_id]
     run["nodes"] = [{"node": n, "instance": i, "status": s, "error": e} for n, i, s, e in rt.store.node_states(run_id)]
     return run

@@ -17,7 +17,7 @@ __all__ = ["register_handlers", "import_callable", "make_task_class"]
 
 def import_callable(path: str) -> Callable[..., Any]:
     """Import a declared handler path and return it if callable."""
-    obj = import_handler(path.strip())
+    obj: object = import_handler(path.strip())
     if not callable(obj):
         raise TypeError(f"handler {path!r} is not callable")
     return obj

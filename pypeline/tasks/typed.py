@@ -10,7 +10,7 @@ import dataclasses
 import inspect
 import sys
 import typing
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +73,8 @@ def describe_validation_error(exc: ValidationError, kind: Any) -> str:
 def convert_event(fn: Callable[..., Any], event: Any) -> Any:
     """`event` converted to the handler's annotated type (unchanged when the handler takes a plain dict)."""
     try:
-        if isinstance(fn, Hashable):
+        # a callable object may define __eq__ without __hash__ (unhashable: no cache for it)
+        if getattr(type(fn), "__hash__", None) is not None:
             adapter = _adapter(fn)
         else:
             kind = event_type(fn)

@@ -114,3 +114,18 @@ def test_custom_auth_callback_replaces_keys(module_stack: ApiStack) -> None:
     page = client.get("/ui/", headers={"X-User": "alice"})
     assert page.status_code == 200 and b"alice" in page.data
     assert client.get("/ui/").status_code == 401  # no login page with a custom callback
+
+
+
+def test_key_auth_without_key_or_session_is_401_not_a_principal() -> None:
+    """No key and no dashboard session: AuthError (401), never a key's info standing in for a Principal."""
+    from flask import Flask, request
+
+    from pypeline.errors import AuthError
+    from pypeline.http.auth import KeyAuth
+
+    app = Flask(__name__)
+    app.secret_key = "test"
+    auth = KeyAuth(lambda: None)  # the runtime is never used: a missing token is refused first
+    with app.test_request_context("/api/v1/pipelines/"), pytest.raises(AuthError, match="missing API key"):
+        auth(request, "read")

@@ -89,3 +89,13 @@ def test_odd_documents(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYPELINE_TEST_UNSET", raising=False)
     with pytest.raises(ConfigError):
         load_config_text(text)
+
+
+def test_check_config_text_reports_a_non_text_value_instead_of_raising() -> None:
+    from pypeline.config.loader import check_config_text
+
+    for value, kind in ((None, "NoneType"), (42, "int"), ({"pypelineVersion": 1}, "dict")):
+        checked = check_config_text(value)
+        assert checked.config is None
+        assert any(f"config text must be a string, got {kind}" in issue.message for issue in checked.issues)
+    assert check_config_text(b"\xff\xfe").config is None  # bytes that are not UTF-8: an issue, not an exception

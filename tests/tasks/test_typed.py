@@ -110,3 +110,22 @@ def test_a_mismatch_names_every_bad_field() -> None:
     assert message.startswith("event does not match Event: ")
     assert "node: Field required" in message
     assert "chain_payload.count: Input should be a valid integer" in message and "(got 'many')" in message
+
+
+
+class UnhashableHandler:
+    """A callable object that defines __eq__ without __hash__: it cannot key the adapter cache."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnhashableHandler)
+
+    def __call__(self, event: dict[str, Any]) -> str:
+        return str(event["node"])
+
+
+def test_an_unhashable_handler_is_called_without_the_cache() -> None:
+    handler = UnhashableHandler()
+    with pytest.raises(TypeError):
+        hash(handler)
+    assert convert_event(handler, EVENT) is EVENT
+    assert call_handler(handler, EVENT) == "n"

@@ -47,9 +47,15 @@ def get_run(run_id: str) -> dict[str, Any]:
     return run_service.get_run(runtime(), run_id)
 
 
+_ACTIONS = {"cancel": run_service.cancel_run, "retry": run_service.retry_run, "pause": run_service.pause_run,
+            "resume": run_service.resume_run}
+
+
 def _control(action: str, summary: str) -> None:
+    act = _ACTIONS[action]
+
     def view(run_id: str) -> dict[str, Any]:
-        return getattr(run_service, f"{action}_run")(runtime(), run_id)
+        return act(runtime(), run_id)
 
     view.__name__ = f"{action}_run"
     view.__doc__ = summary

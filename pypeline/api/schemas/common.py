@@ -1,10 +1,10 @@
 """Pieces every resource's schemas share: strictness, field helpers, the error body and paging."""
 from __future__ import annotations
 
+import types
 from typing import cast
 
 from marshmallow import RAISE, Schema, fields, validate
-from marshmallow.schema import SchemaMeta
 
 from pypeline.status import Status
 
@@ -60,4 +60,5 @@ def page_of(item: type[Schema], name: str, doc: str) -> type[Schema]:
         "limit": fields.Integer(required=True),
         "offset": fields.Integer(required=True),
     }
-    return cast("type[Schema]", SchemaMeta(name, (Schema,), namespace))
+    # new_class goes through Schema's metaclass, which collects the declared fields.
+    return cast("type[Schema]", types.new_class(name, (Schema,), exec_body=lambda ns: ns.update(namespace)))
