@@ -192,3 +192,35 @@ def test_dotted_names_written_as_data_exist() -> None:
             if attr:
                 assert hasattr(importlib.import_module(name), attr), f"{_module_name(path)}: {node.value}"
     assert checked > 10
+
+
+def _readme_ranks() -> dict[str, int]:
+    """Package -> rank as drawn in README's Architecture block (`N  names...   description` lines)."""
+    readme = (PKG.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Architecture"):readme.index("## Testing")]
+    block = section[section.index("```\n") + 4:section.index("\n```", section.index("```\n") + 4)]
+    drawn: dict[str, int] = {}
+    rank = -1
+    for line in block.splitlines():
+        names_part = line[:40]
+        head = names_part.split()
+        if head and head[0].isdigit():
+            rank = int(head[0])
+            head = head[1:]
+        for word in head:
+            word = word.strip("()")
+            if word.isdigit() or word == "...":
+                if word.isdigit():
+                    rank = int(word)
+                continue
+            name = word.removesuffix("/").removesuffix(".py")
+            drawn["pypeline" if name == "__init__" else f"pypeline.{name}"] = rank
+    return drawn
+
+
+def test_readme_architecture_matches_the_ranks() -> None:
+    """Every package README's Architecture block names sits at the rank the layering test enforces."""
+    drawn = _readme_ranks()
+    assert len(drawn) >= 20, drawn
+    wrong = {name: (rank, RANKS.get(name)) for name, rank in drawn.items() if RANKS.get(name) != rank}
+    assert wrong == {}, "README rank vs tests/test_layering.py RANKS"
