@@ -277,6 +277,16 @@ class Pypeline(Contender):
             self._edit(self.svc.set_enabled, f"dual-{i}", True)
 
 
+class PypelineCli(Pypeline):
+    """Ours started the lean way: `pypeline beat FILE` (no `celery` CLI and its plugins, no handler imports)."""
+
+    name = "pypeline beat (CLI)"
+
+    def beat_command(self) -> tuple[list[str], dict[str, str]]:
+        cmd, env = super().beat_command()
+        return [sys.executable, "-m", "pypeline", "beat", str(self.config), "-l", "INFO"], env
+
+
 class SqlaCeleryBeat(Contender):
     """sqlalchemy-celery-beat's DatabaseScheduler on PostgreSQL (its default 5 s max interval)."""
 
@@ -544,7 +554,8 @@ def _explanations(args: argparse.Namespace) -> list[str]:
     ]
 
 
-CONTENDERS: dict[str, type[Contender]] = {"pypeline": Pypeline, "sqla": SqlaCeleryBeat, "redbeat": RedBeat}
+CONTENDERS: dict[str, type[Contender]] = {"pypeline": Pypeline, "pypeline-cli": PypelineCli, "sqla": SqlaCeleryBeat,
+                                          "redbeat": RedBeat}
 
 
 def main() -> None:
