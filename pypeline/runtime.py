@@ -87,12 +87,12 @@ class Engines(Mapping[str, "Engine"]):
             raise KeyError(name)
         module, _, attr = self._classes[name].partition(":")
         try:
-            cls = getattr(importlib.import_module(module), attr)
+            cls: Callable[[Runtime], Engine] = getattr(importlib.import_module(module), attr)
         except ImportError:  # an optional extra (celery-dyrygent) is not installed
             self._missing.add(name)
             raise KeyError(name) from None
-        engine = self._built[name] = cls(self._rt)
-        return engine
+        built = self._built[name] = cls(self._rt)
+        return built
 
     def __iter__(self) -> Iterator[str]:
         return iter([name for name in self._classes if name in self])
