@@ -149,9 +149,10 @@ class Runtime:
         if self._config is None:
             return names
         names.update((BATCH_DRIVER_TASK, NOTIFY_TASK))
-        dyrygent = self.engines.get("dyrygent")
-        if dyrygent is not None and any(p.engine == "dyrygent" for p in self._config.pipelines.values()):
-            names.add(dyrygent.processor.name)  # type: ignore[attr-defined]
+        if any(p.engine == "dyrygent" for p in self._config.pipelines.values()):  # else: do not import it
+            dyrygent = self.engines.get("dyrygent")
+            if dyrygent is not None:
+                names.add(dyrygent.processor.name)  # type: ignore[attr-defined]
         return names
 
     @classmethod
