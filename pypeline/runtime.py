@@ -1,13 +1,14 @@
 """The composition root: config + settings + Celery app + run store + engines, shared by every entry point."""
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
@@ -19,14 +20,9 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from pypeline.config import load_config
 from pypeline.config.model import PipelineConfig, PypelineConfig
 from pypeline.dag import PipelineDag
-from pypeline.engines import subpipelines
-from pypeline.engines.base import Engine
+from pypeline.engines import signals  # noqa: F401 - node failure handler, connected before a worker forks
 from pypeline.engines.dataflow import dataflow_issues
-from pypeline.engines.eventdriven import EventDrivenEngine
-from pypeline.engines.limits import RunLauncher, run_finished_hooks
-from pypeline.engines.payload import validate_payload
 from pypeline.errors import ConfigError, PypelineError, RunTimeoutError
-from pypeline.reconciler.worker import install as install_reconciler
 from pypeline.settings import Settings, get_settings
 from pypeline.status import Status
 from pypeline.store.db import dispose_engines
@@ -36,6 +32,10 @@ from pypeline.tasks.allowlist import restrict_worker_tasks
 from pypeline.tasks.app import attach_runtime, create_celery_app
 from pypeline.tasks.chained import NodeRunner
 from pypeline.tasks.registry import register_handlers
+
+if TYPE_CHECKING:
+    from pypeline.engines.base import Engine
+    from pypeline.engines.limits import RunLauncher
 
 __all__ = ["Runtime", "worker_queues"]
 
@@ -49,6 +49,13 @@ BATCH_DRIVER_TASK = "pypeline.batch_driver"
 NOTIFY_MODULE = "pypeline.tasks.notify"
 #: Name of that task: any pipeline may declare `notify`, so workers keep it.
 NOTIFY_TASK = "pypeline.notify_run"
+#: The worker bootstep running the lease heartbeat and the reconciler, by name: Celery imports it only when a
+#: worker starts, so beat, the CLI and the API never load the reconciler.
+RECONCILER_STEP = "pypeline.reconciler.worker:ReconcilerStep"
+#: Engine name -> "module:class"; each is imported and built on first use (a beat or the API that never
+#: starts a run of an engine never loads it). `dyrygent` needs the optional celery-dyrygent extra.
+ENGINE_CLASSES = {"event": "pypeline.engines.eventdriven:EventDrivenEngine",
+                  "dyrygent": "pypeline.engines.dyrygent:DyrygentEngine"}
 
 
 def worker_queues(config: PypelineConfig) -> list[str]:
@@ -63,6 +70,42 @@ def _reset_after_fork(**_: Any) -> None:
 
 
 worker_process_init.connect(_reset_after_fork, weak=False)
+
+
+class Engines(Mapping[str, "Engine"]):
+    """The runtime's engines by name, each imported and built on first lookup; missing extras are absent."""
+
+    def __init__(self, runtime: Runtime, classes: Mapping[str, str] = ENGINE_CLASSES) -> None:
+        self._rt = runtime
+        self._classes = dict(classes)
+        self._built: dict[str, Engine] = {}
+        self._missing: set[str] = set()
+
+    def __getitem__(self, name: str) -> Engine:
+        engine = self._built.get(name)
+        if engine is not None:
+            return engine
+        if name not in self._classes or name in self._missing:
+            raise KeyError(name)
+        module, _, attr = self._classes[name].partition(":")
+        try:
+            cls: Callable[[Runtime], Engine] = getattr(importlib.import_module(module), attr)
+        except ImportError:  # an optional extra (celery-dyrygent) is not installed
+            self._missing.add(name)
+            raise KeyError(name) from None
+        built = self._built[name] = cls(self._rt)
+        return built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name in self._classes if name in self])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @property
+    def built(self) -> list[str]:
+        """Names of the engines built so far (introspection and footprint tests)."""
+        return list(self._built)
 
 
 class Runtime:
@@ -80,15 +123,15 @@ class Runtime:
         self._config = config
         self.celery: Celery = create_celery_app(self.settings)
         attach_runtime(self.celery, self)  # how tasks, signals and beat find it: runtime_of(app)
-        install_reconciler(self.celery)  # every worker of this app heartbeats leases and may lead reconciling
+        if RECONCILER_STEP not in self.celery.steps["worker"]:  # every worker heartbeats leases, may reconcile
+            self.celery.steps["worker"].add(RECONCILER_STEP)
         if config is not None:
             # Workers import the built-in batch driver task at start-up (by name: it sits in an upper layer).
             self.celery.conf.imports = (*self.celery.conf.imports, BATCH_DRIVER_MODULE, NOTIFY_MODULE)
             # A worker started without -Q (`celery -A pypeline.celery worker`) consumes every declared queue.
             self.celery.conf.task_queues = [Queue(name) for name in worker_queues(config)]
         self._dags: dict[str, PipelineDag] = {}
-        self.engines: dict[str, Engine] = {"event": EventDrivenEngine(self)}
-        self._add_optional_engines()
+        self.engines: Engines = Engines(self)
         self.task_names: list[str] = []
         if config is not None:
             issues = dataflow_issues(config)
@@ -96,6 +139,8 @@ class Runtime:
                 raise ConfigError(issues)
         if config is not None and register:
             self.task_names = register_handlers(self.celery, config, service or self.settings.service)
+            if any(p.engine == "dyrygent" for p in config.pipelines.values()):
+                self.engines.get("dyrygent")  # registers its processor task before a worker forks its pool
         if register:
             restrict_worker_tasks(self.celery, self.worker_task_names,
                                   allow_builtins=self.settings.allow_builtin_tasks)
@@ -106,17 +151,11 @@ class Runtime:
         if self._config is None:
             return names
         names.update((BATCH_DRIVER_TASK, NOTIFY_TASK))
-        dyrygent = self.engines.get("dyrygent")
-        if dyrygent is not None and any(p.engine == "dyrygent" for p in self._config.pipelines.values()):
-            names.add(dyrygent.processor.name)  # type: ignore[attr-defined]
+        if any(p.engine == "dyrygent" for p in self._config.pipelines.values()):  # else: do not import it
+            dyrygent = self.engines.get("dyrygent")
+            if dyrygent is not None:
+                names.add(dyrygent.processor.name)  # type: ignore[attr-defined]
         return names
-
-    def _add_optional_engines(self) -> None:
-        try:
-            from pypeline.engines.dyrygent import DyrygentEngine
-        except ImportError:  # celery-dyrygent is an optional extra
-            return
-        self.engines["dyrygent"] = DyrygentEngine(self)
 
     @classmethod
     def from_path(cls, path: str, settings: Settings | None = None, **kwargs: Any) -> Runtime:
@@ -192,6 +231,8 @@ class Runtime:
 
         `on_limit` overrides the pipeline's `onLimit` for this run (backfills always queue).
         """
+        from pypeline.engines.payload import validate_payload
+
         pipeline = self.config.pipeline(pipeline_id)
         payload = {} if payload is None else payload
         validate_payload(pipeline, payload, self.settings.max_payload_bytes)
@@ -203,6 +244,8 @@ class Runtime:
     @cached_property
     def launcher(self) -> RunLauncher:
         """Starts runs through each pipeline's run slots (maxActiveRuns)."""
+        from pypeline.engines.limits import RunLauncher
+
         return RunLauncher(self)
 
     # ------------------------------------------------------------------ run completion
@@ -215,6 +258,9 @@ class Runtime:
 
         `event` names a more specific outcome for notifications (`TIMED_OUT` for a FAILED run past maxRunTtl).
         """
+        from pypeline.engines import subpipelines
+        from pypeline.engines.limits import run_finished_hooks
+
         run_finished_hooks(self, run_id, status, event=event)  # free its slot, send its notifications
         subpipelines.on_run_finished(self, run_id, status)  # complete the parent node, cascade a cancel
         if not self._pubsub_results:

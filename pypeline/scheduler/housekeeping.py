@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class Housekeeper:
-    """Retention pruning (hourly) and the queued-run sweep (every `sweep_every` s), lease-guarded."""
+    """Retention pruning (hourly) and the queued-run sweep (every `sweep_every` s; hourly when no pipeline has
+    `maxActiveRuns`), lease-guarded."""
 
     #: Seconds between prunes, and between sweeps of queued runs.
     prune_every: float = 3600.0
@@ -32,21 +33,27 @@ class Housekeeper:
     def __init__(self, runtime: Runtime, holder: str) -> None:
         self.rt = runtime
         self.holder = holder
-        self._last_prune = self._last_sweep = float("-inf")
+        self._last_prune = self._last_sweep = self._lock_refused = float("-inf")
         self._lock: NamedLock | None = None
+        # Only pipelines with `maxActiveRuns` ever queue runs; without any, the sweep finds nothing, so it runs
+        # (and takes the lease, a database write) as rarely as the prune: an idle beat stays off the database.
+        if not any(p.max_active_runs is not None for p in runtime.config.pipelines.values()):
+            self.sweep_every = max(self.sweep_every, self.prune_every)
 
     def tick(self, mono: float, schedules: ScheduleStore) -> None:
         """Do whatever is due; raises store errors for beat's backoff."""
         days = self.rt.settings.run_retention_days
         prune_due = days > 0 and mono - self._last_prune >= self.prune_every
-        if not prune_due and mono - self._last_sweep < self.sweep_every:
+        sweep_due = mono - self._last_sweep >= self.sweep_every
+        if not (prune_due or sweep_due) or mono - self._lock_refused < Housekeeper.sweep_every:
             return  # (with retention off, waiting for a prune must not make every tick take the lease)
         if self._lock is None:
-            self._lock = NamedLock(self.rt.store.engine, "housekeeping", self.holder, max(self.sweep_every * 3, 30.0))
+            ttl = max(Housekeeper.sweep_every * 3, 30.0)
+            self._lock = NamedLock(self.rt.store.engine, "housekeeping", self.holder, ttl)
         if not self._lock.acquire():
-            self._last_sweep = mono
+            self._lock_refused = mono  # another beat holds it: ask again in 15 s, not every tick
             return
-        if mono - self._last_sweep >= self.sweep_every:
+        if sweep_due:
             self._last_sweep = mono
             started = self.rt.launcher.sweep()
             if started:

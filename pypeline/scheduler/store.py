@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pypeline.errors import NotFoundError, PypelineError, StoreError
@@ -27,6 +27,9 @@ _C = ScheduleChanges.__table__
 #: The change-counter read every beat makes every second (built once; its compiled form is cached).
 _COUNTER = select(_C.c.counter).where(_C.c.id == CHANGES_ROW_ID)
 _F = ScheduleFire.__table__
+#: The orphan scan every beat makes while idle (built once: no statement construction per scan).
+_ORPHANS = (select(_F).where(_F.c.status == FireStatus.PENDING, _F.c.claimed_at < bindparam("before"))
+            .order_by(_F.c.claimed_at).limit(bindparam("limit")))
 _CHUNK = 500
 
 
@@ -86,12 +89,7 @@ class ScheduleStore:
         liveness ping each time) and reads the counter straight through the driver (a quarter of the
         CPU of a SQLAlchemy execution: most of an idle beat's cost); not for use from several threads.
         """
-        if self._poll is None or self._poll.closed or self._poll.invalidated:
-            self._poll = self.engine.connect()
-            if self.engine.dialect.name == "postgresql":
-                # Each poll is one statement: autocommit saves the BEGIN and ROLLBACK round trips.
-                self._poll = self._poll.execution_options(isolation_level="AUTOCOMMIT")
-        conn = self._poll
+        conn = self._poll_connection()
         try:
             driver = conn.connection.dbapi_connection
             assert driver is not None
@@ -107,13 +105,26 @@ class ScheduleStore:
             rows = [row_of(r) for r in conn.execute(select(_S).where(_S.c.version > since)).mappings()]
             conn.rollback()  # end the read transaction: no snapshot or lock is held between polls
         except Exception as exc:
-            self._poll = None
-            conn.invalidate()
-            conn.close()
-            if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):  # from the driver-level read
-                raise StoreError(f"schedule change poll failed: {exc}") from exc
+            self._poll_failed(conn, exc)
             raise
         return max([counter, since, *(r.version for r in rows)]), rows
+
+    def _poll_connection(self) -> Connection:
+        """The beat's own connection for its periodic reads (autocommit on PostgreSQL), opened on first use."""
+        if self._poll is None or self._poll.closed or self._poll.invalidated:
+            self._poll = self.engine.connect()
+            if self.engine.dialect.name == "postgresql":
+                # Each poll is one statement: autocommit saves the BEGIN and ROLLBACK round trips.
+                self._poll = self._poll.execution_options(isolation_level="AUTOCOMMIT")
+        return self._poll
+
+    def _poll_failed(self, conn: Connection, exc: Exception) -> None:
+        """Drop the polling connection after an error; a driver error is raised as StoreError."""
+        self._poll = None
+        conn.invalidate()
+        conn.close()
+        if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):  # from a driver-level read
+            raise StoreError(f"schedule store poll failed: {exc}") from exc
 
     def close(self) -> None:
         """Release the polling connection."""
@@ -246,10 +257,17 @@ class ScheduleStore:
                 self._bump(conn, [schedule_id])
 
     def orphans(self, claimed_before: datetime, limit: int = 100) -> list[FireRow]:
-        """Pending fires claimed before `claimed_before`: their beat died (or failed) before sending."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(_F).where(_F.c.status == FireStatus.PENDING, _F.c.claimed_at < claimed_before)
-                                .order_by(_F.c.claimed_at).limit(limit)).mappings().all()
+        """Pending fires claimed before `claimed_before`: their beat died (or failed) before sending.
+
+        A beat's periodic read, so it uses the polling connection (no pool checkout, idle ping or BEGIN).
+        """
+        conn = self._poll_connection()
+        try:
+            rows = conn.execute(_ORPHANS, {"before": claimed_before, "limit": limit}).mappings().all()
+            conn.rollback()  # end the read transaction (nothing to end on PostgreSQL: autocommit)
+        except Exception as exc:
+            self._poll_failed(conn, exc)
+            raise
         return [fire_of(r) for r in rows]
 
     def reclaim(self, fire: FireRow, *, beat: str) -> bool:
