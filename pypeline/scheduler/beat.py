@@ -11,14 +11,10 @@ sleeps until the next due slot). Every tunable named below is a `PYPELINE_BEAT_*
   matched fires, the others see 0 rows and move on. There is no leader and no lease, so a beat
   killed with -9 leaves nothing to expire: the others keep firing without a gap.
 * **Send after commit**: the message is published only after the claim committed, then the fire is
-  marked sent. A beat dying between the two leaves a *pending* fire; any beat re-sends pending
-  fires older than `redispatch_after` seconds (claiming them by compare-and-set first). Message ids
-  are derived from (schedule, due time), so a re-sent pipeline fire never starts a second run.
-  On a Redis broker a published fire is also marked sent in Redis at once (`claims.py`), and a
-  re-sender checks that mark first: a beat that published but could not record it (a busy or
-  unreachable store) or died just after is never doubled. The one window left for a duplicate
-  task message is a beat that stalls longer than `redispatch_after` inside the publish call itself
-  (or, on another broker, anywhere between commit and "sent"): at-least-once, never a lost fire.
+  marked sent; any beat re-sends *pending* fires older than `redispatch_after` (claiming them first),
+  checking the Redis "sent" mark of `claims.py` on a Redis broker. Message ids derive from (schedule,
+  due time), so a re-sent pipeline fire never starts a second run (docs/scheduler.md: the one window
+  left for a duplicate task message).
 * **Store outage**: database errors are caught and retried with backoff; after `offline_after`
   seconds beats fire from their in-memory schedule, coordinating through Redis SET NX claims when
   the broker is Redis (each beat fires on its own otherwise). Fires sent from memory are written
