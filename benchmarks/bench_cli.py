@@ -91,13 +91,18 @@ def measure(repeat: int, baseline: str | None) -> tuple[list[Command], dict[str,
     cmds = commands(baseline)
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as home:
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_ENV}
-        env["PYPELINE_HOME"] = home
+        # The baseline gets its own home: a store migrated by newer code has revisions the old code cannot read.
+        homes = {cmd.pythonpath: str(Path(home) / ("current" if cmd.pythonpath == str(REPO) else "baseline"))
+                 for cmd in cmds}
+        for path in homes.values():
+            Path(path).mkdir()
         load_before = os.getloadavg()
         for cmd in cmds:  # warm-up: bytecode caches, the SQLite store's first migration, the page cache
-            run_once(cmd, env, home)
+            run_once(cmd, {**env, "PYPELINE_HOME": homes[cmd.pythonpath]}, homes[cmd.pythonpath])
         for _ in range(repeat):
             for cmd in cmds:
-                cmd.times.append(run_once(cmd, env, home))
+                cmd.times.append(run_once(cmd, {**env, "PYPELINE_HOME": homes[cmd.pythonpath]},
+                                          homes[cmd.pythonpath]))
         facts = {"repeat": repeat, "load_before": load_before, "load_after": os.getloadavg()}
     return cmds, facts
 

@@ -1,9 +1,9 @@
 """Database beat schedulers at 10,000 schedules: ours vs sqlalchemy-celery-beat vs celery-redbeat, in one run.
 
 Each contender runs as a real `celery beat` process (defaults of each project) on its own Redis broker
-database (10, 11, 12; flushed at start), with its schedules in a fresh PostgreSQL database (ours,
-sqlalchemy-celery-beat) or in Redis (redbeat). No worker runs: this script pops the beat's messages off
-the broker queue itself and timestamps them.
+database (10, 11, 12, or the comma list `PYPELINE_BENCH_SCHED_DBS`; flushed at start), with its schedules in
+a fresh PostgreSQL database (ours, sqlalchemy-celery-beat) or in Redis (redbeat). No worker runs: this script
+pops the beat's messages off the broker queue itself and timestamps them.
 
 Per contender, with N idle schedules (every hour, none due during the run):
 * start-up: process spawn -> first message of a 1 s "probe" schedule due at start;
@@ -48,6 +48,8 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 from benchmarks.common import DEFAULT_POSTGRES, HANDLER, REPO, fresh_database, machine_info
 
 REDIS_BASE = os.environ.get("PYPELINE_BENCH_SCHED_REDIS", "redis://127.0.0.1:6379")
+#: Redis database per contender (flushed at start): pypeline, sqla, redbeat; override on a shared Redis.
+REDIS_DBS = [int(n) for n in os.environ.get("PYPELINE_BENCH_SCHED_DBS", "10,11,12").split(",")]
 QUEUE = "bench-sched"
 DUAL = 5
 RESULTS = REPO / "benchmarks" / "results" / "scheduler.md"
@@ -200,7 +202,7 @@ class Pypeline(Contender):
     """Ours: `pypeline.scheduler:DatabaseScheduler` on PostgreSQL."""
 
     name = "pypeline DatabaseScheduler"
-    db = 10
+    db = REDIS_DBS[0]
 
     def __init__(self, workdir: Path, n: int, stack: ExitStack) -> None:
         super().__init__(workdir, n, stack)
@@ -291,7 +293,7 @@ class SqlaCeleryBeat(Contender):
     """sqlalchemy-celery-beat's DatabaseScheduler on PostgreSQL (its default 5 s max interval)."""
 
     name = "sqlalchemy-celery-beat"
-    db = 11
+    db = REDIS_DBS[1]
 
     def __init__(self, workdir: Path, n: int, stack: ExitStack) -> None:
         super().__init__(workdir, n, stack)
@@ -369,7 +371,7 @@ class RedBeat(Contender):
     """celery-redbeat's RedBeatScheduler (schedules and lock in Redis; its default 300 s max interval)."""
 
     name = "celery-redbeat"
-    db = 12
+    db = REDIS_DBS[2]
 
     def __init__(self, workdir: Path, n: int, stack: ExitStack) -> None:
         super().__init__(workdir, n, stack)
