@@ -35,6 +35,7 @@ from pypeline.store.models import (
     RunEvent,
     RunTag,
 )
+from pypeline.store.rows import CHUNK
 
 __all__ = ["PRUNABLE", "prune_runs", "prune_batch_runs", "count_prunable"]
 
@@ -48,8 +49,6 @@ SQLITE_PAUSE = 0.15
 _BATCH_RUNS = BatchRun.__table__
 _CHUNKS = BatchChunk.__table__
 _FINISHED_BATCH = (Status.SUCCESS.value, Status.FAILED.value, Status.CANCELLED.value)
-#: Most ids in one IN list while walking sub-pipeline trees (well under SQLite's bound-parameter limit).
-_IN_CHUNK = 500
 
 
 _FINISHED = [s.value for s in PRUNABLE]
@@ -74,9 +73,9 @@ def _trees(conn: Connection, roots: Sequence[str]) -> dict[str, list[str]]:
     frontier = list(roots)
     while frontier:
         found: list[str] = []
-        for start in range(0, len(frontier), _IN_CHUNK):
+        for start in range(0, len(frontier), CHUNK):
             rows = conn.execute(select(_RUN.c.id, _RUN.c.parent_run_id, _RUN.c.status)
-                                .where(_RUN.c.parent_run_id.in_(frontier[start:start + _IN_CHUNK]))).all()
+                                .where(_RUN.c.parent_run_id.in_(frontier[start:start + CHUNK]))).all()
             for row in rows:
                 if row.id in root_of:  # a cycle cannot be declared; stay safe against a hand-edited store
                     continue
@@ -129,7 +128,7 @@ def count_prunable(engine: Engine, before: datetime, statuses: Sequence[Status] 
     with engine.connect() as conn:
         while True:
             roots = list(conn.execute(select(_RUN.c.id).where(*cond, _RUN.c.id > after)
-                                      .order_by(_RUN.c.id).limit(_IN_CHUNK)).scalars())
+                                      .order_by(_RUN.c.id).limit(CHUNK)).scalars())
             if not roots:
                 return total
             after = roots[-1]
