@@ -185,7 +185,7 @@ def test_flower_shows_failed_nodes_as_failure_with_display_names(tools: Tools) -
     # arrive, so wait for the worker's view of the successful node too.
     ok = _wait(lambda: (lambda i: i if i and i.get("state") == "SUCCESS" and i.get("name") == "broken.extract"
                         else None)(tools.flower_get(f"/api/task/info/{nodes['extract']['task_id']}")[1]),
-               "Flower to show the successful node by its display name", timeout=30, procs=procs)
+               "Flower to show the successful node by its display name", timeout=60, procs=procs)
     assert ok["name"] == "broken.extract" and ok["state"] == "SUCCESS", ok
     failures = tools.flower_get("/api/tasks?state=FAILURE")[1]
     assert failed in failures
