@@ -11,11 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -28,7 +30,7 @@ from pypeline.settings import Settings
 
 __all__ = ["ROOT", "EXAMPLE", "IN_CI", "REDIS_URL", "AMQP_URL", "POSTGRES_URL", "require_service", "reachable",
            "unique_queue_config", "wait_until", "poll_until", "assert_stays", "WorkerProcess", "wait_for_log",
-           "worker_env", "client_runtime", "Stack", "fresh_database"]
+           "worker_env", "client_runtime", "Stack", "fresh_database", "WebhookReceiver", "webhook_receiver"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "sermos.yaml.example"
@@ -273,3 +275,42 @@ class Stack:
     def start_worker(self, start: Callable[..., WorkerProcess], *args: str, **extra_env: str) -> WorkerProcess:
         """Start a worker on this stack through the `start_worker` fixture (which stops it after the test)."""
         return start(self.config, *args, env=self.worker_env(**extra_env))
+
+
+# ------------------------------------------------------------------------------------------------- webhooks
+class WebhookReceiver:
+    """A local webhook receiver recording each POST (headers, body); answers 500 to the first `fail_first`."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.requests.append((dict(self.headers), body))
+                self.send_response(500 if len(hook.requests) <= hook.fail_first else 200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def webhook_receiver(fail_first: int = 0) -> Iterator[WebhookReceiver]:
+    """A running WebhookReceiver, closed on exit."""
+    hook = WebhookReceiver(fail_first)
+    try:
+        yield hook
+    finally:
+        hook.close()
