@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlparse
 
 import pytest
@@ -30,7 +30,8 @@ from pypeline.settings import Settings
 
 __all__ = ["ROOT", "EXAMPLE", "IN_CI", "REDIS_URL", "AMQP_URL", "POSTGRES_URL", "require_service", "reachable",
            "unique_queue_config", "wait_until", "poll_until", "assert_stays", "WorkerProcess", "wait_for_log",
-           "worker_env", "client_runtime", "Stack", "fresh_database", "WebhookReceiver", "webhook_receiver"]
+           "worker_env", "client_runtime", "Stack", "fresh_database", "WebhookReceiver", "webhook_receiver",
+           "unavailable", "free_port", "stop_process_group"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "sermos.yaml.example"
@@ -55,15 +56,40 @@ def reachable(url: str) -> bool:
         return False
 
 
+def unavailable(message: str, ci_note: str = "") -> NoReturn:
+    """Skip the test for a missing prerequisite; fail it under CI=true, where every prerequisite must be there."""
+    if IN_CI:
+        pytest.fail(f"{message} ({ci_note})" if ci_note else message)
+    pytest.skip(message)
+
+
 def require_service(name: str, url: str) -> str:
     """Return `url` if the service answers; skip locally, fail under CI=true (a missing service is a failure)."""
     if reachable(url):
         return url
-    message = f"{name} is not reachable at {url}"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: required services must run)")
-    pytest.skip(message)
-    raise AssertionError("unreachable")
+    unavailable(f"{name} is not reachable at {url}", "CI=true: required services must run")
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Send `sig` to the process group of a `start_new_session` child; SIGKILL it if still alive after `timeout`."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -201,17 +227,7 @@ class WorkerProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         """Stop the worker (SIGTERM: warm shutdown; SIGKILL: crash); escalate to SIGKILL after `timeout`."""
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_process_group(self.proc, sig, timeout)
 
     def kill(self) -> None:
         """kill -9 the whole process group (main process and pool children): nothing acks or requeues."""

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from werkzeug.serving import make_server
 
 from tests.api.support import ApiStack
-from tests.helpers import IN_CI, ROOT
+from tests.helpers import ROOT, unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, ViewportSize
@@ -32,11 +31,7 @@ def require_chromium() -> str:
     """The Chromium executable; skips the test without one (fails it in CI)."""
     if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
         return CHROMIUM
-    message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
-    raise AssertionError("unreachable")
+    unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
 
 
 @contextmanager
