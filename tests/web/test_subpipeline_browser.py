@@ -3,34 +3,22 @@ the parent pipeline's page links the pipeline its node starts."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pypeline.store import children
 from tests.api.support import make_api_stack
+from tests.subpipelines.support import add_sub_pipelines
 from tests.web.support import ARTIFACTS, open_browser, require_chromium
 
 pytestmark = pytest.mark.e2e
-
-
-def _add_pipelines(doc: dict[str, Any], queue: str) -> None:
-    doc["pipelines"]["sub_child"] = {"name": "sub_child", "config": {
-        "metadata": {"queue": queue, "maxRetry": 0},
-        "taskDefinitions": {"double": {"handler": "tests.subpipelines.handlers.double"}}}}
-    doc["pipelines"]["sub_parent"] = {"name": "sub_parent", "config": {
-        "metadata": {"queue": queue, "maxRetry": 0},
-        "dagAdjacency": {"prepare": ["sub"], "sub": ["finish"]},
-        "taskDefinitions": {"prepare": {"handler": "tests.subpipelines.handlers.prepare"},
-                            "sub": {"pipeline": "sub_child"},
-                            "finish": {"handler": "tests.subpipelines.handlers.finish"}}}}
 
 
 def test_parent_and_child_runs_link_each_other(tmp_path: Path, redis_url: str, postgres_url: str) -> None:
     require_chromium()  # before the worker runs
     from playwright.sync_api import expect
 
-    stack = make_api_stack(tmp_path, redis_url, postgres_url, edit=_add_pipelines)
+    stack = make_api_stack(tmp_path, redis_url, postgres_url, edit=add_sub_pipelines)
     rt = stack.rt
     with rt.embedded_worker(concurrency=2):
         run_id = rt.start_run("sub_parent", {"x": 4})
