@@ -212,10 +212,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def render(path: Path) -> dict[str, Any]:
     """Re-print the table of a saved --json report."""
-    report = json.loads(path.read_text())
-    report["table"] = markdown(report["rows"])
-    print(report["table"])
-    return report
+    report: dict[str, Any] = json.loads(path.read_text())
+    return _publish(report, markdown(report["rows"]), None)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
