@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,8 +34,10 @@ from benchmarks.common import (  # noqa: E402
     Cluster,
     chain_dag,
     cluster,
+    free_port,
     machine_info,
     pipeline_entry,
+    stop_group,
     write_config,
 )
 from pypeline.services import keys as key_service  # noqa: E402
@@ -78,12 +77,6 @@ class Burst:
                 f"{max(self.latencies) * 1000:.1f} | {self.drain:.1f} |")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_api(c: Cluster, server: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "pypeline", "api", str(c.config), "--host", "127.0.0.1", "--port", str(port),
            "--server", server, "--workers", "2", "--threads", "16"]
@@ -103,16 +96,6 @@ def _start_api(c: Cluster, server: str, port: int, log: Path) -> subprocess.Pope
             pass
         time.sleep(0.2)
     raise RuntimeError(f"api did not become ready; see {log}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 def _client(port: int, key: str, budget: list[int], lock: threading.Lock, burst: Burst) -> None:
@@ -197,7 +180,7 @@ def main() -> None:
             assert c.runtime is not None
             key = key_service.create_key(c.runtime, "bench", "write").token
             for server in [s.strip() for s in args.servers.split(",") if s.strip()]:
-                port = _free_port()
+                port = free_port()
                 api = _start_api(c, server, port, Path(tmp) / f"api-{server}.log")
                 try:
                     burst(port, key, 50, 10, server)  # warm-up: connections, imports, JIT-free caches
@@ -206,7 +189,7 @@ def main() -> None:
                     results.append(result)
                     print(result.row(), flush=True)
                 finally:
-                    _stop(api)
+                    stop_group(api)
     report = _report(results, requests, args)
     print(report)
     if args.write:

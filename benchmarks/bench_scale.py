@@ -191,11 +191,7 @@ def scaling_main(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {workers} worker(s): raw {row['raw_per_s']:.0f}/s, event {row['event_per_s']:.0f}/s",
                   file=sys.stderr)
             report["scaling"].append(row)
-    report["table"] = scaling_markdown(report["scaling"])
-    print(report["table"])
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(report, indent=2))
-    return report
+    return _publish(report, scaling_markdown(report["scaling"]), args.json_path)
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -216,10 +212,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def render(path: Path) -> dict[str, Any]:
     """Re-print the table of a saved --json report."""
-    report = json.loads(path.read_text())
-    report["table"] = markdown(report["rows"])
-    print(report["table"])
-    return report
+    report: dict[str, Any] = json.loads(path.read_text())
+    return _publish(report, markdown(report["rows"]), None)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -254,10 +248,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             row = measure(SHAPES[name], Path(tmp), args.concurrency, args.tick, args.redis, args.postgres)
             print(f"  {name}: {row['status']} in {row['seconds']:.1f}s", file=sys.stderr)
             report["rows"].append(row)
-    report["table"] = markdown(report["rows"])
-    print(report["table"])
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(report, indent=2))
+    return _publish(report, markdown(report["rows"]), args.json_path)
+
+
+def _publish(report: dict[str, Any], table: str, json_path: str | None) -> dict[str, Any]:
+    """Print the markdown table, keep it in the report and write the report as JSON when asked; returns it."""
+    report["table"] = table
+    print(table)
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2))
     return report
 
 

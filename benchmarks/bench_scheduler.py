@@ -45,7 +45,7 @@ import yaml
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import DEFAULT_POSTGRES, HANDLER, REPO, fresh_database, machine_info
+from benchmarks.common import DEFAULT_POSTGRES, HANDLER, REPO, fresh_database, machine_info, stop_group
 
 REDIS_BASE = os.environ.get("PYPELINE_BENCH_SCHED_REDIS", "redis://127.0.0.1:6379")
 #: Redis database per contender (flushed at start): pypeline, sqla, redbeat; override on a shared Redis.
@@ -178,20 +178,8 @@ class Contender(ABC):
         log = open(self.workdir / f"{self.name}-{tag}.log", "wb")  # noqa: SIM115 - lives with the process
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.workdir),
                                 env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, start_new_session=True)
-        self.stack.callback(stop, proc)
+        self.stack.callback(stop_group, proc, 15, 5)
         return proc
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, SIGKILL if it hangs."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
 
 
 def _pythonpath() -> str:
@@ -456,7 +444,7 @@ def measure(contender: Contender, args: argparse.Namespace) -> Result:
         if result.change_s is None:
             result.notes.append(f"change not seen within the {args.timeout:.0f} s timeout")
         contender.disable("idle-42")
-        stop(beat)
+        stop_group(beat, 15, 5)
 
         contender.enable_dual()  # before the beats start, so that even a beat that sleeps long knows them
         beats = [contender.start_beat("dual-a"), contender.start_beat("dual-b")]
@@ -481,7 +469,7 @@ def measure(contender: Contender, args: argparse.Namespace) -> Result:
         if result.takeover_s is None:
             result.notes.append(f"no fire within {args.timeout:.0f} s of kill -9 of the active beat")
         for b in beats:
-            stop(b)
+            stop_group(b, 15, 5)
     finally:
         observer.stop()
     return result

@@ -41,6 +41,8 @@ __all__ = [
     "median",
     "fresh_database",
     "tree_peak_rss",
+    "free_port",
+    "stop_group",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,6 +128,25 @@ def tree_peak_rss(pid: int) -> dict[int, int]:
         except OSError:
             continue
     return out
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 20.0, kill_timeout: float = 10.0) -> None:
+    """SIGTERM a `start_new_session` child's process group; SIGKILL it if still alive after `timeout`."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(kill_timeout)
 
 
 def machine_info() -> dict[str, str]:

@@ -50,6 +50,12 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.sqlite'}"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Each store backend: a SQLite file in the test's temp dir, then a fresh PostgreSQL database."""
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url"))
+
+
 @pytest.fixture()
 def pypeline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated PYPELINE_HOME (embedded broker folders, default SQLite store) with no service env."""

@@ -11,13 +11,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlparse
 
 import pytest
@@ -28,7 +30,8 @@ from pypeline.settings import Settings
 
 __all__ = ["ROOT", "EXAMPLE", "IN_CI", "REDIS_URL", "AMQP_URL", "POSTGRES_URL", "require_service", "reachable",
            "unique_queue_config", "wait_until", "poll_until", "assert_stays", "WorkerProcess", "wait_for_log",
-           "worker_env", "client_runtime", "Stack", "fresh_database"]
+           "worker_env", "client_runtime", "Stack", "fresh_database", "WebhookReceiver", "webhook_receiver",
+           "unavailable", "free_port", "stop_process_group"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "sermos.yaml.example"
@@ -53,15 +56,40 @@ def reachable(url: str) -> bool:
         return False
 
 
+def unavailable(message: str, ci_note: str = "") -> NoReturn:
+    """Skip the test for a missing prerequisite; fail it under CI=true, where every prerequisite must be there."""
+    if IN_CI:
+        pytest.fail(f"{message} ({ci_note})" if ci_note else message)
+    pytest.skip(message)
+
+
 def require_service(name: str, url: str) -> str:
     """Return `url` if the service answers; skip locally, fail under CI=true (a missing service is a failure)."""
     if reachable(url):
         return url
-    message = f"{name} is not reachable at {url}"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: required services must run)")
-    pytest.skip(message)
-    raise AssertionError("unreachable")
+    unavailable(f"{name} is not reachable at {url}", "CI=true: required services must run")
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Send `sig` to the process group of a `start_new_session` child; SIGKILL it if still alive after `timeout`."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -199,17 +227,7 @@ class WorkerProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         """Stop the worker (SIGTERM: warm shutdown; SIGKILL: crash); escalate to SIGKILL after `timeout`."""
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_process_group(self.proc, sig, timeout)
 
     def kill(self) -> None:
         """kill -9 the whole process group (main process and pool children): nothing acks or requeues."""
@@ -273,3 +291,42 @@ class Stack:
     def start_worker(self, start: Callable[..., WorkerProcess], *args: str, **extra_env: str) -> WorkerProcess:
         """Start a worker on this stack through the `start_worker` fixture (which stops it after the test)."""
         return start(self.config, *args, env=self.worker_env(**extra_env))
+
+
+# ------------------------------------------------------------------------------------------------- webhooks
+class WebhookReceiver:
+    """A local webhook receiver recording each POST (headers, body); answers 500 to the first `fail_first`."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.requests.append((dict(self.headers), body))
+                self.send_response(500 if len(hook.requests) <= hook.fail_first else 200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def webhook_receiver(fail_first: int = 0) -> Iterator[WebhookReceiver]:
+    """A running WebhookReceiver, closed on exit."""
+    hook = WebhookReceiver(fail_first)
+    try:
+        yield hook
+    finally:
+        hook.close()

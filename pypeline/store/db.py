@@ -102,17 +102,8 @@ def make_claim_engine(url: str) -> Engine | None:
     Only for single-statement writes whose loss in a database crash is harmless: a node claim. One round
     trip instead of BEGIN / SET LOCAL / UPDATE / COMMIT on every node's start.
     """
-    if url.startswith("sqlite"):
-        return None
-    key = url + "#claim"
-    with _lock:
-        engine = _engines.get(key)
-        if engine is None:
-            engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=2, max_overflow=8,
-                                   connect_args={"options": "-c synchronous_commit=off"})
-            _configure_ping(engine)
-            _engines[key] = engine
-        return engine
+    return _autocommit_engine(url, "claim", pool_size=2, max_overflow=8,
+                              connect_args={"options": "-c synchronous_commit=off"})
 
 
 def make_finish_engine(url: str) -> Engine | None:
@@ -121,13 +112,18 @@ def make_finish_engine(url: str) -> Engine | None:
     For the one-statement node completion (`pypeline.store.hotpath`): a single statement is its own
     transaction, so BEGIN and COMMIT would only add two round trips.
     """
+    return _autocommit_engine(url, "finish", pool_size=5, max_overflow=10)
+
+
+def _autocommit_engine(url: str, role: str, **kwargs: Any) -> Engine | None:
+    """The shared autocommit PostgreSQL engine of `role` for `url`, created with `kwargs` (None on SQLite)."""
     if url.startswith("sqlite"):
         return None
-    key = url + "#finish"
+    key = f"{url}#{role}"
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10)
+            engine = create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
             _configure_ping(engine)
             _engines[key] = engine
         return engine

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -18,13 +17,7 @@ from pypeline.config import load_config
 from pypeline.runtime import Runtime
 from pypeline.services import keys as key_service
 from pypeline.settings import Settings
-from tests.helpers import unique_queue_config, wait_until
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import free_port, unique_queue_config, wait_until
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -43,7 +36,7 @@ def test_api_command_serves(tmp_path: Path, redis_url: str, server: str) -> None
     database = f"sqlite:///{tmp_path / 'store.sqlite'}"
     rt = Runtime(None, Settings(database_url=database, home=tmp_path / "home"), register=False)
     token = key_service.create_key(rt, "cli-test", "read").token
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYPELINE_HOME": str(tmp_path / "home"), "PYPELINE_SECRET_KEY": "test"}
     exe = shutil.which("pypeline")
     cmd = [exe] if exe else [sys.executable, "-m", "pypeline"]

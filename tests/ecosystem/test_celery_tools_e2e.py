@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import urllib.request
 import uuid
@@ -20,7 +18,7 @@ import pytest
 from pypeline.runtime import Runtime
 from pypeline.scheduler.dispatch import origin_of
 from pypeline.settings import Settings
-from tests.helpers import ROOT, wait_until
+from tests.helpers import ROOT, free_port, stop_process_group, wait_until
 
 pytestmark = pytest.mark.e2e
 CONFIG = Path(__file__).parent / "tools.yaml"
@@ -51,13 +49,7 @@ class Proc:
 
     def stop(self) -> None:
         """SIGTERM its process group, SIGKILL after 20 s."""
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(10)
+        stop_process_group(self.popen)
 
 
 @dataclass
@@ -81,12 +73,6 @@ class Tools:
             return exc.code, None
         except OSError:
             return 0, None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture()
@@ -119,7 +105,7 @@ def tools(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Tools]:
         started.append(proc)
         return proc
 
-    port = _free_port()
+    port = free_port()
     try:
         worker = start("worker", "worker", "-l", "INFO", "-P", "threads", "-c", "4", "-n", f"w-{queue}@%h")
         flower = start("flower", "flower", f"--port={port}", "--address=127.0.0.1")

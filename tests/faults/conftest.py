@@ -1,9 +1,9 @@
 """Fault fixtures: private Redis / PostgreSQL servers (shared per module) and scenario factories."""
 from __future__ import annotations
 
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from tests.faults.services import (
     postgres_user,
     require_binary,
 )
-from tests.helpers import WorkerProcess
+from tests.helpers import WorkerProcess, fresh_database
 
 
 @pytest.fixture(scope="module")
@@ -85,30 +85,8 @@ def postgres_db_factory(postgres_server: str) -> Iterator[Callable[[], str]]:
     Scenarios running side by side on different brokers need one store each: a store belongs to one broker
     (a worker's reconciler re-publishes every overdue node of its store through its own broker).
     """
-    import sqlalchemy as sa
-
-    from pypeline.store import db
-
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    names: list[str] = []
-
-    def _make() -> str:
-        name = f"pypeline_t_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        names.append(name)
-        return postgres_server.rsplit("/", 1)[0] + "/" + name
-
-    yield _make
-    for name in names:
-        url = postgres_server.rsplit("/", 1)[0] + "/" + name
-        engine = db._engines.pop(url, None)
-        if engine is not None:
-            engine.dispose()
-        db._migrated.discard(url)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with ExitStack() as databases:
+        yield lambda: databases.enter_context(fresh_database(postgres_server))
 
 
 @pytest.fixture()

@@ -12,22 +12,13 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import IN_CI, wait_until
+from tests.helpers import free_port, unavailable, wait_until
 
 __all__ = ["free_port", "find_binary", "require_binary", "PrivateRedis", "PrivatePostgres", "SharedDatabaseCutter",
            "postgres_user", "Database"]
 
 #: The unprivileged system user that owns private PostgreSQL clusters when tests run as root.
 PG_USER = "postgres"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_open(port: int) -> bool:
@@ -53,11 +44,8 @@ def require_binary(name: str) -> str:
     path = find_binary(name)
     if path:
         return path
-    message = f"`{name}` is not installed: fault tests need it to start a private server"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: required binaries must be installed)")
-    pytest.skip(message)
-    raise AssertionError("unreachable")
+    unavailable(f"`{name}` is not installed: fault tests need it to start a private server",
+                "CI=true: required binaries must be installed")
 
 
 class PrivateRedis:

@@ -83,10 +83,11 @@ def test_clean_run_passes_and_the_verdict_catches_double_dispatch_and_failures(
 @pytest.mark.parametrize(("in_ci", "outcome"), [(True, pytest.fail.Exception), (False, pytest.skip.Exception)])
 def test_a_missing_server_binary_fails_under_ci_and_skips_locally(
         monkeypatch: pytest.MonkeyPatch, in_ci: bool, outcome: type[BaseException]) -> None:
+    from tests import helpers
     from tests.faults import services
 
     monkeypatch.setattr(services, "find_binary", lambda name: None)
-    monkeypatch.setattr(services, "IN_CI", in_ci)
+    monkeypatch.setattr(helpers, "IN_CI", in_ci)  # read by helpers.unavailable, which require_binary calls
     with pytest.raises(outcome, match="redis-server"):
         services.PrivateRedis(Path("/nonexistent"))
     with pytest.raises(outcome, match="initdb"):

@@ -4,8 +4,6 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,15 +13,9 @@ from typing import NamedTuple
 from pypeline.runtime import Runtime
 from pypeline.services import keys as key_service
 from pypeline.settings import Settings
-from tests.helpers import wait_until
+from tests.helpers import free_port, stop_process_group, wait_until
 
 __all__ = ["ApiServer", "serve_api"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ApiServer(NamedTuple):
@@ -43,7 +35,7 @@ def serve_api(tmp: Path, config: Path, redis_url: str, db: str) -> Iterator[ApiS
     rt = Runtime.from_path(str(config), Settings(config_path=str(config), broker_url=redis_url, database_url=db,
                                                  home=tmp / "home"), register=False)
     key = key_service.create_key(rt, "hostile", "write").token
-    port = _free_port()
+    port = free_port()
     exe = shutil.which("pypeline")
     cmd = [exe] if exe else [sys.executable, "-m", "pypeline"]
     log = (tmp / "api.log").open("wb")
@@ -65,10 +57,5 @@ def serve_api(tmp: Path, config: Path, redis_url: str, db: str) -> Iterator[ApiS
         wait_until(_up, 60, interval=0.1, message="pypeline api did not come up", report=lambda: _tail(tmp))
         yield ApiServer(port, key, tmp / "api.log")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc)
         log.close()

@@ -10,14 +10,6 @@ from pypeline.runtime import Runtime
 from tests.ops.support import make_runtime
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test runs on a SQLite file and on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture()
 def ops_runtime(tmp_path: Path, store_url: str) -> Callable[..., Runtime]:
     """Factory of runtimes on the ops config over this test's store."""

@@ -4,9 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,44 +14,19 @@ from pypeline.errors import ConfigError
 from pypeline.runtime import Runtime
 from pypeline.services import invoke as invoke_service
 from pypeline.services import runs as run_service
-from tests.helpers import wait_until
+from tests.helpers import WebhookReceiver, wait_until, webhook_receiver
 from tests.ops import handlers
 from tests.ops.support import make_runtime
 
 
-class _Hook:
-    """A local webhook receiver answering 500 to the first `fail_first` requests, then 200."""
-
-    def __init__(self, fail_first: int) -> None:
-        self.fail_first = fail_first
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.requests.append((dict(self.headers), body))
-                self.send_response(500 if len(hook.requests) <= hook.fail_first else 200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture()
-def hook() -> Iterator[_Hook]:
-    server = _Hook(fail_first=1)
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+def hook() -> Iterator[WebhookReceiver]:
+    with webhook_receiver(fail_first=1) as server:
+        yield server
 
 
 def test_failed_run_is_posted_signed_retried_and_handed_to_the_handler(
-    tmp_path: Path, store_url: str, hook: _Hook, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store_url: str, hook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPS_TEST_HOOK_SECRET", "s3cret")
     rt = make_runtime(tmp_path, store_url)

@@ -6,8 +6,7 @@ import pytest
 from pypeline.store.repository import RunStore
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest) -> RunStore:
+@pytest.fixture()
+def store(store_url: str) -> RunStore:
     """A fresh, migrated run store on each backend (PostgreSQL: the real service, one database per test)."""
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    return RunStore(url)
+    return RunStore(store_url)

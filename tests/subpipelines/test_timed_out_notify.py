@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,45 +14,15 @@ from pypeline.reconciler import Reconciler
 from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
 from pypeline.status import Status
+from tests.helpers import WebhookReceiver, wait_until, webhook_receiver
 from tests.subpipelines import handlers
 from tests.subpipelines.support import make_runtime
 
 
-class _Hook:
-    """A local webhook receiver answering 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.requests.append((dict(self.headers), body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture()
-def hook() -> Iterator[_Hook]:
-    server = _Hook()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-
-
-def _wait(cond: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+def hook() -> Iterator[WebhookReceiver]:
+    with webhook_receiver() as server:
+        yield server
 
 
 def _runtime(tmp_path: Path, store_url: str, hook_url: str, on: str) -> Runtime:
@@ -65,17 +33,17 @@ def _runtime(tmp_path: Path, store_url: str, hook_url: str, on: str) -> Runtime:
     return Runtime.from_path(str(config), rt.settings)
 
 
-def test_a_timed_out_run_notifies_timed_out_exactly_once(tmp_path: Path, store_url: str, hook: _Hook) -> None:
+def test_a_timed_out_run_notifies_timed_out_exactly_once(tmp_path: Path, store_url: str, hook: WebhookReceiver) -> None:
     rt = _runtime(tmp_path, store_url, hook.url, "failed, timed_out")
     handlers.NOTIFIED.clear()
     handlers.RELEASE.clear()
     try:
         with rt.embedded_worker(concurrency=2):
             run_id = rt.start_run("timed", {})
-            _wait(lambda: rt.store.node_runs(run_id)[0]["status"] == "RUNNING")
+            wait_until(lambda: rt.store.node_runs(run_id)[0]["status"] == "RUNNING", interval=0.02)
             time.sleep(1.2)  # past maxRunTtl (1 s)
             assert Reconciler(rt).run_once().timed_out == [run_id]
-            _wait(lambda: len(hook.requests) == 1 and len(handlers.NOTIFIED) == 1)
+            wait_until(lambda: len(hook.requests) == 1 and len(handlers.NOTIFIED) == 1, interval=0.02)
             assert Reconciler(rt).run_once().timed_out == []  # a second pass neither times out nor notifies
             handlers.RELEASE.set()
             time.sleep(0.5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -12,25 +11,14 @@ from click.testing import CliRunner
 from pypeline.cli import cli
 from pypeline.config.subpipelines import SUBPIPELINE_HANDLER
 from tests.api.support import ApiStack, make_api_stack
-
-
-def _add_pipelines(doc: dict[str, Any], queue: str) -> None:
-    doc["pipelines"]["sub_child"] = {"name": "sub_child", "config": {
-        "metadata": {"queue": queue, "maxRetry": 0},
-        "taskDefinitions": {"double": {"handler": "tests.subpipelines.handlers.double"}}}}
-    doc["pipelines"]["sub_parent"] = {"name": "sub_parent", "config": {
-        "metadata": {"queue": queue, "maxRetry": 0},
-        "dagAdjacency": {"prepare": ["sub"], "sub": ["finish"]},
-        "taskDefinitions": {"prepare": {"handler": "tests.subpipelines.handlers.prepare"},
-                            "sub": {"pipeline": "sub_child"},
-                            "finish": {"handler": "tests.subpipelines.handlers.finish"}}}}
+from tests.subpipelines.support import add_sub_pipelines
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> ApiStack:
     """An app (no worker) on a config with a parent pipeline whose node `sub` starts `sub_child`."""
     tmp = tmp_path_factory.mktemp("subpipeline-views")
-    return make_api_stack(tmp, redis_url, f"sqlite:///{tmp / 'store.sqlite'}", edit=_add_pipelines)
+    return make_api_stack(tmp, redis_url, f"sqlite:///{tmp / 'store.sqlite'}", edit=add_sub_pipelines)
 
 
 def test_the_pipeline_document_says_which_pipeline_a_node_starts(stack: ApiStack) -> None:
