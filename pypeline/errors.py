@@ -104,6 +104,10 @@ class NodeExecutionError(PypelineError):
     code = "node_error"
     #: Whether the node's retry policy applies (a bad input would fail the same way again: no retry).
     retryable: bool = False
+    #: The node's recorded retry count this failure is the outcome of (a sub-pipeline node's child generation):
+    #: the retry budget counts from it, not from the message, and the retry is recorded only while the node is
+    #: still at it. None: the message's own retry count applies.
+    generation: int | None = None
 
 
 class NodeResultError(NodeExecutionError):

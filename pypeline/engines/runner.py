@@ -192,15 +192,23 @@ class NodeRunner(ABC):
         """The one retry decision: retry (raises Retry) or record the final failure (and re-raise it)."""
         error = f"{type(exc).__name__}: {exc}"
         tb = traceback.format_exc()
+        generation = exc.generation if isinstance(exc, NodeExecutionError) else None
+        if generation is not None:
+            task.request.retries = generation  # the store's count: a re-sent message's own count may be stale
         countdown = retry_countdown(node.retry, task.request, exc)
         if countdown is not None:
             store = self.rt.store
             if self._store_op(ref, "record a retry", lambda: store.retry_node(
-                    ref.run_id, ref.node, error, tb, instance=ref.instance, task_id=task.request.id)):
+                    ref.run_id, ref.node, error, tb, instance=ref.instance, task_id=task.request.id,
+                    expected_retries=generation)):
                 retries = task.request.retries or 0
                 log.warning("node %s of run %s failed (%s); retry %d/%d in %.1fs", ref.label, ref.run_id, error,
                             retries + 1, node.retry.max_retry, countdown)
                 self._retry(task, ref, exc, countdown, node.retry.max_retry)
+            if generation is not None:
+                log.info("node %s of run %s: the outcome of its generation %d was already recorded", ref.label,
+                         ref.run_id, generation)
+                return None
         log.error("node %s of run %s failed after %d retries: %s\n%s", ref.label, ref.run_id,
                   task.request.retries or 0, error, tb)
         self.fail(ref, payload, error, tb)

@@ -50,6 +50,10 @@ class ChildFailedError(NodeExecutionError):
 
     retryable = True
 
+    def __init__(self, message: str, generation: int) -> None:
+        super().__init__(message)
+        self.generation = generation
+
 
 class ChildCancelledError(NodeExecutionError):
     """The child run of a sub-pipeline node was cancelled (final: a cancel is a decision, not a fault)."""
@@ -99,12 +103,16 @@ def run_subpipeline(event: dict[str, Any]) -> Any:
         raise Ignore()  # the child's end re-publishes this node; no worker waits for it
     state = children.child_state(engine, child_id)
     if state is None:  # pragma: no cover - the run was deleted under us (retention of a finished child)
-        raise ChildFailedError(f"child run {child_id} vanished")
-    return _outcome(state)
+        raise ChildFailedError(f"child run {child_id} vanished", retries)
+    return _outcome(state, retries)
 
 
-def _outcome(state: children.ChildState) -> Any:
-    """The node's result for an ended child run, or the error that fails (or retries) the node."""
+def _outcome(state: children.ChildState, generation: int) -> Any:
+    """The node's result for an ended child run, or the error that fails (or retries) the node.
+
+    A failure carries the node's recorded retry count the child belongs to: a late copy of the node's
+    message (sent when the node was at an earlier count) must not spend a retry budget already spent.
+    """
     if state.status is Status.SUCCESS:
         return state.result
     detail = f"child run {state.run_id} of pipeline {state.pipeline_id!r} ended {state.status.value}"
@@ -112,7 +120,7 @@ def _outcome(state: children.ChildState) -> Any:
         detail += f": {state.error}"
     if state.status is Status.CANCELLED:
         raise ChildCancelledError(detail)
-    raise ChildFailedError(detail)
+    raise ChildFailedError(detail, generation)
 
 
 def _uses_subpipelines(rt: Any) -> bool:

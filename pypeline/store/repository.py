@@ -217,20 +217,24 @@ class RunStore(RunReads, RunControl):
 
     @retrying
     def retry_node(self, run_id: str, node: str, error: str, tb: str, *, instance: str = "",
-                   task_id: str | None = None) -> bool:
+                   task_id: str | None = None, expected_retries: int | None = None) -> bool:
         """Record a failed attempt that will be retried; False if the node was not running.
 
         With `task_id`, a node already RETRYING under that task (this call's earlier attempt committed but
-        its reply was lost) also answers True, so the retry is still scheduled.
+        its reply was lost) also answers True, so the retry is still scheduled. With `expected_retries`
+        (compare-and-set), the node moves only while its recorded retry count is that one: one outcome of
+        generation N grants at most one retry, however many deliveries report it.
         """
+        guard = [] if expected_retries is None else [_NODE.c.retries == expected_retries]
         with self.engine.begin() as conn:
-            moved = move_nodes(conn, run_id, [node], Status.RETRYING, instance=instance,
+            moved = move_nodes(conn, run_id, [node], Status.RETRYING, instance=instance, extra=guard,
                                values={"error": error, "traceback": tb, "retries": _NODE.c.retries + 1})
             if moved or task_id is None:
                 return bool(moved)
-            row = conn.execute(select(_NODE.c.status, _NODE.c.task_id).where(
+            row = conn.execute(select(_NODE.c.status, _NODE.c.task_id, _NODE.c.retries).where(
                 _NODE.c.run_id == run_id, _NODE.c.node == node, _NODE.c.instance == instance)).first()
-        return row is not None and row.status == Status.RETRYING.value and row.task_id == task_id
+        return row is not None and row.status == Status.RETRYING.value and row.task_id == task_id and (
+            expected_retries is None or row.retries == expected_retries + 1)
 
     @retrying
     def fail_node(

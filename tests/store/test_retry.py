@@ -203,3 +203,19 @@ def test_a_retry_record_whose_reply_was_lost_still_schedules_the_retry(sqlite_ur
     assert not store.retry_node(run_id, "a", "ValueError: x", "tb", task_id="task-2")  # another delivery
     assert not store.retry_node(run_id, "a", "ValueError: x", "tb")
     assert store.node_runs(run_id)[0]["retries"] == 1
+
+
+def test_a_retry_guarded_by_the_retry_count_is_granted_once_per_generation(store_url: str) -> None:
+    store = RunStore(store_url)
+    run_id = _one_node_run(store)
+    assert store.claim_node(run_id, "a", "task-1").claimed
+    assert not store.retry_node(run_id, "a", "x", "tb", task_id="task-1", expected_retries=1)  # not at 1 yet
+    assert store.node_runs(run_id)[0]["status"] == "RUNNING"
+    assert store.retry_node(run_id, "a", "x", "tb", task_id="task-1", expected_retries=0)
+    assert store.retry_node(run_id, "a", "x", "tb", task_id="task-1", expected_retries=0)  # reply lost: retried
+    assert store.claim_node(run_id, "a", "task-2").claimed  # a late copy of generation 0's message
+    assert not store.retry_node(run_id, "a", "x", "tb", task_id="task-2", expected_retries=0)
+    row = store.node_runs(run_id)[0]
+    assert (row["status"], row["retries"]) == ("RUNNING", 1)
+    assert store.retry_node(run_id, "a", "x", "tb", task_id="task-2", expected_retries=1)
+    assert store.node_runs(run_id)[0]["retries"] == 2

@@ -44,6 +44,11 @@ def held(event: dict[str, Any]) -> str:
     return "gave up"
 
 
+def held_then_fails(event: dict[str, Any]) -> None:
+    """Wait for the test's release like `held`, then fail."""
+    raise RuntimeError(f"child boom after {held(event)}")
+
+
 def on_finished(run: dict[str, Any]) -> None:
     """Notify handler: remember the run record."""
     NOTIFIED.append(run)
