@@ -128,7 +128,9 @@ def test_a_lost_completion_and_a_lost_cascade_are_healed_by_the_reconciler(
         # The process that ends the child dies before its hook publishes the parent node.
         monkeypatch.setattr(subpipelines, "on_run_finished", lambda *a, **k: None)
         run_id = rt.start_run("parent_of_slow", {})
-        _wait(lambda: _node(rt, run_id, "sub")["lease_expires_at"] is None)  # handed off
+        # Handed off: RUNNING without lease, its child started (a QUEUED node has no lease either).
+        _wait(lambda: _node(rt, run_id, "sub")["status"] == "RUNNING" and _node(rt, run_id, "sub")[
+            "lease_expires_at"] is None and bool(children.children_of(rt.store.engine, run_id)))
         handlers.RELEASE.set()
         _wait(lambda: any(c["status"] == "SUCCESS" for c in children.children_of(rt.store.engine, run_id)))
         time.sleep(0.3)
