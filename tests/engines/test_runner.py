@@ -296,3 +296,46 @@ def test_redelivery_settles_a_run_whose_finalisation_was_lost(rt: Runtime) -> No
                                                     task_id="task-b")) is None
     run = store.get_run(ctx["run_id"])
     assert run["status"] == "SUCCESS" and run["result"] == {"b": 2}
+
+
+class _GenerationFailure(NodeExecutionError):
+    """A retryable failure bound to the node's recorded retry count (what a sub-pipeline node raises)."""
+
+    retryable = True
+
+    def __init__(self, generation: int) -> None:
+        super().__init__(f"outcome of generation {generation} failed")
+        self.generation = generation
+
+
+def _fails_at(generation: int) -> Any:
+    def handler(_: Any) -> None:
+        raise _GenerationFailure(generation)
+    return handler
+
+
+def test_a_generation_bound_failure_counts_retries_from_the_store_not_the_message(rt: Runtime) -> None:
+    ctx = _ctx(rt, "chain")
+    with pytest.raises(Retry):
+        _run(rt, ctx, StubTask(_fails_at(0)))
+    assert _nodes(rt, ctx["run_id"])["a"]["retries"] == 1
+    # A copy of the message sent at retry count 0 completes generation 1: the budget (maxRetry 1) is spent.
+    stale = StubTask(_fails_at(1), task_id="task-2", retries=0)
+    with pytest.raises(_GenerationFailure):
+        _run(rt, ctx, stale)
+    assert stale.retried is None and stale.request.retries == 1
+    node = _nodes(rt, ctx["run_id"])["a"]
+    assert (node["status"], node["retries"]) == ("FAILED", 1) and "generation 1" in node["error"]
+
+
+def test_a_generation_bound_failure_grants_one_retry_however_many_deliveries_report_it(rt: Runtime) -> None:
+    ctx = _ctx(rt, "chain")
+    with pytest.raises(Retry):
+        _run(rt, ctx, StubTask(_fails_at(0)))
+    # A second delivery past its claim reports generation 0 again (a lease that expired under load): no retry,
+    # no failure; the node is left to the delivery of its current generation.
+    late = StubTask(_fails_at(0), task_id="task-2")
+    assert _run(rt, ctx, late) is None and late.retried is None
+    node = _nodes(rt, ctx["run_id"])["a"]
+    assert (node["status"], node["retries"]) == ("RUNNING", 1)
+    assert rt.store.get_run(ctx["run_id"])["status"] == "RUNNING"
