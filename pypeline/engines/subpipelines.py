@@ -10,7 +10,9 @@ The node is an ordinary node message (claim, retry and failure rules of its engi
 - **adopt**: the child exists and is still active (a redelivery): hand off again.
 - **complete**: the child has ended: SUCCESS returns its result document (the node succeeds with it), FAILED
   or SKIPPED raises a retryable error (the node's retry policy applies: a retry starts a new child), CANCELLED
-  raises a final error.
+  raises a final error. The error carries the node generation (recorded retries) the child belongs to: the
+  runner counts the retry budget from it and records the retry only while the node is still at it, so one
+  child outcome gives one retry or one failure however many deliveries (hook, sweep, redelivery) see it.
 
 What sends the completing delivery is the child's terminal transition (`on_run_finished`, called from
 `notify_run_finished` wherever a run ends), backed by the reconciler (`sweep`) for a completion whose process
