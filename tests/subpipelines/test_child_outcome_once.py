@@ -8,7 +8,7 @@ retry count is stale) nor start another child.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,21 +17,8 @@ from pypeline.engines import subpipelines
 from pypeline.runtime import Runtime
 from pypeline.status import Status
 from pypeline.store import children
+from tests.helpers import wait_until
 from tests.subpipelines import handlers
-
-
-def _wait(cond: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
-@pytest.fixture(autouse=True)
-def _release() -> Iterator[None]:
-    handlers.RELEASE.clear()
-    yield
-    handlers.RELEASE.set()  # never leave a held node behind
 
 
 def _sub(rt: Runtime, run_id: str) -> dict[str, Any]:
@@ -72,17 +59,17 @@ def test_a_late_copy_of_the_parent_nodes_message_grants_no_second_retry(
     monkeypatch.setattr(subpipelines, "on_run_finished", lambda *a, **k: None)
     with rt.embedded_worker(concurrency=2):
         run_id = rt.start_run("parent_of_gated_broken", {})
-        _wait(lambda: _handed_off(rt, run_id, 1))
+        wait_until(lambda: _handed_off(rt, run_id, 1))
         handlers.RELEASE.set()
-        _wait(lambda: _kids(rt, run_id)[0]["status"] == "FAILED")
+        wait_until(lambda: _kids(rt, run_id)[0]["status"] == "FAILED")
         handlers.RELEASE.clear()
 
         # The hook's message for the first child's failure: the node retries (maxRetry 1) with a new child.
         args, kwargs = _publish_captured(rt, run_id, monkeypatch)
-        _wait(lambda: _handed_off(rt, run_id, 2))
+        wait_until(lambda: _handed_off(rt, run_id, 2))
         assert _sub(rt, run_id)["retries"] == 1
         handlers.RELEASE.set()
-        _wait(lambda: _kids(rt, run_id)[1]["status"] == "FAILED")
+        wait_until(lambda: _kids(rt, run_id)[1]["status"] == "FAILED")
 
         # Two late copies of that first message (sent at retry count 0) complete the node from the second
         # child's failure: the retry budget is the node's recorded one (used up), so the node fails.

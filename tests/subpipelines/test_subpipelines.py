@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner
@@ -16,21 +16,8 @@ from pypeline.runtime import Runtime
 from pypeline.services import runs as run_service
 from pypeline.status import Status
 from pypeline.store import children
+from tests.helpers import wait_until
 from tests.subpipelines import handlers
-
-
-def _wait(cond: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
-@pytest.fixture(autouse=True)
-def _release() -> Iterator[None]:
-    handlers.RELEASE.clear()
-    yield
-    handlers.RELEASE.set()  # never leave a held node behind
 
 
 def _node(rt: Runtime, run_id: str, name: str) -> dict[str, object]:
@@ -91,9 +78,9 @@ def test_cancelling_the_child_fails_the_parent_node_without_retry(sub_runtime: C
     rt = sub_runtime()
     with rt.embedded_worker(concurrency=2):
         run_id = rt.start_run("parent_of_slow", {})
-        _wait(lambda: bool(children.children_of(rt.store.engine, run_id)))
+        wait_until(lambda: bool(children.children_of(rt.store.engine, run_id)))
         child_id = children.children_of(rt.store.engine, run_id)[0]["id"]
-        _wait(lambda: _node(rt, child_id, "wait")["status"] == "RUNNING")
+        wait_until(lambda: _node(rt, child_id, "wait")["status"] == "RUNNING")
         sub = _node(rt, run_id, "sub")
         assert sub["status"] == "RUNNING" and sub["lease_expires_at"] is None  # handed off: no worker holds it
         run_service.cancel_run(rt, child_id)
@@ -108,11 +95,11 @@ def test_cancelling_the_parent_cascades_to_every_descendant(sub_runtime: Callabl
     rt = sub_runtime()
     with rt.embedded_worker(concurrency=2):
         run_id = rt.start_run("grandparent", {})
-        _wait(lambda: bool(children.children_of(rt.store.engine, run_id)))
+        wait_until(lambda: bool(children.children_of(rt.store.engine, run_id)))
         middle = children.children_of(rt.store.engine, run_id)[0]["id"]
-        _wait(lambda: bool(children.children_of(rt.store.engine, middle)))
+        wait_until(lambda: bool(children.children_of(rt.store.engine, middle)))
         leaf = children.children_of(rt.store.engine, middle)[0]["id"]
-        _wait(lambda: _node(rt, leaf, "wait")["status"] == "RUNNING")
+        wait_until(lambda: _node(rt, leaf, "wait")["status"] == "RUNNING")
         run_service.cancel_run(rt, run_id)
         handlers.RELEASE.set()
         for rid in (run_id, middle, leaf):
@@ -129,10 +116,10 @@ def test_a_lost_completion_and_a_lost_cascade_are_healed_by_the_reconciler(
         monkeypatch.setattr(subpipelines, "on_run_finished", lambda *a, **k: None)
         run_id = rt.start_run("parent_of_slow", {})
         # Handed off: RUNNING without lease, its child started (a QUEUED node has no lease either).
-        _wait(lambda: _node(rt, run_id, "sub")["status"] == "RUNNING" and _node(rt, run_id, "sub")[
+        wait_until(lambda: _node(rt, run_id, "sub")["status"] == "RUNNING" and _node(rt, run_id, "sub")[
             "lease_expires_at"] is None and bool(children.children_of(rt.store.engine, run_id)))
         handlers.RELEASE.set()
-        _wait(lambda: any(c["status"] == "SUCCESS" for c in children.children_of(rt.store.engine, run_id)))
+        wait_until(lambda: any(c["status"] == "SUCCESS" for c in children.children_of(rt.store.engine, run_id)))
         time.sleep(0.3)
         assert rt.store.run_status(run_id) is Status.RUNNING and _node(rt, run_id, "sub")["status"] == "RUNNING"
         report = Reconciler(rt).run_once()
@@ -142,7 +129,7 @@ def test_a_lost_completion_and_a_lost_cascade_are_healed_by_the_reconciler(
 
         # A parent cancelled while its cascade is lost: the orphaned child is cancelled by the next pass.
         slow = rt.start_run("parent_of_slow", {})
-        _wait(lambda: bool(children.children_of(rt.store.engine, slow)))
+        wait_until(lambda: bool(children.children_of(rt.store.engine, slow)))
         child_id = children.children_of(rt.store.engine, slow)[0]["id"]
         run_service.cancel_run(rt, slow)
         assert rt.store.run_status(child_id) in (Status.RUNNING, Status.QUEUED, Status.PENDING)
